@@ -1,0 +1,46 @@
+"""Alembic environment: the URL comes from the service's settings, or a connection is handed in.
+
+`processor.db.migrate` passes `config.attributes["connection"]` so tests and `processor migrate`
+run migrations on a connection they already hold.
+"""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy import Connection
+
+from processor.config import load_settings
+from processor.db.engine import make_engine
+from processor.db.models import Base
+
+target_metadata = Base.metadata
+
+
+def run_on(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        compare_type=True,
+        render_as_batch=connection.dialect.name == "sqlite",
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    connection = context.config.attributes.get("connection")
+    if connection is not None:
+        run_on(connection)
+        return
+    url = context.config.attributes.get("url") or load_settings().database_url
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            run_on(connection)
+    finally:
+        engine.dispose()
+
+
+if context.is_offline_mode():
+    raise SystemExit("offline (--sql) migrations are not supported; run against a database")
+run_migrations_online()

@@ -1,0 +1,5 @@
+"""`python -m processor` runs the command line."""
+
+from processor.cli import main
+
+raise SystemExit(main())

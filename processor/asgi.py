@@ -1,0 +1,14 @@
+"""Entry point for ASGI servers: `uvicorn --factory processor.asgi:app_from_environment`."""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+
+from processor.app import create_app
+from processor.config import load_settings
+from processor.runtime import build_runtime
+
+
+def app_from_environment() -> Starlette:
+    """Build settings and collaborators from the environment, then the app."""
+    return create_app(build_runtime(load_settings()))

@@ -1,0 +1,126 @@
+"""Command-line entry: `processor serve | migrate | notify | charge | reconcile | replay | sandbox`.
+
+Each command parses its arguments, builds the runtime from settings and calls one service.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from processor.config import Settings, SettingsError, load_settings
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+Command = Callable[[argparse.Namespace, Settings], int]
+
+
+def _not_built(name: str) -> Command:
+    def command(_args: argparse.Namespace, _settings: Settings) -> int:
+        print(f"processor {name}: not built yet", file=sys.stderr)
+        return EXIT_USAGE
+
+    return command
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from processor.db.engine import make_engine
+    from processor.db.migrate import upgrade_to_head
+
+    if settings.sandbox:
+        engine = make_engine(settings.database_url)
+        upgrade_to_head(engine)
+        engine.dispose()
+    print(f"processor: serving on http://{args.host}:{args.port}", file=sys.stderr)
+    uvicorn.run(
+        "processor.asgi:app_from_environment",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level="info",
+    )
+    return EXIT_OK
+
+
+def cmd_migrate(_args: argparse.Namespace, settings: Settings) -> int:
+    from processor.db.engine import make_engine
+    from processor.db.migrate import head_revision, upgrade_to_head
+
+    engine = make_engine(settings.database_url)
+    try:
+        upgrade_to_head(engine)
+    finally:
+        engine.dispose()
+    print(f"processor migrate: database at revision {head_revision()}")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="processor",
+        description="Save payment methods with Stripe, charge them off-session, win failures back.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the web app (sandbox mode without a Stripe key)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.set_defaults(handler=cmd_serve)
+
+    migrate = sub.add_parser("migrate", help="upgrade the database to the latest schema")
+    migrate.set_defaults(handler=cmd_migrate)
+
+    notify = sub.add_parser("notify", help="run the email outbox worker")
+    notify.add_argument("--once", action="store_true", help="drain what is due, then exit")
+    notify.set_defaults(handler=_not_built("notify"))
+
+    charge = sub.add_parser("charge", help="charge saved methods off-session (one, or a CSV batch)")
+    charge.add_argument("--customer")
+    charge.add_argument("--amount", type=int, help="in the currency's minor unit")
+    charge.add_argument("--currency")
+    charge.add_argument("--payment-method")
+    charge.add_argument("--reference")
+    charge.add_argument("--description")
+    charge.add_argument("--file", help="CSV: reference, customer, amount, currency[, ...]")
+    charge.set_defaults(handler=_not_built("charge"))
+
+    reconcile = sub.add_parser("reconcile", help="pull missed events from Stripe's Events API")
+    reconcile.add_argument("--since", default="3d", help="how far back, e.g. 2d or 36h")
+    reconcile.set_defaults(handler=_not_built("reconcile"))
+
+    replay = sub.add_parser("replay", help="re-run stored events through the handlers")
+    replay.add_argument("event_id", nargs="?")
+    replay.add_argument("--failed", action="store_true", help="every event stored as failed")
+    replay.set_defaults(handler=_not_built("replay"))
+
+    sandbox = sub.add_parser("sandbox", help="run the offline Stripe stand-in on its own")
+    sandbox.add_argument("--host", default="127.0.0.1")
+    sandbox.add_argument("--port", type=int, default=12111)
+    sandbox.add_argument("--forward-to", help="URL to deliver signed webhooks to")
+    sandbox.add_argument("--webhook-secret", help="whsec_... used to sign deliveries")
+    sandbox.set_defaults(handler=_not_built("sandbox"))
+
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"processor: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return int(args.handler(args, settings))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Database models and engine setup; imports nothing from the services above it."""

@@ -1,0 +1,231 @@
+"""SQLAlchemy 2 typed models: the tables ops dashboards read (documented in docs/database.md).
+
+Stripe ids are kept as text and carry no foreign keys to each other: webhooks may name objects
+this service never created, and must still be recorded. Money is integer minor units plus an
+ISO 4217 currency in lower case. Every time is an aware UTC datetime (see `UTCDateTime`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from processor.db.types import UTCDateTime
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+EVENT_STATUSES = ("received", "processed", "failed", "ignored")
+CHARGE_STATUSES = ("pending", "succeeded", "processing", "requires_action", "failed", "error")
+CASE_KINDS = ("authentication_required", "payment_method_required")
+CASE_STATUSES = ("open", "recovered", "canceled")
+NOTIFICATION_STATUSES = ("pending", "sending", "sent", "dead", "canceled", "skipped")
+PAYMENT_METHOD_STATUSES = ("active", "detached")
+
+
+def _one_of(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Customer(Base):
+    """A person who signed up; `id` is the Stripe Customer id."""
+
+    __tablename__ = "customers"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), index=True)
+    name: Mapped[str | None] = mapped_column(String(255))
+    preferred_locale: Mapped[str | None] = mapped_column(String(35))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class StripeEvent(Base):
+    """Every verified webhook delivery (or reconciled event), stored once by Stripe's id."""
+
+    __tablename__ = "stripe_events"
+    __table_args__ = (
+        CheckConstraint(_one_of("status", EVENT_STATUSES), name="status"),
+        Index(None, "type", "received_at"),
+        Index(None, "status", "received_at"),
+        Index(None, "object_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    type: Mapped[str] = mapped_column(String(255))
+    api_version: Mapped[str | None] = mapped_column(String(64))
+    livemode: Mapped[bool] = mapped_column(Boolean, default=False)
+    object_id: Mapped[str | None] = mapped_column(String(255))
+    stripe_created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text)
+    delivery_count: Mapped[int] = mapped_column(Integer, default=1)
+    attempt_count: Mapped[int] = mapped_column(Integer, default=0)
+    secret_index: Mapped[int | None] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(String(16), default="webhook")
+    payload: Mapped[str | None] = mapped_column(Text)
+    payload_pruned_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class SetupAttempt(Base):
+    """One try at saving a method through the confirm endpoint, updated by webhooks."""
+
+    __tablename__ = "setup_attempts"
+    __table_args__ = (Index(None, "customer_id", "created_at"), Index(None, "status", "created_at"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    setup_intent_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    customer_id: Mapped[str | None] = mapped_column(String(255))
+    confirmation_token_id: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(32))
+    payment_method_id: Mapped[str | None] = mapped_column(String(255))
+    error_code: Mapped[str | None] = mapped_column(String(128))
+    decline_code: Mapped[str | None] = mapped_column(String(128))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    state_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class PaymentMethod(Base):
+    """A customer's saved method; the row may be created by either of two webhooks."""
+
+    __tablename__ = "payment_methods"
+    __table_args__ = (
+        CheckConstraint(_one_of("status", PAYMENT_METHOD_STATUSES), name="status"),
+        Index(None, "customer_id", "status", "attached_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    customer_id: Mapped[str | None] = mapped_column(String(255))
+    setup_intent_id: Mapped[str | None] = mapped_column(String(255))
+    type: Mapped[str | None] = mapped_column(String(64))
+    card_brand: Mapped[str | None] = mapped_column(String(32))
+    card_last4: Mapped[str | None] = mapped_column(String(4))
+    card_exp_month: Mapped[int | None] = mapped_column(Integer)
+    card_exp_year: Mapped[int | None] = mapped_column(Integer)
+    card_funding: Mapped[str | None] = mapped_column(String(16))
+    card_country: Mapped[str | None] = mapped_column(String(2))
+    sepa_last4: Mapped[str | None] = mapped_column(String(4))
+    sepa_bank_code: Mapped[str | None] = mapped_column(String(32))
+    sepa_country: Mapped[str | None] = mapped_column(String(2))
+    generated_from: Mapped[str | None] = mapped_column(String(32))
+    allow_redisplay: Mapped[str | None] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    attached_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    detached_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    details_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Charge(Base):
+    """Every off-session attempt, written before the request so a crash leaves a trace."""
+
+    __tablename__ = "charges"
+    __table_args__ = (
+        CheckConstraint(_one_of("status", CHARGE_STATUSES), name="status"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+        Index(None, "status", "created_at"),
+        Index(None, "customer_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    reference: Mapped[str] = mapped_column(String(200), unique=True)
+    idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
+    customer_id: Mapped[str] = mapped_column(String(255))
+    payment_method_id: Mapped[str | None] = mapped_column(String(255))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    description: Mapped[str | None] = mapped_column(Text)
+    payment_intent_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    status: Mapped[str] = mapped_column(String(16))
+    error_code: Mapped[str | None] = mapped_column(String(128))
+    decline_code: Mapped[str | None] = mapped_column(String(128))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    attempt_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class RecoveryCase(Base):
+    """One failed off-session PaymentIntent we are trying to win back."""
+
+    __tablename__ = "recovery_cases"
+    __table_args__ = (
+        CheckConstraint(_one_of("kind", CASE_KINDS), name="kind"),
+        CheckConstraint(_one_of("status", CASE_STATUSES), name="status"),
+        Index(None, "status", "opened_at"),
+        Index(None, "customer_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    payment_intent_id: Mapped[str] = mapped_column(String(255), unique=True)
+    customer_id: Mapped[str | None] = mapped_column(String(255))
+    payment_method_id: Mapped[str | None] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    error_code: Mapped[str | None] = mapped_column(String(128))
+    decline_code: Mapped[str | None] = mapped_column(String(128))
+    failure_message: Mapped[str | None] = mapped_column(Text)
+    failure_count: Mapped[int] = mapped_column(Integer, default=1)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_failure_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Notification(Base):
+    """The email outbox: written with the state change that causes it, sent by the notifier."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        CheckConstraint(_one_of("status", NOTIFICATION_STATUSES), name="status"),
+        Index(None, "status", "next_attempt_at"),
+        Index(None, "case_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("recovery_cases.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    sequence: Mapped[int] = mapped_column(Integer, default=0)
+    dedup_key: Mapped[str] = mapped_column(String(255), unique=True)
+    recipient: Mapped[str | None] = mapped_column(String(320))
+    locale: Mapped[str | None] = mapped_column(String(35))
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    claimed_by: Mapped[str | None] = mapped_column(String(255))
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    message_id: Mapped[str | None] = mapped_column(String(255))
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -1,0 +1,172 @@
+"""Recovery cases: one per failed off-session PaymentIntent, opened by whichever of the charger's
+402 or the `payment_intent.payment_failed` webhook comes first, and closed by the outcome.
+
+Order does not matter: a failure never reopens a closed case, an older failure never overwrites
+a newer one, and the first notification is written exactly once per case.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from processor.db.models import Notification, RecoveryCase, StripeEvent
+from processor.db.upsert import insert_ignoring_conflict
+
+AUTHENTICATION_REQUIRED = "authentication_required"
+PAYMENT_METHOD_REQUIRED = "payment_method_required"
+INITIAL_NOTIFICATION = "initial"
+REMINDER_NOTIFICATION = "reminder"
+_CLOSING_EVENTS = {"payment_intent.succeeded": "recovered", "payment_intent.canceled": "canceled"}
+
+
+@dataclass(frozen=True)
+class PaymentFailure:
+    """What we know about one failed attempt at a PaymentIntent."""
+
+    payment_intent_id: str
+    customer_id: str | None
+    payment_method_id: str | None
+    amount: int
+    currency: str
+    code: str | None
+    decline_code: str | None
+    message: str | None
+    failed_at: datetime
+
+
+def classify_decline(code: str | None, decline_code: str | None) -> str:
+    """The bank wants the customer present, or the method itself must change."""
+    if AUTHENTICATION_REQUIRED in (code, decline_code):
+        return AUTHENTICATION_REQUIRED
+    return PAYMENT_METHOD_REQUIRED
+
+
+def notification_dedup_key(case_id: int, sequence: int) -> str:
+    return f"case:{case_id}:{sequence}"
+
+
+def record_payment_failure(
+    session: Session, failure: PaymentFailure, *, now: datetime
+) -> RecoveryCase:
+    """Open the case for this PaymentIntent or fold a newer failure into it."""
+    kind = classify_decline(failure.code, failure.decline_code)
+    inserted = insert_ignoring_conflict(
+        session,
+        RecoveryCase,
+        {
+            "payment_intent_id": failure.payment_intent_id,
+            "customer_id": failure.customer_id,
+            "payment_method_id": failure.payment_method_id,
+            "kind": kind,
+            "status": "open",
+            "amount": failure.amount,
+            "currency": failure.currency.lower(),
+            "error_code": failure.code,
+            "decline_code": failure.decline_code,
+            "failure_message": failure.message,
+            "failure_count": 1,
+            "opened_at": failure.failed_at,
+            "last_failure_at": failure.failed_at,
+            "updated_at": now,
+        },
+        conflict_on=["payment_intent_id"],
+    )
+    case = _lock_case(session, failure.payment_intent_id)
+    if inserted:
+        outcome = _known_outcome(session, failure.payment_intent_id)
+        if outcome is not None:
+            # The success or cancellation was recorded before this (late) failure arrived.
+            case.status, case.resolved_at = outcome
+            return case
+        _queue_first_notification(session, case, now=now)
+        return case
+    case.failure_count += 1
+    case.updated_at = now
+    if failure.failed_at < case.opened_at:
+        case.opened_at = failure.failed_at
+    if failure.failed_at >= case.last_failure_at and case.status == "open":
+        case.kind = kind
+        case.error_code = failure.code
+        case.decline_code = failure.decline_code
+        case.failure_message = failure.message
+        case.payment_method_id = failure.payment_method_id or case.payment_method_id
+        case.last_failure_at = failure.failed_at
+    return case
+
+
+def close_case(
+    session: Session, payment_intent_id: str, *, status: str, at: datetime, now: datetime
+) -> RecoveryCase | None:
+    """Mark the case recovered or canceled and cancel the emails still waiting for it."""
+    case = _lock_case(session, payment_intent_id, missing_ok=True)
+    if case is None:
+        return None
+    if case.status == "open":
+        case.status = status
+        case.resolved_at = at
+        case.updated_at = now
+    cancel_pending_notifications(session, case.id, now=now)
+    return case
+
+
+def cancel_pending_notifications(session: Session, case_id: int, *, now: datetime) -> int:
+    result = session.execute(
+        update(Notification)
+        .where(Notification.case_id == case_id, Notification.status == "pending")
+        .values(status="canceled", updated_at=now)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _queue_first_notification(session: Session, case: RecoveryCase, *, now: datetime) -> None:
+    insert_ignoring_conflict(
+        session,
+        Notification,
+        {
+            "case_id": case.id,
+            "kind": INITIAL_NOTIFICATION,
+            "sequence": 0,
+            "dedup_key": notification_dedup_key(case.id, 0),
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+            "updated_at": now,
+        },
+        conflict_on=["dedup_key"],
+    )
+
+
+def _lock_case(
+    session: Session, payment_intent_id: str, *, missing_ok: bool = False
+) -> RecoveryCase:
+    statement = (
+        select(RecoveryCase)
+        .where(RecoveryCase.payment_intent_id == payment_intent_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    case = session.scalars(statement).one_or_none()
+    if case is None and not missing_ok:
+        raise LookupError(payment_intent_id)
+    return case  # type: ignore[return-value]
+
+
+def _known_outcome(session: Session, payment_intent_id: str) -> tuple[str, datetime] | None:
+    row = session.execute(
+        select(StripeEvent.type, StripeEvent.stripe_created_at)
+        .where(
+            StripeEvent.object_id == payment_intent_id,
+            StripeEvent.type.in_(tuple(_CLOSING_EVENTS)),
+            StripeEvent.status == "processed",
+        )
+        .order_by(StripeEvent.stripe_created_at)
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    return _CLOSING_EVENTS[row.type], row.stripe_created_at

@@ -1,0 +1,1 @@
+"""HTTP handlers only: parse the request, call a service, shape the answer. Nothing imports this."""

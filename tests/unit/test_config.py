@@ -1,0 +1,76 @@
+"""Settings: sandbox defaults, and one clear line per bad setting."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from processor.config import SettingsError, load_settings, parse_duration
+
+GOOD_LIVE = {
+    "STRIPE_SECRET_KEY": "sk_test_abc",
+    "STRIPE_PUBLISHABLE_KEY": "pk_test_abc",
+    "STRIPE_WEBHOOK_SECRETS": "whsec_one, whsec_two",
+    "SECRET_KEY": "x" * 40,
+}
+
+
+def test_no_settings_means_sandbox_mode_on_sqlite() -> None:
+    settings = load_settings({}, env_file=None)
+    assert settings.sandbox
+    assert settings.database_url == "sqlite:///processor.db"
+    assert settings.stripe_secret_key.startswith("sk_test_")
+    assert settings.reminder_schedule == (timedelta(days=1), timedelta(days=3))
+
+
+def test_real_keys_leave_sandbox_mode_and_split_rotated_secrets() -> None:
+    settings = load_settings(GOOD_LIVE, env_file=None)
+    assert not settings.sandbox
+    assert settings.stripe_webhook_secrets == ("whsec_one", "whsec_two")
+    assert settings.stripe_js_url == "https://js.stripe.com/v3"
+
+
+@pytest.mark.parametrize(
+    ("environ", "named"),
+    [
+        ({"DATABASE_URL": "not a url"}, "DATABASE_URL"),
+        ({"DATABASE_URL": "mysql://root@localhost/x"}, "DATABASE_URL"),
+        ({"SANDBOX": "1", "STRIPE_SECRET_KEY": "sk_live_abc"}, "STRIPE_SECRET_KEY"),
+        ({**GOOD_LIVE, "STRIPE_WEBHOOK_SECRETS": ""}, "STRIPE_WEBHOOK_SECRETS"),
+        ({**GOOD_LIVE, "STRIPE_WEBHOOK_SECRETS": "nope"}, "STRIPE_WEBHOOK_SECRETS"),
+        ({**GOOD_LIVE, "SECRET_KEY": "change-me"}, "SECRET_KEY"),
+        ({**GOOD_LIVE, "STRIPE_PUBLISHABLE_KEY": "pk_live_abc"}, "STRIPE_PUBLISHABLE_KEY"),
+        ({"RECOVERY_LINK_TTL": "soon"}, "RECOVERY_LINK_TTL"),
+        ({"WEBHOOK_TOLERANCE_SECONDS": "-5"}, "WEBHOOK_TOLERANCE_SECONDS"),
+        ({"SMTP_URL": "http://mail"}, "SMTP_URL"),
+    ],
+)
+def test_bad_settings_are_named(environ: dict[str, str], named: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(environ, env_file=None)
+    assert any(problem.startswith(named) for problem in caught.value.problems)
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(
+            {"STRIPE_SECRET_KEY": "sk_test_x", "DATABASE_URL": "oracle://x"}, env_file=None
+        )
+    assert len(caught.value.problems) >= 4
+
+
+def test_env_file_is_read_and_environment_wins(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    env_file = tmp_path / ".env"
+    env_file.write_text("MERCHANT_NAME=From File\nCURRENCY=eur\n")
+    settings = load_settings({"CURRENCY": "jpy"}, env_file=env_file)
+    assert settings.merchant_name == "From File"
+    assert settings.currency == "jpy"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("90", timedelta(seconds=90)), ("15m", timedelta(minutes=15)), ("7d", timedelta(days=7))],
+)
+def test_parse_duration(text: str, expected: timedelta) -> None:
+    assert parse_duration(text) == expected
