@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from processor.config import Settings, SettingsError, load_settings
+from processor.logs import configure_logging
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -62,6 +63,27 @@ def cmd_migrate(_args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def cmd_prune(args: argparse.Namespace, settings: Settings) -> int:
+    from processor.config import parse_duration
+    from processor.db.engine import unit_of_work
+    from processor.retention import prune_event_payloads
+    from processor.runtime import build_runtime
+
+    try:
+        older_than = parse_duration(args.older_than)
+    except ValueError as exc:
+        print(f"processor prune: --older-than: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    runtime = build_runtime(settings)
+    try:
+        with unit_of_work(runtime.sessions) as session:
+            pruned = prune_event_payloads(session, older_than=older_than, now=runtime.clock())
+    finally:
+        runtime.close()
+    print(f"processor prune: dropped the payload of {pruned} events older than {args.older_than}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="processor",
@@ -108,17 +130,22 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--webhook-secret", help="whsec_... used to sign deliveries")
     sandbox.set_defaults(handler=_not_built("sandbox"))
 
+    prune = sub.add_parser("prune", help="drop raw event payloads past retention")
+    prune.add_argument("--older-than", default="90d", help="age, e.g. 90d")
+    prune.set_defaults(handler=cmd_prune)
+
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         settings = load_settings()
     except SettingsError as exc:
         print(f"processor: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    configure_logging(settings.log_format)
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     return int(args.handler(args, settings))
 
 
