@@ -1,0 +1,31 @@
+"""Secrets never reach logs; JSON logs carry ids."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from processor.logs import JsonFormatter, ScrubbingFilter, scrub
+
+
+def test_scrub_removes_keys_secrets_client_secrets_and_card_numbers() -> None:
+    text = (
+        "key sk_test_abc123 hook whsec_xyz secret pi_123_secret_456 "
+        "seti_9_secret_8 card 4242424242424242 id pi_123"
+    )
+    scrubbed = scrub(text)
+    for leaked in ("sk_test_abc123", "whsec_xyz", "_secret_456", "_secret_8", "4242424242424242"):
+        assert leaked not in scrubbed
+    assert "pi_123_secret_[redacted]" in scrubbed
+    assert scrubbed.endswith("id pi_123")
+
+
+def test_json_formatter_writes_one_object_with_context_ids() -> None:
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "got %s", ("sk_live_zzz",), None)
+    record.event_id = "evt_1"
+    assert ScrubbingFilter().filter(record)
+    line = JsonFormatter().format(record)
+    entry = json.loads(line)
+    assert entry["event_id"] == "evt_1"
+    assert entry["message"] == "got [redacted]"
+    assert "\n" not in line
