@@ -9,7 +9,7 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
 from processor.runtime import Runtime
-from processor.web import errors, health
+from processor.web import errors, health, metrics
 
 
 def create_app(runtime: Runtime) -> Starlette:
@@ -19,7 +19,7 @@ def create_app(runtime: Runtime) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
 
-    routes: list[BaseRoute] = [*health.routes()]
+    routes: list[BaseRoute] = [*health.routes(), *metrics.routes(runtime)]
     app = Starlette(
         routes=routes,
         exception_handlers=errors.EXCEPTION_HANDLERS,  # type: ignore[arg-type]

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from processor.clock import Clock, utc_now
 from processor.config import Settings
 from processor.db.engine import make_engine, make_session_factory
+from processor.metrics import Metrics
 from processor.stripe_gateway import build_stripe_client
 
 
@@ -26,6 +27,7 @@ class Runtime:
     sessions: sessionmaker[Session]
     stripe: stripe.StripeClient
     clock: Clock = field(default=utc_now)
+    metrics: Metrics = field(default_factory=Metrics)
 
     def close(self) -> None:
         self.engine.dispose()

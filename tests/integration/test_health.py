@@ -25,3 +25,13 @@ def test_readyz_fails_when_schema_is_behind(make_settings, tmp_path) -> None:  #
         answer = client.get("/readyz")
     assert answer.status_code == 503
     assert "migrate" in answer.json()["problems"][0]
+
+
+def test_metrics_expose_counters_and_queue_depth(make_settings, migrated_engine) -> None:  # type: ignore[no-untyped-def]
+    runtime = build_runtime(make_settings(), engine=migrated_engine)
+    runtime.metrics.charges.labels(outcome="succeeded").inc()
+    with TestClient(create_app(runtime)) as client:
+        answer = client.get("/metrics")
+    assert answer.status_code == 200
+    assert 'processor_charges_total{outcome="succeeded"} 1.0' in answer.text
+    assert "processor_notification_queue_depth" in answer.text
