@@ -6,10 +6,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
 from processor.runtime import Runtime
-from processor.web import errors, health, metrics
+from processor.web import checkout, errors, health, metrics, pages
+from processor.web.security import SecurityHeaders
 
 
 def create_app(runtime: Runtime) -> Starlette:
@@ -20,8 +22,10 @@ def create_app(runtime: Runtime) -> Starlette:
         yield
 
     routes: list[BaseRoute] = [*health.routes(), *metrics.routes(runtime)]
+    routes += [*checkout.routes(runtime.settings), *pages.routes()]
     app = Starlette(
         routes=routes,
+        middleware=[Middleware(SecurityHeaders, settings=runtime.settings)],
         exception_handlers=errors.EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         lifespan=lifespan,
     )

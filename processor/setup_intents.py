@@ -1,0 +1,292 @@
+"""Saving a payment method: create and confirm a SetupIntent from the browser's ConfirmationToken,
+and report what was saved.
+
+A service: it never imports starlette or `processor.web`. Every attempt is written to
+`setup_attempts` before the caller answers; stripe-python's exceptions become the errors of
+`processor.errors` (declines carry Stripe's customer-safe message, nothing more).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import stripe
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+from stripe.params import SetupIntentCreateParams
+
+from processor.clock import Clock
+from processor.db.models import PaymentMethod, SetupAttempt
+from processor.errors import (
+    InvalidInput,
+    NotFound,
+    PaymentDeclined,
+    ProcessorError,
+    StripeUnavailable,
+)
+from processor.setup_records import AttemptRecord, record_attempt, record_payment_method
+
+log = logging.getLogger(__name__)
+
+_CONFIRMATION_TOKEN_ID = re.compile(r"^ctoken_[A-Za-z0-9_]{1,200}$")
+_SETUP_INTENT_ID = re.compile(r"^seti_[A-Za-z0-9_]{1,200}$")
+ANSWERED_STATUSES = frozenset({"succeeded", "requires_action", "processing"})
+UNAVAILABLE_MESSAGE = "We could not reach our payment provider. Please try again in a moment."
+STALE_DETAILS_MESSAGE = (
+    "These payment details have expired or were already used. Please enter them again."
+)
+
+
+@dataclass(frozen=True)
+class SetupStarted:
+    """What the browser needs next: the client secret, and whether it must act (3-D Secure)."""
+
+    setup_intent_id: str
+    client_secret: str
+    status: str
+
+
+@dataclass(frozen=True)
+class SavedMethod:
+    id: str
+    type: str | None
+    brand: str | None
+    last4: str | None
+    exp_month: int | None
+    exp_year: int | None
+
+
+@dataclass(frozen=True)
+class SetupOutcome:
+    setup_intent_id: str
+    status: str
+    payment_method: SavedMethod | None
+    error_code: str | None = None
+    error_message: str | None = None
+
+
+def create_and_confirm(
+    sessions: sessionmaker[Session],
+    stripe_client: stripe.StripeClient,
+    clock: Clock,
+    *,
+    customer_id: str,
+    confirmation_token_id: object,
+    return_url: str,
+) -> SetupStarted:
+    """Create and confirm a SetupIntent for `customer_id` in one request to Stripe."""
+    if not isinstance(confirmation_token_id, str) or not _CONFIRMATION_TOKEN_ID.match(
+        confirmation_token_id
+    ):
+        raise InvalidInput(
+            "confirmationTokenId must be a ConfirmationToken id (ctoken_…).",
+            field="confirmationTokenId",
+            code="invalid_confirmation_token",
+        )
+    attempt = AttemptRecord(customer_id=customer_id, confirmation_token_id=confirmation_token_id)
+    params: SetupIntentCreateParams = {
+        "confirm": True,
+        "customer": customer_id,
+        "confirmation_token": confirmation_token_id,
+        "automatic_payment_methods": {"enabled": True},
+        "return_url": return_url,
+        "use_stripe_sdk": True,
+    }
+    # Keyed on the token (single use anyway) and the customer: a resent request replays
+    # Stripe's first answer instead of creating a second SetupIntent.
+    options = {"idempotency_key": f"setup:{customer_id}:{confirmation_token_id}"}
+    try:
+        intent = stripe_client.v1.setup_intents.create(params, options)  # type: ignore[arg-type]
+    except stripe.CardError as exc:
+        _record_decline(sessions, clock, attempt, exc)
+        raise PaymentDeclined(
+            exc.user_message or "Your payment method was declined.",
+            code=exc.code,
+            decline_code=exc.error.decline_code if exc.error else None,
+        ) from exc
+    except stripe.InvalidRequestError as exc:
+        _record_refusal(sessions, clock, attempt, exc)
+        if _about_confirmation_token(exc):
+            raise InvalidInput(
+                STALE_DETAILS_MESSAGE,
+                field="confirmationTokenId",
+                code="confirmation_token_unusable",
+            ) from exc
+        log.error("Stripe refused a SetupIntent create: %s (param %s)", exc.code, exc.param)
+        raise ProcessorError("Stripe refused the request.") from exc
+    except stripe.StripeError as exc:
+        _record_unavailable(sessions, clock, attempt, exc)
+        raise StripeUnavailable(UNAVAILABLE_MESSAGE) from exc
+
+    status = str(intent.status)
+    error = intent.last_setup_error
+    record_attempt(
+        sessions,
+        clock,
+        attempt.with_outcome(
+            setup_intent_id=intent.id,
+            status=status,
+            payment_method_id=_id_of(intent.payment_method),
+            error_code=error.code if error else None,
+            decline_code=error.decline_code if error else None,
+            error_message=error.message if error else None,
+        ),
+    )
+    if status not in ANSWERED_STATUSES:
+        # Confirmation ended without an error response but did not save the method.
+        raise PaymentDeclined(
+            (error.message if error else None) or "Your payment method could not be saved.",
+            code=(error.code if error else None) or "setup_failed",
+            decline_code=error.decline_code if error else None,
+        )
+    if intent.client_secret is None:
+        raise ProcessorError("Stripe answered a SetupIntent without a client secret.")
+    return SetupStarted(intent.id, intent.client_secret, status)
+
+
+def setup_outcome(
+    sessions: sessionmaker[Session],
+    stripe_client: stripe.StripeClient,
+    clock: Clock,
+    *,
+    customer_id: str,
+    setup_intent_id: str,
+) -> SetupOutcome:
+    """Where one of this customer's setups stands, and the method it saved, as we recorded it.
+
+    Webhooks may not have arrived yet when the page asks: then Stripe is asked directly and
+    what it says is recorded, so the answer never depends on webhook timing.
+    """
+    if not _SETUP_INTENT_ID.match(setup_intent_id):
+        raise NotFound("No such setup.")
+    with sessions() as session:
+        attempt = session.scalar(
+            select(SetupAttempt).where(SetupAttempt.setup_intent_id == setup_intent_id)
+        )
+        # Only setups this customer started through us are visible; others look absent.
+        if attempt is None or attempt.customer_id != customer_id:
+            raise NotFound("No such setup.")
+        if attempt.status == "succeeded" and attempt.payment_method_id:
+            stored = session.get(PaymentMethod, attempt.payment_method_id)
+            if stored is not None and stored.type is not None:
+                return SetupOutcome(setup_intent_id, attempt.status, _saved_method(stored))
+
+    try:
+        intent = stripe_client.v1.setup_intents.retrieve(
+            setup_intent_id, {"expand": ["payment_method"]}
+        )
+    except stripe.StripeError as exc:
+        log.warning("SetupIntent retrieve failed: %s", type(exc).__name__)
+        raise StripeUnavailable(UNAVAILABLE_MESSAGE) from exc
+    if _id_of(intent.customer) != customer_id:
+        raise NotFound("No such setup.")
+
+    status = str(intent.status)
+    method = (
+        intent.payment_method if isinstance(intent.payment_method, stripe.PaymentMethod) else None
+    )
+    error = intent.last_setup_error
+    record_attempt(
+        sessions,
+        clock,
+        AttemptRecord(
+            customer_id=customer_id,
+            setup_intent_id=setup_intent_id,
+            status=status,
+            payment_method_id=_id_of(intent.payment_method),
+            error_code=error.code if error else None,
+            decline_code=error.decline_code if error else None,
+            error_message=error.message if error else None,
+        ),
+        refreshed=True,
+    )
+    saved = None
+    if method is not None and status in {"succeeded", "processing"}:
+        stored = record_payment_method(
+            sessions, clock, method.to_dict(), setup_intent_id=setup_intent_id
+        )
+        saved = _saved_method(stored)
+    return SetupOutcome(
+        setup_intent_id,
+        status,
+        saved,
+        error_code=error.code if error else None,
+        error_message=error.message if error else None,
+    )
+
+
+def _saved_method(row: PaymentMethod) -> SavedMethod:
+    if row.type == "sepa_debit":
+        return SavedMethod(row.id, row.type, None, row.sepa_last4, None, None)
+    return SavedMethod(
+        row.id, row.type, row.card_brand, row.card_last4, row.card_exp_month, row.card_exp_year
+    )
+
+
+def _about_confirmation_token(exc: stripe.InvalidRequestError) -> bool:
+    if exc.param == "confirmation_token":
+        return True
+    return exc.code == "resource_missing" and "confirmation_token" in str(exc.user_message or "")
+
+
+def _record_decline(
+    sessions: sessionmaker[Session], clock: Clock, attempt: AttemptRecord, exc: stripe.CardError
+) -> None:
+    error = exc.error
+    intent = error.setup_intent if error else None
+    record_attempt(
+        sessions,
+        clock,
+        attempt.with_outcome(
+            setup_intent_id=intent.id if intent else None,
+            status=str(intent.status) if intent else "requires_payment_method",
+            payment_method_id=_id_of(error.payment_method) if error else None,
+            error_code=exc.code,
+            decline_code=error.decline_code if error else None,
+            error_message=exc.user_message,
+        ),
+    )
+
+
+def _record_refusal(
+    sessions: sessionmaker[Session],
+    clock: Clock,
+    attempt: AttemptRecord,
+    exc: stripe.InvalidRequestError,
+) -> None:
+    record_attempt(
+        sessions,
+        clock,
+        attempt.with_outcome(
+            status="rejected",
+            error_code=exc.code or "invalid_request_error",
+            error_message=exc.user_message,
+        ),
+    )
+
+
+def _record_unavailable(
+    sessions: sessionmaker[Session], clock: Clock, attempt: AttemptRecord, exc: stripe.StripeError
+) -> None:
+    log.warning("SetupIntent create failed: %s (HTTP %s)", type(exc).__name__, exc.http_status)
+    record_attempt(
+        sessions,
+        clock,
+        attempt.with_outcome(
+            status="error",
+            error_code=exc.code or type(exc).__name__,
+            error_message=f"HTTP {exc.http_status}" if exc.http_status else None,
+        ),
+    )
+
+
+def _id_of(value: Any) -> str | None:
+    """Stripe fields that are an id, or the object itself when expanded."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    return str(value.id)

@@ -1,0 +1,162 @@
+"""Writes `setup_attempts` and `payment_methods` rows from what Stripe answered synchronously.
+
+Webhooks write the same rows, possibly first. Both sides insert-or-merge on a unique key, so
+the order never matters: a row a webhook has already moved (`state_changed_at` set) keeps its
+status, and details only ever fill what is missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from sqlalchemy import case, func, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from processor.clock import Clock
+from processor.db.engine import unit_of_work
+from processor.db.models import PaymentMethod, SetupAttempt
+from processor.db.upsert import insert_ignoring_conflict
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    """One row of `setup_attempts` as this request saw it."""
+
+    customer_id: str
+    confirmation_token_id: str | None = None
+    setup_intent_id: str | None = None
+    status: str = "pending"
+    payment_method_id: str | None = None
+    error_code: str | None = None
+    decline_code: str | None = None
+    error_message: str | None = None
+
+    def with_outcome(self, **changes: Any) -> AttemptRecord:
+        return replace(self, **changes)
+
+
+def record_attempt(
+    sessions: sessionmaker[Session],
+    clock: Clock,
+    attempt: AttemptRecord,
+    *,
+    refreshed: bool = False,
+) -> None:
+    """Insert the attempt, or merge it into the row a webhook (or a replay) already wrote.
+
+    `refreshed` means the status was just read from Stripe: it is current, so it wins even
+    over a row events have moved; otherwise an event-moved row keeps its status.
+    """
+    now = clock()
+    values = {
+        "setup_intent_id": attempt.setup_intent_id,
+        "customer_id": attempt.customer_id,
+        "confirmation_token_id": attempt.confirmation_token_id,
+        "status": attempt.status,
+        "payment_method_id": attempt.payment_method_id,
+        "error_code": attempt.error_code,
+        "decline_code": attempt.decline_code,
+        "error_message": attempt.error_message,
+        "created_at": now,
+        "updated_at": now,
+    }
+    with unit_of_work(sessions) as session:
+        if attempt.setup_intent_id is None:
+            session.add(SetupAttempt(**values))
+            return
+        if insert_ignoring_conflict(session, SetupAttempt, values, conflict_on=["setup_intent_id"]):
+            return
+        status = (
+            attempt.status
+            if refreshed
+            else case(
+                (SetupAttempt.state_changed_at.is_(None), attempt.status), else_=SetupAttempt.status
+            )
+        )
+        merged: dict[str, Any] = {
+            "customer_id": func.coalesce(SetupAttempt.customer_id, attempt.customer_id),
+            "confirmation_token_id": func.coalesce(
+                SetupAttempt.confirmation_token_id, attempt.confirmation_token_id
+            ),
+            "payment_method_id": func.coalesce(
+                attempt.payment_method_id, SetupAttempt.payment_method_id
+            ),
+            "status": status,
+            "updated_at": now,
+        }
+        if attempt.error_code is not None or refreshed:
+            merged.update(
+                error_code=attempt.error_code,
+                decline_code=attempt.decline_code,
+                error_message=attempt.error_message,
+            )
+        session.execute(
+            update(SetupAttempt)
+            .where(SetupAttempt.setup_intent_id == attempt.setup_intent_id)
+            .values(**merged)
+        )
+
+
+def record_payment_method(
+    sessions: sessionmaker[Session],
+    clock: Clock,
+    method: Mapping[str, Any],
+    *,
+    setup_intent_id: str | None,
+) -> PaymentMethod:
+    """Store a PaymentMethod object Stripe returned, filling only what is not yet known."""
+    now = clock()
+    card = method.get("card") or {}
+    sepa = method.get("sepa_debit") or {}
+    details = {
+        "type": method.get("type"),
+        "card_brand": card.get("brand"),
+        "card_last4": card.get("last4"),
+        "card_exp_month": card.get("exp_month"),
+        "card_exp_year": card.get("exp_year"),
+        "card_funding": card.get("funding"),
+        "card_country": card.get("country"),
+        "sepa_last4": sepa.get("last4"),
+        "sepa_bank_code": sepa.get("bank_code"),
+        "sepa_country": sepa.get("country"),
+        "allow_redisplay": method.get("allow_redisplay"),
+    }
+    with unit_of_work(sessions) as session:
+        inserted = insert_ignoring_conflict(
+            session,
+            PaymentMethod,
+            {
+                "id": method["id"],
+                "customer_id": method.get("customer"),
+                "setup_intent_id": setup_intent_id,
+                **details,
+                "status": "active",
+                "attached_at": now if method.get("customer") else None,
+                "details_updated_at": now,
+                "created_at": now,
+                "updated_at": now,
+            },
+            conflict_on=["id"],
+        )
+        if not inserted:
+            filled = {
+                name: func.coalesce(getattr(PaymentMethod, name), value)
+                for name, value in details.items()
+                if value is not None
+            }
+            session.execute(
+                update(PaymentMethod)
+                .where(PaymentMethod.id == method["id"])
+                .values(
+                    **filled,
+                    customer_id=func.coalesce(PaymentMethod.customer_id, method.get("customer")),
+                    setup_intent_id=func.coalesce(PaymentMethod.setup_intent_id, setup_intent_id),
+                    details_updated_at=func.coalesce(PaymentMethod.details_updated_at, now),
+                    updated_at=now,
+                )
+            )
+        row = session.scalars(select(PaymentMethod).where(PaymentMethod.id == method["id"])).one()
+        session.expunge(row)
+        return row

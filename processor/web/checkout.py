@@ -1,0 +1,180 @@
+"""JSON routes of the save-a-method page: config, sign-up, create-and-confirm, the saved method.
+
+Handlers parse, call a service in a thread, and shape the answer; the customer always comes
+from the signed session cookie, never from the request body.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import BaseRoute, Route
+
+from processor import customers, setup_intents
+from processor.config import Settings
+from processor.errors import InvalidInput
+from processor.runtime import Runtime
+from processor.web.security import json_route
+from processor.web.session import session_customer_id, start_session
+
+NO_STORE = {"cache-control": "no-store"}
+
+
+def _runtime(request: Request) -> Runtime:
+    return request.app.state.runtime  # type: ignore[no-any-return]
+
+
+async def _json_object(request: Request) -> dict[str, Any]:
+    try:
+        body = json.loads(await request.body())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput("The request body is not valid JSON.", code="malformed_json") from exc
+    if not isinstance(body, dict):
+        raise InvalidInput("The request body must be a JSON object.", code="malformed_json")
+    return body
+
+
+def _optional_text(body: dict[str, Any], name: str) -> str | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput(f"{name} must be a string.", field=name)
+    return value
+
+
+def _required_customer(request: Request, settings: Settings) -> str:
+    customer_id = session_customer_id(request, settings)
+    if customer_id is None:
+        raise HTTPException(401, "Sign up first: this browser has no session.")
+    return customer_id
+
+
+async def config(request: Request) -> JSONResponse:
+    """What the page needs to load Stripe.js."""
+    settings = _runtime(request).settings
+    return JSONResponse(
+        {
+            "publishableKey": settings.stripe_publishable_key,
+            "stripeJsUrl": settings.stripe_js_url,
+            "currency": settings.currency,
+            "sandbox": settings.sandbox,
+            "merchantName": settings.merchant_name,
+        },
+        headers=NO_STORE,
+    )
+
+
+async def create_customer(request: Request) -> JSONResponse:
+    """Sign up: create (or, for the same browser and email, reuse) the Stripe Customer."""
+    runtime = _runtime(request)
+    body = await _json_object(request)
+    sign_up = customers.SignUp(
+        email=_optional_text(body, "email") or "",
+        name=_optional_text(body, "name") or "",
+        locale=_optional_text(body, "locale"),
+    )
+    record = await run_in_threadpool(
+        customers.sign_up,
+        runtime.sessions,
+        runtime.stripe,
+        runtime.clock,
+        sign_up,
+        session_customer_id=session_customer_id(request, runtime.settings),
+    )
+    response = JSONResponse(_customer_json(record), headers=NO_STORE)
+    start_session(response, runtime.settings, record.id)
+    return response
+
+
+async def current_customer(request: Request) -> JSONResponse:
+    """Who this browser signed up as, so a reload can skip the sign-up step."""
+    runtime = _runtime(request)
+    customer_id = _required_customer(request, runtime.settings)
+    record = await run_in_threadpool(customers.find_customer, runtime.sessions, customer_id)
+    if record is None:
+        raise HTTPException(401, "Sign up first: this browser has no session.")
+    return JSONResponse(_customer_json(record), headers=NO_STORE)
+
+
+async def create_confirm_intent(request: Request) -> JSONResponse:
+    """`{confirmationTokenId}` -> `{client_secret, status}` for the session's customer."""
+    runtime = _runtime(request)
+    customer_id = _required_customer(request, runtime.settings)
+    body = await _json_object(request)
+    started = await run_in_threadpool(
+        setup_intents.create_and_confirm,
+        runtime.sessions,
+        runtime.stripe,
+        runtime.clock,
+        customer_id=customer_id,
+        confirmation_token_id=body.get("confirmationTokenId"),
+        return_url=f"{runtime.settings.public_base_url.rstrip('/')}/",
+    )
+    return JSONResponse(
+        {
+            "client_secret": started.client_secret,
+            "status": started.status,
+            "setup_intent": started.setup_intent_id,
+        },
+        headers=NO_STORE,
+    )
+
+
+async def setup_result(request: Request) -> JSONResponse:
+    """Where one of the session customer's setups stands and what it saved."""
+    runtime = _runtime(request)
+    customer_id = _required_customer(request, runtime.settings)
+    outcome = await run_in_threadpool(
+        setup_intents.setup_outcome,
+        runtime.sessions,
+        runtime.stripe,
+        runtime.clock,
+        customer_id=customer_id,
+        setup_intent_id=request.path_params["setup_intent_id"],
+    )
+    method = outcome.payment_method
+    return JSONResponse(
+        {
+            "setup_intent": outcome.setup_intent_id,
+            "status": outcome.status,
+            "payment_method": None
+            if method is None
+            else {
+                "id": method.id,
+                "type": method.type,
+                "brand": method.brand,
+                "last4": method.last4,
+                "exp_month": method.exp_month,
+                "exp_year": method.exp_year,
+            },
+            "error": None
+            if outcome.error_code is None
+            else {"code": outcome.error_code, "message": outcome.error_message},
+        },
+        headers=NO_STORE,
+    )
+
+
+def _customer_json(record: customers.CustomerRecord) -> dict[str, object]:
+    return {
+        "id": record.id,
+        "email": record.email,
+        "name": record.name,
+        "locale": record.preferred_locale,
+    }
+
+
+def routes(settings: Settings) -> list[BaseRoute]:
+    return [
+        Route("/config", config, methods=["GET"]),
+        json_route("/customers", create_customer, settings),
+        Route("/customers/me", current_customer, methods=["GET"]),
+        json_route("/create-confirm-intent", create_confirm_intent, settings),
+        Route("/setup-intents/{setup_intent_id}", setup_result, methods=["GET"]),
+    ]

@@ -1,0 +1,160 @@
+"""Browser-facing protections: the guard on JSON POST routes and the headers on every answer.
+
+`JsonRequestGuard` wraps one route: a present `Origin` must be ours (403), the body must be
+`application/json` (415) and small (413). `SecurityHeaders` adds a Content-Security-Policy
+that lets Stripe.js (or the sandbox's stand-in) load and talk to its API, and nothing inline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from urllib.parse import urlsplit
+
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from processor.config import Settings
+
+DEFAULT_MAX_JSON_BYTES = 8 * 1024
+_UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+# Where real Stripe.js runs 3-D Secure challenges and reaches its API (Stripe's security guide).
+_STRIPE_FRAME_ORIGINS = ("https://js.stripe.com", "https://hooks.stripe.com")
+_STRIPE_CONNECT_ORIGINS = ("https://api.stripe.com",)
+
+
+def origin_of(url: str) -> str:
+    """`scheme://host[:port]` of a URL, lower-cased, default ports dropped."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    port = parts.port
+    if port is None or (scheme, port) in {("http", 80), ("https", 443)}:
+        return f"{scheme}://{host}"
+    return f"{scheme}://{host}:{port}"
+
+
+class JsonRequestGuard:
+    """ASGI middleware for one route taking JSON from our own pages.
+
+    A cross-site form cannot send `application/json` without a CORS preflight, and the
+    Origin check refuses what a browser marks as coming from elsewhere; together with
+    SameSite=Lax cookies that is the CSRF defence. Safe methods pass through untouched.
+    """
+
+    def __init__(
+        self, app: ASGIApp, *, allowed_origin: str, max_body_bytes: int = DEFAULT_MAX_JSON_BYTES
+    ) -> None:
+        self.app = app
+        self.allowed_origin = origin_of(allowed_origin)
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in _UNSAFE_METHODS:
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        origin = headers.get("origin")
+        if origin is not None and origin_of(origin) != self.allowed_origin:
+            raise HTTPException(403, "This request did not come from our own page.")
+        media_type = headers.get("content-type", "").split(";")[0].strip().lower()
+        if media_type != "application/json":
+            raise HTTPException(415, "Send the request body as application/json.")
+        declared = headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
+            raise HTTPException(
+                413, f"The request body is larger than {self.max_body_bytes} bytes."
+            )
+        await self.app(scope, self._limited(receive), send)
+
+    def _limited(self, receive: Receive) -> Receive:
+        # A chunked body has no Content-Length: count what arrives and stop at the limit.
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    raise HTTPException(
+                        413, f"The request body is larger than {self.max_body_bytes} bytes."
+                    )
+            return message
+
+        return limited_receive
+
+
+def json_route(
+    path: str,
+    endpoint: object,
+    settings: Settings,
+    *,
+    methods: Sequence[str] = ("POST",),
+    max_body_bytes: int = DEFAULT_MAX_JSON_BYTES,
+) -> Route:
+    """A route whose unsafe methods take JSON from our own pages only."""
+    guard = Middleware(
+        JsonRequestGuard,
+        allowed_origin=settings.public_base_url,
+        max_body_bytes=max_body_bytes,
+    )
+    return Route(path, endpoint, methods=list(methods), middleware=[guard])  # type: ignore[arg-type]
+
+
+def content_security_policy(settings: Settings) -> str:
+    """Our own files, Stripe.js from its origin (the sandbox's is ours), nothing inline."""
+    stripe_js = origin_of(settings.stripe_js_url)
+    connect = ["'self'", stripe_js]
+    frame = [stripe_js]
+    if not settings.sandbox:
+        connect += _STRIPE_CONNECT_ORIGINS
+        frame += _STRIPE_FRAME_ORIGINS
+    if settings.stripe_api_base:
+        connect.append(origin_of(settings.stripe_api_base))
+    directives = {
+        "default-src": ["'self'"],
+        "script-src": ["'self'", stripe_js],
+        "style-src": ["'self'", stripe_js],
+        "img-src": ["'self'", "data:", *([] if settings.sandbox else ["https://*.stripe.com"])],
+        "connect-src": connect,
+        "frame-src": frame,
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+    return "; ".join(
+        f"{name} {' '.join(dict.fromkeys(values))}" for name, values in directives.items()
+    )
+
+
+class SecurityHeaders:
+    """ASGI middleware: adds the CSP and a few standard headers unless a route set its own."""
+
+    def __init__(self, app: ASGIApp, *, settings: Settings) -> None:
+        self.app = app
+        self.headers = {
+            "content-security-policy": content_security_policy(settings),
+            "x-content-type-options": "nosniff",
+            "referrer-policy": "same-origin",
+            "x-frame-options": "DENY",
+        }
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in self.headers.items():
+                    if name not in headers:
+                        headers[name] = value
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
