@@ -1,0 +1,299 @@
+"""Off-session charges: one PaymentIntent per reference, however often it is asked for.
+
+validate -> reuse the stored row, or pick the method and write the row (pending) -> create and
+confirm the PaymentIntent under the idempotency key `charge:<reference>` -> store the answer.
+A 402 is an outcome: the row is marked failed and the recovery case opened in one transaction.
+Must not import `web` or `cli`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, Protocol
+
+import stripe
+from sqlalchemy.orm import Session, sessionmaker
+
+from processor.charging.ledger import (
+    FINAL_STATUSES,
+    StripeAnswer,
+    conflict_with,
+    find_charge,
+    outcome_from_row,
+    record_answer,
+    record_unresolved,
+    reserve_charge,
+)
+from processor.charging.request import (
+    ChargeOutcome,
+    ChargeRefused,
+    ChargeRequest,
+    ChargeUnresolved,
+)
+from processor.charging.retry import (
+    AttemptCounter,
+    RetryPolicy,
+    call_with_retries,
+    describe_stripe_error,
+)
+from processor.charging.selection import select_payment_method
+from processor.clock import Clock
+from processor.config import Settings
+from processor.db.engine import unit_of_work
+from processor.db.models import Charge
+from processor.recovery.cases import PaymentFailure, record_payment_failure
+
+log = logging.getLogger(__name__)
+
+AUTHENTICATION_REQUIRED = "authentication_required"
+
+
+class Collaborators(Protocol):
+    """What charging needs from the process: `processor.runtime.Runtime` provides it."""
+
+    settings: Settings
+    sessions: sessionmaker[Session]
+    stripe: stripe.StripeClient
+    clock: Clock
+
+
+def _send_now() -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class ChargeOptions:
+    """How requests are paced and retried; the batch runner shares one rate limiter."""
+
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    before_request: Callable[[], None] = _send_now
+    sleep: Callable[[float], None] = time.sleep
+
+
+def charge_off_session(
+    deps: Collaborators, request: ChargeRequest, options: ChargeOptions | None = None
+) -> ChargeOutcome:
+    """Charge a saved method while the customer is away, at most once per reference.
+
+    Returns the outcome (succeeded, processing, requires_action, or failed = declined). Raises
+    `InvalidInput` (a `ChargeRefused` once a row exists) when nothing can be charged as asked,
+    and `ChargeUnresolved` when Stripe's answer is unknown: the row then stays pending and
+    charging the same reference again resolves it through the idempotency key.
+    """
+    options = options or ChargeOptions()
+    request = request.validated()
+    assert request.reference is not None
+    with unit_of_work(deps.sessions) as session:
+        row = find_charge(session, request.reference)
+    if row is None:
+        call = partial(
+            call_with_retries,
+            policy=options.retry,
+            before_request=options.before_request,
+            sleep=options.sleep,
+        )
+        try:
+            method = select_payment_method(
+                stripe_client=deps.stripe,
+                sessions=deps.sessions,
+                customer_id=request.customer_id,
+                requested=request.payment_method_id,
+                now=deps.clock(),
+                call=call,
+            )
+        except stripe.StripeError as exc:
+            raise ChargeUnresolved(
+                f"could not list the payment methods of {request.customer_id}: "
+                f"{describe_stripe_error(exc)}; nothing was charged",
+                reference=request.reference,
+            ) from exc
+        with unit_of_work(deps.sessions) as session:
+            row, _inserted = reserve_charge(session, request, method.id, now=deps.clock())
+    return _resume(deps, row, request, options)
+
+
+def _resume(
+    deps: Collaborators, row: Charge, request: ChargeRequest, options: ChargeOptions
+) -> ChargeOutcome:
+    conflict = conflict_with(row, request)
+    if conflict is not None:
+        raise ChargeRefused(conflict, reference=row.reference, code="reference_conflict")
+    if row.status == "error":
+        raise ChargeRefused(
+            row.error_message or "Stripe refused this charge earlier",
+            reference=row.reference,
+            code=row.error_code,
+        )
+    if row.status in FINAL_STATUSES:
+        return outcome_from_row(row, resumed=True)
+    return _send(deps, row, options)
+
+
+def payment_intent_params(row: Charge, public_base_url: str) -> dict[str, Any]:
+    """The request, built only from the stored row, so every resend is byte-for-byte the same."""
+    params: dict[str, Any] = {
+        "amount": row.amount,
+        "currency": row.currency,
+        "customer": row.customer_id,
+        "payment_method": row.payment_method_id,
+        "off_session": True,
+        "confirm": True,
+        "return_url": f"{public_base_url.rstrip('/')}/",
+        "automatic_payment_methods": {"enabled": True},
+        "metadata": {"reference": row.reference},
+    }
+    if row.description:
+        params["description"] = row.description
+    return params
+
+
+def _send(deps: Collaborators, row: Charge, options: ChargeOptions) -> ChargeOutcome:
+    params = payment_intent_params(row, deps.settings.public_base_url)
+    counter = AttemptCounter()
+    try:
+        intent = call_with_retries(
+            lambda: deps.stripe.v1.payment_intents.create(
+                params,  # type: ignore[arg-type]
+                {"idempotency_key": row.idempotency_key},
+            ),
+            policy=options.retry,
+            before_request=options.before_request,
+            sleep=options.sleep,
+            counter=counter,
+        )
+    except stripe.CardError as exc:
+        return _store_decline(deps, row, exc, counter)
+    except stripe.IdempotencyError as exc:
+        _store_unresolved(deps, row, describe_stripe_error(exc), counter)
+        raise ChargeRefused(
+            f"Stripe already holds a different request under the key {row.idempotency_key} "
+            "(was PUBLIC_BASE_URL or the stored row changed?); nothing was charged by this run",
+            reference=row.reference,
+            code="idempotency_error",
+        ) from exc
+    except stripe.InvalidRequestError as exc:
+        message = explain_refusal(exc, row)
+        answer = StripeAnswer(
+            status="error", error_code=exc.code or "invalid_request", message=message
+        )
+        _store(deps, row, answer, counter)
+        raise ChargeRefused(
+            message, reference=row.reference, code=answer.error_code, field=exc.param
+        ) from exc
+    except stripe.StripeError as exc:
+        last = describe_stripe_error(exc)
+        _store_unresolved(deps, row, last, counter)
+        raise ChargeUnresolved(
+            f"no answer from Stripe after {counter.sent} attempt(s) ({last}); the charge stays "
+            f"pending: run it again with reference {row.reference} to resolve it",
+            reference=row.reference,
+        ) from exc
+    return _store_intent(deps, row, intent, counter)
+
+
+def _store_intent(
+    deps: Collaborators, row: Charge, intent: Any, counter: AttemptCounter
+) -> ChargeOutcome:
+    status = intent.status
+    if status in ("succeeded", "processing"):
+        return _store(deps, row, StripeAnswer(status=status, payment_intent_id=intent.id), counter)
+    if status == "requires_action":
+        # Off-session this should come back as a 402; if the bank still asks, win it back the
+        # same way: the customer authenticates on the recovery page.
+        answer = StripeAnswer(
+            status="requires_action",
+            payment_intent_id=intent.id,
+            error_code=AUTHENTICATION_REQUIRED,
+            message="The customer's bank asked the customer to authenticate this payment.",
+        )
+    else:
+        error = intent.get("last_payment_error") or {}
+        answer = StripeAnswer(
+            status="failed",
+            payment_intent_id=intent.id,
+            error_code=error.get("code"),
+            decline_code=error.get("decline_code"),
+            message=error.get("message") or f"The PaymentIntent ended in {status}.",
+        )
+    return _store(deps, row, answer, counter, open_case=True)
+
+
+def _store_decline(
+    deps: Collaborators, row: Charge, exc: stripe.CardError, counter: AttemptCounter
+) -> ChargeOutcome:
+    error = exc.error
+    intent = error.payment_intent if error is not None else None
+    answer = StripeAnswer(
+        status="failed",
+        payment_intent_id=intent.id if intent is not None else None,
+        error_code=exc.code,
+        decline_code=error.decline_code if error is not None else None,
+        message=exc.user_message,
+    )
+    return _store(deps, row, answer, counter, open_case=intent is not None)
+
+
+def _store(
+    deps: Collaborators,
+    row: Charge,
+    answer: StripeAnswer,
+    counter: AttemptCounter,
+    *,
+    open_case: bool = False,
+) -> ChargeOutcome:
+    now = deps.clock()
+    with unit_of_work(deps.sessions) as session:
+        stored = record_answer(session, row.id, answer, attempts=counter.sent, now=now)
+        if open_case and answer.payment_intent_id is not None:
+            record_payment_failure(
+                session,
+                PaymentFailure(
+                    payment_intent_id=answer.payment_intent_id,
+                    customer_id=row.customer_id,
+                    payment_method_id=row.payment_method_id,
+                    amount=row.amount,
+                    currency=row.currency,
+                    code=answer.error_code,
+                    decline_code=answer.decline_code,
+                    message=answer.message,
+                    failed_at=now,
+                ),
+                now=now,
+            )
+    outcome = outcome_from_row(stored, resumed=False)
+    log.info(
+        "charge %s: %s %s",
+        row.reference,
+        outcome.status,
+        outcome.payment_intent_id or "",
+        extra={"reference": row.reference, "customer_id": row.customer_id},
+    )
+    return outcome
+
+
+def _store_unresolved(
+    deps: Collaborators, row: Charge, message: str, counter: AttemptCounter
+) -> None:
+    with unit_of_work(deps.sessions) as session:
+        record_unresolved(session, row.id, message, attempts=counter.sent, now=deps.clock())
+    log.warning(
+        "charge %s left pending: %s",
+        row.reference,
+        message,
+        extra={"reference": row.reference, "customer_id": row.customer_id},
+    )
+
+
+def explain_refusal(exc: stripe.InvalidRequestError, row: Charge) -> str:
+    """Stripe's 400/404 in words a person running a charge can act on."""
+    message = exc.user_message or "the request was refused"
+    if exc.code == "resource_missing" and exc.param == "customer":
+        return f"customer {row.customer_id} does not exist in Stripe"
+    if exc.code == "resource_missing" and exc.param == "payment_method":
+        return f"payment method {row.payment_method_id} does not exist in Stripe"
+    where = f", {exc.param}" if exc.param else ""
+    return f"Stripe refused the charge ({exc.code or 'invalid_request'}{where}): {message}"
