@@ -84,6 +84,51 @@ def cmd_prune(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def cmd_charge(args: argparse.Namespace, settings: Settings) -> int:
+    from processor.charging import BatchOptions, ChargeRequest
+    from processor.charging.amounts import parse_amount
+    from processor.charging.console import charge_file, charge_one
+    from processor.errors import InvalidInput
+    from processor.runtime import build_runtime
+
+    single = [args.customer, args.amount, args.currency, args.payment_method, args.reference]
+    if args.file and any(value is not None for value in [*single, args.description]):
+        print("processor charge: use --file alone, or the single-charge options", file=sys.stderr)
+        return EXIT_FAILURE
+    if args.file:
+        if args.rate <= 0 or args.concurrency < 1:
+            print("processor charge: --rate and --concurrency must be positive", file=sys.stderr)
+            return EXIT_FAILURE
+        options = BatchOptions(concurrency=args.concurrency, rate=args.rate)
+        runtime = build_runtime(settings)
+        try:
+            return charge_file(runtime, args.file, options, results_path=args.results)
+        finally:
+            runtime.close()
+    required = ("customer", "amount", "currency")
+    missing = [f"--{name}" for name in required if not getattr(args, name)]
+    if missing:
+        print(f"processor charge: {', '.join(missing)} required (or --file)", file=sys.stderr)
+        return EXIT_FAILURE
+    try:
+        request = ChargeRequest(
+            customer_id=args.customer,
+            amount=parse_amount(args.amount),
+            currency=args.currency,
+            payment_method_id=args.payment_method,
+            reference=args.reference,
+            description=args.description,
+        ).validated()
+    except InvalidInput as exc:
+        print(f"processor charge: {exc}; nothing was charged", file=sys.stderr)
+        return EXIT_FAILURE
+    runtime = build_runtime(settings)
+    try:
+        return charge_one(runtime, request)
+    finally:
+        runtime.close()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="processor",
@@ -105,14 +150,17 @@ def build_parser() -> argparse.ArgumentParser:
     notify.set_defaults(handler=_not_built("notify"))
 
     charge = sub.add_parser("charge", help="charge saved methods off-session (one, or a CSV batch)")
-    charge.add_argument("--customer")
-    charge.add_argument("--amount", type=int, help="in the currency's minor unit")
-    charge.add_argument("--currency")
-    charge.add_argument("--payment-method")
-    charge.add_argument("--reference")
+    charge.add_argument("--customer", help="cus_... (single charge)")
+    charge.add_argument("--amount", help="in the currency's minor unit: 1999 is $19.99 or ¥1,999")
+    charge.add_argument("--currency", help="three letters, e.g. usd, eur, jpy")
+    charge.add_argument("--payment-method", help="pm_...; default: the most recent usable one")
+    charge.add_argument("--reference", help="makes reruns safe; default: a new one, printed")
     charge.add_argument("--description")
     charge.add_argument("--file", help="CSV: reference, customer, amount, currency[, ...]")
-    charge.set_defaults(handler=_not_built("charge"))
+    charge.add_argument("--rate", type=float, default=20.0, help="requests/s to Stripe (batch)")
+    charge.add_argument("--concurrency", type=int, default=8, help="charges in flight (batch)")
+    charge.add_argument("--results", help="result file (JSON lines); default: FILE.results.jsonl")
+    charge.set_defaults(handler=cmd_charge)
 
     reconcile = sub.add_parser("reconcile", help="pull missed events from Stripe's Events API")
     reconcile.add_argument("--since", default="3d", help="how far back, e.g. 2d or 36h")
