@@ -126,6 +126,7 @@ def upgrade() -> None:
         sa.Column("failure_count", sa.Integer(), nullable=False),
         sa.Column("opened_at", processor.db.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("last_failure_at", processor.db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_charge_id", sa.String(length=255), nullable=True),
         sa.Column("resolved_at", processor.db.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("updated_at", processor.db.types.UTCDateTime(timezone=True), nullable=False),
         sa.CheckConstraint(

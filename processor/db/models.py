@@ -198,6 +198,7 @@ class RecoveryCase(Base):
     failure_count: Mapped[int] = mapped_column(Integer, default=1)
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime())
     last_failure_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_charge_id: Mapped[str | None] = mapped_column(String(255))
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 

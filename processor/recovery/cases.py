@@ -2,7 +2,9 @@
 402 or the `payment_intent.payment_failed` webhook comes first, and closed by the outcome.
 
 Order does not matter: a failure never reopens a closed case, an older failure never overwrites
-a newer one, and the first notification is written exactly once per case.
+a newer one (even on a closed case), the same attempt reported by both paths (same charge id)
+counts once, and the first notification is written exactly once per case, even when the
+case is born closed because the success arrived first (it is then written canceled).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class PaymentFailure:
     decline_code: str | None
     message: str | None
     failed_at: datetime
+    charge_id: str | None = None  # the attempt (`ch_…`): lets the 402 and the webhook dedupe
 
 
 def classify_decline(code: str | None, decline_code: str | None) -> str:
@@ -71,30 +74,38 @@ def record_payment_failure(
             "failure_count": 1,
             "opened_at": failure.failed_at,
             "last_failure_at": failure.failed_at,
+            "last_charge_id": failure.charge_id,
             "updated_at": now,
         },
         conflict_on=["payment_intent_id"],
     )
     case = _lock_case(session, failure.payment_intent_id)
     if inserted:
+        _queue_first_notification(session, case, now=now)
         outcome = _known_outcome(session, failure.payment_intent_id)
         if outcome is not None:
-            # The success or cancellation was recorded before this (late) failure arrived.
+            # The success or cancellation was recorded before this (late) failure arrived:
+            # end where in-order delivery ends, closed with its email canceled.
             case.status, case.resolved_at = outcome
-            return case
-        _queue_first_notification(session, case, now=now)
+            cancel_pending_notifications(session, case.id, now=now)
         return case
+    if failure.charge_id is not None and failure.charge_id == case.last_charge_id:
+        return case  # the same attempt, already reported by the other path
     case.failure_count += 1
     case.updated_at = now
     if failure.failed_at < case.opened_at:
         case.opened_at = failure.failed_at
-    if failure.failed_at >= case.last_failure_at and case.status == "open":
+    if (failure.failed_at, failure.charge_id or "") >= (
+        case.last_failure_at,
+        case.last_charge_id or "",
+    ):
         case.kind = kind
         case.error_code = failure.code
         case.decline_code = failure.decline_code
         case.failure_message = failure.message
         case.payment_method_id = failure.payment_method_id or case.payment_method_id
         case.last_failure_at = failure.failed_at
+        case.last_charge_id = failure.charge_id
     return case
 
 
