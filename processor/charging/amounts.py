@@ -99,7 +99,7 @@ def check_amount(amount: int, currency: str) -> None:
 def parse_amount(text: str) -> int:
     """A whole number of minor units, as typed on a command line or in a CSV cell."""
     cleaned = text.strip()
-    if not cleaned.isdigit():
+    if not (cleaned.isascii() and cleaned.isdigit()):
         raise InvalidInput(
             f"amount {text!r} is not a whole number of minor units (write 1999 for 19.99)",
             field="amount",

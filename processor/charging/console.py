@@ -81,9 +81,7 @@ def charge_file(
 
     try:
         with ResultFile(results_path) as sink, progress:
-            summary = run_batch(
-                deps, rows, options, on_result=lambda result: advance(result, sink)
-            )
+            summary = run_batch(deps, rows, options, on_result=lambda result: advance(result, sink))
     except InvalidBatchFile as exc:
         _print_problems(err, exc, source=str(path))
         return EXIT_FAILED

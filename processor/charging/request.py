@@ -16,7 +16,7 @@ from processor.errors import InvalidInput, StripeUnavailable
 
 IDEMPOTENCY_PREFIX = "charge:"
 MAX_REFERENCE_LENGTH = 200  # the column's width; the key adds its prefix and stays under 255
-_REFERENCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/#@+=-]*$")
+_REFERENCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/#@+=-]*")
 
 # Where a charge ended up, as the summary groups them.
 SUCCEEDED = "succeeded"
@@ -37,7 +37,11 @@ def idempotency_key(reference: str) -> str:
 
 
 def check_reference(reference: str) -> str:
-    if not reference or len(reference) > MAX_REFERENCE_LENGTH or not _REFERENCE.match(reference):
+    if (
+        not reference
+        or len(reference) > MAX_REFERENCE_LENGTH
+        or not _REFERENCE.fullmatch(reference)
+    ):
         raise InvalidInput(
             f"reference {reference!r} must be 1-{MAX_REFERENCE_LENGTH} characters: letters, "
             "digits and . _ : / # @ + = - (starting with a letter or digit)",
