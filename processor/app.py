@@ -10,7 +10,7 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
 from processor.runtime import Runtime
-from processor.web import checkout, errors, health, metrics, pages
+from processor.web import checkout, errors, health, metrics, pages, webhooks
 from processor.web.security import SecurityHeaders
 
 
@@ -23,6 +23,7 @@ def create_app(runtime: Runtime) -> Starlette:
 
     routes: list[BaseRoute] = [*health.routes(), *metrics.routes(runtime)]
     routes += [*checkout.routes(runtime.settings), *pages.routes()]
+    routes += webhooks.routes()
     app = Starlette(
         routes=routes,
         middleware=[Middleware(SecurityHeaders, settings=runtime.settings)],

@@ -1,0 +1,284 @@
+"""Record a Stripe event and apply its handler in ONE transaction; say what happened.
+
+    new event          insert (the id is the primary key) + handler + commit  -> PROCESSED
+    no handler         insert as `ignored`                                    -> IGNORED
+    seen before        delivery_count + 1 only                                -> DUPLICATE
+    stored as failed   handler again, marked processed                        -> REAPPLIED
+    handler raised     roll back, then store `failed` + error separately      -> FAILED
+    database trouble   nothing committed                                      -> UNAVAILABLE
+
+Duplicates are decided by the primary key, never by a check before the insert: concurrent
+deliveries of one event serialise on that key (PostgreSQL makes the second insert wait for
+the first transaction), so the handler's side effects happen once. The returned `Outcome` is
+the seam the web layer maps to a status code and counts in its metrics.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import case, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import (
+    DisconnectionError,
+    InterfaceError,
+    OperationalError,
+    StatementError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.orm import Session, sessionmaker
+
+from processor.db.models import StripeEvent
+from processor.db.upsert import insert_ignoring_conflict
+from processor.logs import scrub
+from processor.webhooks.dispatch import Handler, handler_for
+from processor.webhooks.envelope import Event
+
+log = logging.getLogger(__name__)
+
+# The database could not do its part: answer 503, Stripe retries, nothing was committed.
+UNAVAILABLE_ERRORS = (OperationalError, InterfaceError, DisconnectionError, PoolTimeoutError)
+SETTLED_STATUSES = ("processed", "ignored")
+MAX_ERROR_LENGTH = 2000
+
+
+class Outcome(enum.Enum):
+    """What recording one event did; `acknowledged` ones are answered 2xx."""
+
+    PROCESSED = "processed"
+    IGNORED = "ignored"
+    DUPLICATE = "duplicate"
+    REAPPLIED = "reapplied"
+    FAILED = "failed"
+    UNAVAILABLE = "unavailable"
+
+    @property
+    def acknowledged(self) -> bool:
+        return self not in (Outcome.FAILED, Outcome.UNAVAILABLE)
+
+
+class HandlerFailed(Exception):
+    """A handler raised; carries the original as `__cause__`."""
+
+
+def record_event(
+    sessions: sessionmaker[Session],
+    event: Event,
+    *,
+    now: datetime,
+    secret_index: int | None = None,
+    source: str = "webhook",
+) -> Outcome:
+    """Store one delivery (or a reconciled event) and apply it at most once."""
+    handler = handler_for(event.type)
+    try:
+        try:
+            with sessions.begin() as session:
+                return _record_and_apply(session, event, handler, now, secret_index, source)
+        except HandlerFailed as failure:
+            cause = failure.__cause__ or failure
+            _log_failure(event, cause)
+            with sessions.begin() as session:
+                store_failure(
+                    session, event, describe_error(cause), now=now, secret_index=secret_index,
+                    source=source, counted=True,
+                )
+            return Outcome.FAILED
+    except UNAVAILABLE_ERRORS as exc:
+        log.warning(
+            "webhook %s not stored, database unavailable: %s", event.id, type(exc).__name__,
+            extra={"event_id": event.id, "event_type": event.type},
+        )
+        return Outcome.UNAVAILABLE
+
+
+def reapply_event(sessions: sessionmaker[Session], event: Event, *, now: datetime) -> Outcome:
+    """Run a stored event through its handler again, whatever its status (`replay`)."""
+    handler = handler_for(event.type)
+    try:
+        try:
+            with sessions.begin() as session:
+                status = session.execute(
+                    select(StripeEvent.status).where(StripeEvent.id == event.id).with_for_update()
+                ).scalar_one()
+                if handler is None:
+                    return Outcome.IGNORED if status == "ignored" else Outcome.DUPLICATE
+                _apply(session, event, handler, now)
+                _mark_processed(session, event.id, now)
+                return Outcome.REAPPLIED
+        except HandlerFailed as failure:
+            cause = failure.__cause__ or failure
+            _log_failure(event, cause)
+            with sessions.begin() as session:
+                session.execute(
+                    update(StripeEvent)
+                    .where(StripeEvent.id == event.id)
+                    .values(status="failed", error=describe_error(cause),
+                            attempt_count=StripeEvent.attempt_count + 1)
+                )
+            return Outcome.FAILED
+    except UNAVAILABLE_ERRORS:
+        return Outcome.UNAVAILABLE
+
+
+def _record_and_apply(
+    session: Session,
+    event: Event,
+    handler: Handler | None,
+    now: datetime,
+    secret_index: int | None,
+    source: str,
+) -> Outcome:
+    # Inserted as already settled: if the handler raises, the whole transaction (row
+    # included) rolls back, so a `processed` row is never visible without its effects.
+    inserted = insert_ignoring_conflict(
+        session,
+        StripeEvent,
+        _event_row(
+            event,
+            now=now,
+            secret_index=secret_index,
+            source=source,
+            status="processed" if handler else "ignored",
+            processed_at=now if handler else None,
+            attempt_count=1 if handler else 0,
+        ),
+        conflict_on=["id"],
+    )
+    if inserted:
+        if handler is None:
+            return Outcome.IGNORED
+        _apply(session, event, handler, now)
+        return Outcome.PROCESSED
+    # Seen before. This UPDATE also takes the row lock, so two redeliveries of a failed
+    # event cannot both re-apply it: the second sees the first one's `processed`.
+    status = session.execute(
+        update(StripeEvent)
+        .where(StripeEvent.id == event.id)
+        .values(delivery_count=StripeEvent.delivery_count + 1, last_received_at=now)
+        .returning(StripeEvent.status)
+    ).scalar_one()
+    if status in SETTLED_STATUSES or handler is None:
+        return Outcome.DUPLICATE
+    _apply(session, event, handler, now)
+    _mark_processed(session, event.id, now)
+    return Outcome.REAPPLIED
+
+
+def _apply(session: Session, event: Event, handler: Handler, now: datetime) -> None:
+    try:
+        handler(session, event, now)
+    except UNAVAILABLE_ERRORS:
+        raise
+    except Exception as exc:
+        raise HandlerFailed(event.type) from exc
+
+
+def _mark_processed(session: Session, event_id: str, now: datetime) -> None:
+    session.execute(
+        update(StripeEvent)
+        .where(StripeEvent.id == event_id)
+        .values(
+            status="processed",
+            processed_at=now,
+            error=None,
+            attempt_count=StripeEvent.attempt_count + 1,
+        )
+    )
+
+
+def store_failure(
+    session: Session,
+    event: Event,
+    error: str,
+    *,
+    now: datetime,
+    secret_index: int | None,
+    source: str,
+    counted: bool,
+) -> None:
+    """Record that this delivery's handler raised, in a transaction of its own.
+
+    A concurrent delivery may have processed the event meanwhile: its status then stands, and
+    only this delivery is counted.
+    """
+    values = _event_row(
+        event,
+        now=now,
+        secret_index=secret_index,
+        source=source,
+        status="failed",
+        processed_at=None,
+        attempt_count=1,
+    )
+    values["error"] = error
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    settled = StripeEvent.status.in_(SETTLED_STATUSES)
+    statement = insert(StripeEvent).values(**values)
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["id"],
+            set_={
+                "delivery_count": StripeEvent.delivery_count + (1 if counted else 0),
+                "attempt_count": StripeEvent.attempt_count + 1,
+                "last_received_at": now,
+                "status": case((settled, StripeEvent.status), else_="failed"),
+                "error": case((settled, StripeEvent.error), else_=error),
+                "payload": statement.excluded.payload,
+                "payload_pruned_at": None,
+            },
+        )
+    )
+
+
+def _event_row(
+    event: Event,
+    *,
+    now: datetime,
+    secret_index: int | None,
+    source: str,
+    status: str,
+    processed_at: datetime | None,
+    attempt_count: int,
+) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "type": event.type,
+        "api_version": event.api_version,
+        "livemode": event.livemode,
+        "object_id": event.object_id,
+        "stripe_created_at": event.created,
+        "received_at": now,
+        "last_received_at": now,
+        "processed_at": processed_at,
+        "status": status,
+        "error": None,
+        "delivery_count": 1,
+        "attempt_count": attempt_count,
+        "secret_index": secret_index,
+        "source": source,
+        "payload": event.payload,
+    }
+
+
+def describe_error(exc: BaseException) -> str:
+    """A short, scrubbed description for the `error` column (never SQL parameters)."""
+    if isinstance(exc, StatementError) and exc.orig is not None:
+        exc = exc.orig
+    text = f"{type(exc).__name__}: {exc}".strip()
+    return scrub(text)[:MAX_ERROR_LENGTH]
+
+
+def _log_failure(event: Event, exc: BaseException) -> None:
+    log.warning(
+        "webhook %s (%s) handler failed: %s",
+        event.id,
+        event.type,
+        describe_error(exc),
+        # A statement error's own text carries the bound parameters: keep it out of logs.
+        exc_info=None if isinstance(exc, StatementError) else exc,
+        extra={"event_id": event.id, "event_type": event.type},
+    )

@@ -1,0 +1,71 @@
+"""The envelope check: only Stripe events with an id, a type, a time and an object get through."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from processor.errors import PayloadInvalid
+from processor.webhooks.envelope import parse_event
+from tests.unit.webhooks.factories import CREATED, body_of, payment_intent, stripe_event
+
+
+def test_a_stripe_event_is_parsed_into_what_storage_needs() -> None:
+    intent = payment_intent("pi_123")
+    payload = body_of(stripe_event("payment_intent.succeeded", intent, event_id="evt_1"))
+    event = parse_event(payload)
+    assert event.id == "evt_1"
+    assert event.type == "payment_intent.succeeded"
+    assert event.created == datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    assert event.object_id == "pi_123"
+    assert event.object["amount"] == 2000
+    assert event.api_version == "2026-10-28.endive"
+    assert event.livemode is False
+    assert event.payload == payload
+
+
+def _without(path: tuple[str, ...]) -> dict[str, Any]:
+    event = stripe_event("payment_intent.succeeded", payment_intent())
+    target = event
+    for key in path[:-1]:
+        target = target[key]
+    del target[path[-1]]
+    return event
+
+
+@pytest.mark.parametrize(
+    ("document", "reason"),
+    [
+        ({**stripe_event("x.y", {}), "object": "payment_intent"}, "object must be 'event'"),
+        (_without(("object",)), "object must be 'event'"),
+        ({**stripe_event("x.y", {}), "id": "pi_123"}, "evt_"),
+        (_without(("id",)), "evt_"),
+        ({**stripe_event("x.y", {}), "id": 7}, "evt_"),
+        (_without(("type",)), "type"),
+        ({**stripe_event("x.y", {}), "type": ""}, "type"),
+        (_without(("created",)), "created"),
+        ({**stripe_event("x.y", {}), "created": "yesterday"}, "created"),
+        ({**stripe_event("x.y", {}), "created": 10**15}, "created"),
+        (_without(("data", "object")), "data.object"),
+        ({**stripe_event("x.y", {}), "data": {"object": "pi_1"}}, "data.object"),
+        ({**stripe_event("x.y", {}), "data": None}, "data.object"),
+        ([stripe_event("x.y", {})], "object must be 'event'"),
+    ],
+)
+def test_malformed_envelopes_are_refused_with_a_reason(document: Any, reason: str) -> None:
+    with pytest.raises(PayloadInvalid, match=reason):
+        parse_event(json.dumps(document))
+
+
+@pytest.mark.parametrize("payload", ["", "{", "not json", "{'id': 1}", "\ufeff{}"])
+def test_non_json_is_refused(payload: str) -> None:
+    with pytest.raises(PayloadInvalid):
+        parse_event(payload)
+
+
+def test_the_created_time_is_kept_to_the_second() -> None:
+    event = parse_event(body_of(stripe_event("x.y", {"id": "obj"}, created=CREATED + 7)))
+    assert event.created.timestamp() == CREATED + 7
