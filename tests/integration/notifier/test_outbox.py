@@ -28,16 +28,17 @@ POLICY = RetryPolicy(max_attempts=3, first_delay=timedelta(seconds=30))
 
 def _claim(sessions: sessionmaker[Session], worker: str, now, limit: int = 10):  # type: ignore[no-untyped-def]
     with unit_of_work(sessions) as session:
-        return claim_due_notifications(
-            session, worker_id=worker, now=now, limit=limit, lease=LEASE
-        )
+        return claim_due_notifications(session, worker_id=worker, now=now, limit=limit, lease=LEASE)
 
 
 def test_opening_a_case_queues_its_first_email(sessions, clock) -> None:  # type: ignore[no-untyped-def]
     case_id = open_case(sessions, now=clock())
     row = only_notification(sessions, case_id)
     assert (row.kind, row.sequence, row.dedup_key, row.status) == (
-        "initial", 0, f"case:{case_id}:0", "pending",
+        "initial",
+        0,
+        f"case:{case_id}:0",
+        "pending",
     )
     assert row.next_attempt_at == clock()
 
@@ -48,7 +49,10 @@ def test_claim_flips_due_rows_to_sending_with_a_lease(sessions, clock) -> None: 
     assert [(c.case_id, c.kind, c.attempts) for c in claimed] == [(case_id, "initial", 1)]
     row = only_notification(sessions, case_id)
     assert (row.status, row.claimed_by, row.claimed_until, row.attempts) == (
-        "sending", "w1", clock() + LEASE, 1,
+        "sending",
+        "w1",
+        clock() + LEASE,
+        1,
     )
     assert _claim(sessions, "w2", clock()) == []
 
@@ -72,12 +76,20 @@ def test_sent_row_records_its_message(sessions, clock) -> None:  # type: ignore[
     clock.advance(seconds=2)
     with unit_of_work(sessions) as session:
         assert mark_sent(
-            session, claimed, message_id="<m@x>", recipient="ada@example.com", locale="en",
+            session,
+            claimed,
+            message_id="<m@x>",
+            recipient="ada@example.com",
+            locale="en",
             now=clock(),
         )
     row = only_notification(sessions, case_id)
     assert (row.status, row.message_id, row.recipient, row.locale, row.sent_at) == (
-        "sent", "<m@x>", "ada@example.com", "en", clock(),
+        "sent",
+        "<m@x>",
+        "ada@example.com",
+        "en",
+        clock(),
     )
     assert row.claimed_until is None and row.claimed_by == "w1"
 
@@ -92,8 +104,13 @@ def test_failure_is_retried_with_backoff_then_dead(sessions, clock) -> None:  # 
         with unit_of_work(sessions) as session:
             outcomes.append(
                 record_failure(
-                    session, claimed, error=f"boom {attempt}", retryable=True, policy=POLICY,
-                    now=clock(), rng=rng,
+                    session,
+                    claimed,
+                    error=f"boom {attempt}",
+                    retryable=True,
+                    policy=POLICY,
+                    now=clock(),
+                    rng=rng,
                 )
             )
         row = only_notification(sessions, case_id)
@@ -115,8 +132,13 @@ def test_permanent_failure_is_dead_at_once(sessions, clock) -> None:  # type: ig
     [claimed] = _claim(sessions, "w1", clock())
     with unit_of_work(sessions) as session:
         outcome = record_failure(
-            session, claimed, error="550 no such user", retryable=False, policy=POLICY,
-            now=clock(), rng=Random(),
+            session,
+            claimed,
+            error="550 no such user",
+            retryable=False,
+            policy=POLICY,
+            now=clock(),
+            rng=Random(),
         )
     assert outcome == "dead"
     assert only_notification(sessions, case_id).status == "dead"
@@ -197,8 +219,13 @@ def test_concurrent_claimers_never_share_a_row(engine: Engine, sessions, clock) 
     with unit_of_work(sessions) as session:
         for i in range(1, 301):
             queue_notification(
-                session, case_id=case_id, kind="reminder", sequence=i,
-                dedup_key=f"test:{i}", due_at=clock(), now=clock(),
+                session,
+                case_id=case_id,
+                kind="reminder",
+                sequence=i,
+                dedup_key=f"test:{i}",
+                due_at=clock(),
+                now=clock(),
             )
     taken: dict[str, list[int]] = {f"w{i}": [] for i in range(4)}
     barrier = threading.Barrier(4)
@@ -219,6 +246,11 @@ def test_concurrent_claimers_never_share_a_row(engine: Engine, sessions, clock) 
     every = [i for ids in taken.values() for i in ids]
     assert len(every) == len(set(every)) == 301
     with sessions() as session:
-        assert session.scalar(
-            select(func.count()).select_from(Notification).where(Notification.status == "sending")
-        ) == 301
+        assert (
+            session.scalar(
+                select(func.count())
+                .select_from(Notification)
+                .where(Notification.status == "sending")
+            )
+            == 301
+        )

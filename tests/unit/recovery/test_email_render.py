@@ -83,11 +83,11 @@ def test_japanese_with_a_zero_decimal_currency() -> None:
             decline_code="insufficient_funds",
         )
     )
-    assert content.subject == "【Example Shop】お支払い（￥1,999）が完了しませんでした"
+    assert content.subject == "【Example Shop】お支払い（￥1,999）が完了しませんでした"  # noqa: RUF001
     assert content.text.startswith("Ada Lovelace 様\n")
     assert "￥1,999" in content.text and "19.99" not in content.text
     assert "残高が不足していた" in content.text
-    assert "Visa（末尾 3184）" in content.text
+    assert "Visa（末尾 3184）" in content.text  # noqa: RUF001
     assert "2026年12月7日" in content.text
     assert "￥1,999 を支払う" in content.html
 
@@ -141,7 +141,7 @@ def test_line_breaks_in_a_name_inject_no_header(name: str) -> None:
     raw = _sent_bytes(name, subject_merchant="Shop\r\nBcc: attacker@evil.example")
     parsed = message_from_bytes(raw, policy=policy.default)
     assert parsed["Bcc"] is None
-    assert [key.lower() for key in parsed.keys()].count("to") == 1
+    assert [key.lower() for key in parsed].count("to") == 1
     assert parsed["To"].addresses[0].addr_spec == "ada@example.com"  # type: ignore[union-attr]
     assert b"\r\nBcc:" not in raw.split(b"\r\n\r\n", 1)[0]
 

@@ -33,7 +33,10 @@ def _read(token: str, secret: str = SECRET) -> int:
 @freeze_time("2026-11-30 12:00:00")
 def test_link_names_the_case_and_its_expiry() -> None:
     link = issue_link(
-        secret_key=SECRET, public_base_url="https://shop.example/", case_id=42, ttl=TTL,
+        secret_key=SECRET,
+        public_base_url="https://shop.example/",
+        case_id=42,
+        ttl=TTL,
         clock=utc_now,
     )
     assert link.url == f"https://shop.example/recover/{link.token}"

@@ -10,7 +10,10 @@ from processor.notifier.smtp import SmtpConfig
 def test_plain() -> None:
     config = SmtpConfig.from_url("smtp://127.0.0.1:2525")
     assert (config.host, config.port, config.starttls, config.implicit_tls) == (
-        "127.0.0.1", 2525, False, False,
+        "127.0.0.1",
+        2525,
+        False,
+        False,
     )
     assert config.username is None
 
