@@ -20,5 +20,6 @@ def insert_ignoring_conflict(
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = insert(model).values(**values).on_conflict_do_nothing(index_elements=conflict_on)
-    result = session.execute(statement)
+    # SQLAlchemy 2.1 reports -1 for an INSERT's rowcount on psycopg unless asked to keep it.
+    result = session.execute(statement.execution_options(preserve_rowcount=True))
     return bool(result.rowcount)  # type: ignore[attr-defined]
