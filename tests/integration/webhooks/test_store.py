@@ -1,0 +1,200 @@
+"""Recording events: once per id, duplicates counted, failures stored and re-applied, 503 safety."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, event, select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from processor.db.engine import make_engine, make_session_factory
+from processor.db.models import Notification, RecoveryCase, StripeEvent
+from processor.webhooks.dispatch import HANDLERS
+from processor.webhooks.envelope import Event, parse_event
+from processor.webhooks.handlers.payment_intents import on_payment_intent_payment_failed
+from processor.webhooks.store import Outcome, record_event
+from tests.fixtures.database import FakeClock
+from tests.integration.webhooks.conftest import Deliver
+from tests.unit.webhooks.factories import body_of, decline, payment_intent, stripe_event
+
+
+def failed_payment(**overrides: Any) -> dict[str, Any]:
+    error = decline("card_declined", "insufficient_funds")
+    return stripe_event(
+        "payment_intent.payment_failed",
+        payment_intent("pi_store", status="requires_payment_method", last_payment_error=error),
+        **overrides,
+    )
+
+
+def test_a_new_event_is_stored_processed_with_its_side_effects(
+    deliver: Deliver, one: Callable[..., Any], clock: FakeClock
+) -> None:
+    document = failed_payment(event_id="evt_new")
+    assert deliver(document) is Outcome.PROCESSED
+    row = one(StripeEvent, id="evt_new")
+    assert (row.status, row.delivery_count, row.attempt_count) == ("processed", 1, 1)
+    assert row.type == "payment_intent.payment_failed"
+    assert row.object_id == "pi_store"
+    assert row.secret_index == 0
+    assert row.source == "webhook"
+    assert row.received_at == row.last_received_at == row.processed_at == clock()
+    assert row.payload == body_of(document)
+    assert row.error is None
+    assert one(RecoveryCase, payment_intent_id="pi_store").failure_count == 1
+
+
+def test_a_duplicate_only_counts_the_delivery(
+    deliver: Deliver, one: Callable[..., Any], count: Callable[..., int], clock: FakeClock
+) -> None:
+    document = failed_payment(event_id="evt_dup")
+    deliver(document)
+    first = clock()
+    clock.advance(minutes=5)
+    assert deliver(document) is Outcome.DUPLICATE
+    assert deliver(document) is Outcome.DUPLICATE
+    row = one(StripeEvent, id="evt_dup")
+    assert (row.delivery_count, row.attempt_count) == (3, 1)
+    assert (row.received_at, row.last_received_at, row.processed_at) == (first, clock(), first)
+    assert one(RecoveryCase, payment_intent_id="pi_store").failure_count == 1
+    assert count(Notification) == 1
+
+
+def test_an_event_type_without_a_handler_is_stored_as_ignored(
+    deliver: Deliver, one: Callable[..., Any]
+) -> None:
+    document = stripe_event("charge.succeeded", {"id": "ch_1", "object": "charge"}, event_id="evt_i")
+    assert deliver(document) is Outcome.IGNORED
+    assert deliver(document) is Outcome.DUPLICATE
+    row = one(StripeEvent, id="evt_i")
+    assert (row.status, row.attempt_count, row.delivery_count) == ("ignored", 0, 2)
+    assert row.processed_at is None
+
+
+class FailsOnce:
+    """Does the real handler's work, then raises the first time: the work must roll back."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, session: Session, event: Event, now: datetime) -> None:
+        self.calls += 1
+        on_payment_intent_payment_failed(session, event, now)
+        if self.calls == 1:
+            raise RuntimeError("mail template missing")
+
+
+def test_a_failing_handler_rolls_back_is_stored_failed_and_is_reapplied_on_redelivery(
+    deliver: Deliver,
+    one: Callable[..., Any],
+    count: Callable[..., int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(HANDLERS, "payment_intent.payment_failed", FailsOnce())
+    document = failed_payment(event_id="evt_flaky")
+    assert deliver(document) is Outcome.FAILED
+    row = one(StripeEvent, id="evt_flaky")
+    assert (row.status, row.delivery_count, row.attempt_count) == ("failed", 1, 1)
+    assert row.error == "RuntimeError: mail template missing"
+    assert row.processed_at is None
+    assert row.payload == body_of(document)
+    assert count(RecoveryCase) == 0 and count(Notification) == 0
+
+    assert deliver(document) is Outcome.REAPPLIED
+    row = one(StripeEvent, id="evt_flaky")
+    assert (row.status, row.delivery_count, row.attempt_count, row.error) == (
+        "processed", 2, 2, None,
+    )
+    assert one(RecoveryCase, payment_intent_id="pi_store").failure_count == 1
+    assert count(Notification) == 1
+    assert deliver(document) is Outcome.DUPLICATE
+
+
+def test_a_handler_that_keeps_failing_keeps_its_latest_error(
+    deliver: Deliver, one: Callable[..., Any]
+) -> None:
+    broken = failed_payment(event_id="evt_broken")
+    del broken["data"]["object"]["amount"]
+    assert deliver(broken) is Outcome.FAILED
+    assert deliver(broken) is Outcome.FAILED
+    row = one(StripeEvent, id="evt_broken")
+    assert (row.status, row.delivery_count, row.attempt_count) == ("failed", 2, 2)
+    assert row.error == "ValueError: payment intent without amount or currency"
+
+
+def _unreachable_sessions(url: str) -> tuple[Engine, sessionmaker[Session]]:
+    engine = make_engine(url)
+    return engine, make_session_factory(engine)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite:////nonexistent-directory/processor.db",
+        "postgresql+psycopg://postgres@127.0.0.1:1/processor?connect_timeout=2",
+    ],
+)
+def test_an_unreachable_database_is_reported_unavailable(url: str, clock: FakeClock) -> None:
+    engine, sessions = _unreachable_sessions(url)
+    try:
+        outcome = record_event(
+            sessions, parse_event(body_of(failed_payment())), now=clock(), secret_index=0
+        )
+    finally:
+        engine.dispose()
+    assert outcome is Outcome.UNAVAILABLE
+
+
+def test_a_commit_that_fails_leaves_nothing_half_written(
+    database_url: str, migrated_engine: Engine, engine: Engine, clock: FakeClock
+) -> None:
+    failing = make_engine(database_url)
+
+    def refuse_commit(_connection: Any) -> None:
+        raise OperationalError("COMMIT", {}, Exception("disk I/O error"))
+
+    event.listen(failing, "commit", refuse_commit)
+    try:
+        outcome = record_event(
+            make_session_factory(failing),
+            parse_event(body_of(failed_payment(event_id="evt_lost"))),
+            now=clock(),
+            secret_index=0,
+        )
+    finally:
+        failing.dispose()
+    assert outcome is Outcome.UNAVAILABLE
+    with Session(engine) as session:
+        assert session.scalars(select(StripeEvent)).all() == []
+        assert session.scalars(select(RecoveryCase)).all() == []
+        assert session.scalars(select(Notification)).all() == []
+
+
+def test_ten_threads_delivering_one_event_give_one_row_and_one_set_of_side_effects(
+    sessions: sessionmaker[Session],
+    clock: FakeClock,
+    one: Callable[..., Any],
+    count: Callable[..., int],
+) -> None:
+    parsed = parse_event(body_of(failed_payment(event_id="evt_race")))
+    barrier = threading.Barrier(10)
+    outcomes: list[Outcome] = []
+
+    def post() -> None:
+        barrier.wait(timeout=10)
+        outcomes.append(record_event(sessions, parsed, now=clock(), secret_index=0))
+
+    threads = [threading.Thread(target=post) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(o.value for o in outcomes) == ["duplicate"] * 9 + ["processed"]
+    assert one(StripeEvent, id="evt_race").delivery_count == 10
+    assert one(RecoveryCase, payment_intent_id="pi_store").failure_count == 1
+    assert count(Notification) == 1
