@@ -90,12 +90,14 @@ def apply_setup_state(
             ),
         )
         .values(
-            **state,
-            payment_method_id=func.coalesce(
-                state["payment_method_id"], SetupAttempt.payment_method_id
-            ),
-            customer_id=func.coalesce(SetupAttempt.customer_id, customer_id),
-            updated_at=now,
+            {
+                **state,
+                "payment_method_id": func.coalesce(
+                    state["payment_method_id"], SetupAttempt.payment_method_id
+                ),
+                "customer_id": func.coalesce(SetupAttempt.customer_id, customer_id),
+                "updated_at": now,
+            }
         )
     )
 
