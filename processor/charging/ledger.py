@@ -33,6 +33,7 @@ class StripeAnswer:
     error_code: str | None = None
     decline_code: str | None = None
     message: str | None = None
+    charge_id: str | None = None  # the attempt (`ch_...`), so the webhook's report dedupes
 
 
 def find_charge(session: Session, reference: str) -> Charge | None:

@@ -16,6 +16,7 @@ import stripe
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from processor.charging.stripe_values import value_of
 from processor.clock import from_unix
 from processor.db.models import PaymentMethod
 from processor.errors import InvalidInput, NotFound
@@ -61,11 +62,11 @@ def select_payment_method(
     listed = _list_customer_methods(stripe_client, customer_id, call)
     candidates = []
     for method in listed:
-        row = known.get(method["id"])
+        row = known.get(method.id)
         if not _usable(method, now.date()) or (row is not None and row.status == "detached"):
             continue
         saved_at = (row.attached_at or row.created_at) if row is not None else None
-        candidates.append((saved_at or from_unix(method.get("created") or 0), method))
+        candidates.append((saved_at or from_unix(value_of(method, "created") or 0), method))
     if not candidates:
         raise InvalidInput(
             f"customer {customer_id} has no usable saved payment method "
@@ -74,7 +75,7 @@ def select_payment_method(
             code="no_usable_payment_method",
         )
     _saved_at, chosen = max(candidates, key=lambda pair: pair[0])
-    return SelectedMethod(id=chosen["id"], type=chosen.get("type"))
+    return SelectedMethod(id=chosen.id, type=value_of(chosen, "type"))
 
 
 def _check_named(
@@ -111,12 +112,13 @@ def _check_named(
 
 
 def _usable(method: Any, today: date) -> bool:
-    kind = method.get("type")
+    kind = value_of(method, "type")
     if kind not in CHARGEABLE_TYPES:
         return False
     if kind == "card":
-        card = method.get("card") or {}
-        return not card_expired(card.get("exp_year"), card.get("exp_month"), today)
+        return not card_expired(
+            value_of(method, "card", "exp_year"), value_of(method, "card", "exp_month"), today
+        )
     return True
 
 
@@ -140,5 +142,5 @@ def _list_customer_methods(
         methods.extend(page.data)
         if not page.has_more or not page.data:
             break
-        params["starting_after"] = page.data[-1]["id"]
+        params["starting_after"] = page.data[-1].id
     return methods

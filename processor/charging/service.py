@@ -41,6 +41,7 @@ from processor.charging.retry import (
     describe_stripe_error,
 )
 from processor.charging.selection import select_payment_method
+from processor.charging.stripe_values import id_of, value_of
 from processor.clock import Clock
 from processor.config import Settings
 from processor.db.engine import unit_of_work
@@ -211,13 +212,14 @@ def _store_intent(
             message="The customer's bank asked the customer to authenticate this payment.",
         )
     else:
-        error = intent.get("last_payment_error") or {}
+        error = value_of(intent, "last_payment_error")
         answer = StripeAnswer(
             status="failed",
             payment_intent_id=intent.id,
-            error_code=error.get("code"),
-            decline_code=error.get("decline_code"),
-            message=error.get("message") or f"The PaymentIntent ended in {status}.",
+            error_code=value_of(error, "code"),
+            decline_code=value_of(error, "decline_code"),
+            message=value_of(error, "message") or f"The PaymentIntent ended in {status}.",
+            charge_id=id_of(value_of(intent, "latest_charge")),
         )
     return _store(deps, row, answer, counter, open_case=True)
 
@@ -225,14 +227,14 @@ def _store_intent(
 def _store_decline(
     deps: Collaborators, row: Charge, exc: stripe.CardError, counter: AttemptCounter
 ) -> ChargeOutcome:
-    error = exc.error
-    intent = error.payment_intent if error is not None else None
+    intent = value_of(exc.error, "payment_intent")
     answer = StripeAnswer(
         status="failed",
-        payment_intent_id=intent.id if intent is not None else None,
+        payment_intent_id=id_of(intent),
         error_code=exc.code,
-        decline_code=error.decline_code if error is not None else None,
+        decline_code=value_of(exc.error, "decline_code"),
         message=exc.user_message,
+        charge_id=id_of(value_of(exc.error, "charge")) or id_of(value_of(intent, "latest_charge")),
     )
     return _store(deps, row, answer, counter, open_case=intent is not None)
 
@@ -261,6 +263,7 @@ def _store(
                     decline_code=answer.decline_code,
                     message=answer.message,
                     failed_at=now,
+                    charge_id=answer.charge_id,
                 ),
                 now=now,
             )

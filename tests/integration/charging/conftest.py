@@ -1,0 +1,47 @@
+"""Charging against the sandbox over loopback, on this session's database."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from processor.charging import ChargeOptions, RetryPolicy
+from processor.config import Settings
+from processor.db.models import Charge, RecoveryCase
+from processor.runtime import Runtime, build_runtime
+
+# Short waits: the sandbox answers in milliseconds and tests must stay fast.
+FAST_RETRY = RetryPolicy(attempts=6, base_delay=0.02, max_delay=0.2)
+
+
+@pytest.fixture
+def runtime(
+    engine: Engine, sandbox: Any, make_settings: Callable[..., Settings], clock: Any
+) -> Iterator[Runtime]:
+    """The process's collaborators, with the sandbox's client and the test clock."""
+    settings = make_settings(public_base_url="http://127.0.0.1:8000")
+    yield build_runtime(settings, engine=engine, stripe_client=sandbox.client, clock=clock)
+
+
+@pytest.fixture
+def fast() -> ChargeOptions:
+    return ChargeOptions(retry=FAST_RETRY)
+
+
+def charge_row(sessions: sessionmaker[Session], reference: str) -> Charge:
+    with sessions() as session:
+        return session.scalars(select(Charge).where(Charge.reference == reference)).one()
+
+
+def cases(sessions: sessionmaker[Session]) -> list[RecoveryCase]:
+    with sessions() as session:
+        return list(session.scalars(select(RecoveryCase).order_by(RecoveryCase.id)))
+
+
+def attempts_for(sandbox: Any, reference: str) -> int:
+    """How many charges the sandbox made under this reference's idempotency key."""
+    return len(sandbox.control.charges_for(idempotency_key=f"charge:{reference}"))
