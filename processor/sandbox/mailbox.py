@@ -103,7 +103,7 @@ def mail_routes(mailbox: Mailbox) -> list[Route]:
             f"<tr><td>{m.number}</td><td>{m.received_at:%Y-%m-%d %H:%M:%S}</td>"
             f"<td>{html.escape(', '.join(m.envelope_to))}</td>"
             f'<td><a href="{request.url_for("sandbox_mail_show", number=m.number).path}">'
-            f'{html.escape(m.subject) or "(no subject)"}</a></td></tr>'
+            f"{html.escape(m.subject) or '(no subject)'}</a></td></tr>"
             for m in reversed(mailbox.messages)
         )
         empty = "<tr><td colspan=4>No mail yet.</td></tr>"

@@ -1,0 +1,85 @@
+"""The 3-D Secure challenge page for `redirect_to_url` next actions (no Stripe.js involved).
+
+`GET /_sandbox/3ds/{attempt}` shows Complete and Fail buttons; the POST applies the outcome
+and sends the browser to the intent's `return_url` with Stripe's query parameters.
+"""
+
+from __future__ import annotations
+
+import html
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from processor.sandbox import authentication, intents
+from processor.sandbox.context import Call
+from processor.sandbox.control import Sandbox
+from processor.sandbox.errors import SandboxError
+from processor.sandbox.store import StripeObject
+from processor.sandbox.wire import decode_form
+
+PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>3D Secure test page</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:28rem;margin:4rem auto;padding:0 1rem}}
+button{{font-size:1rem;padding:.6rem 1.2rem;margin-right:.6rem}}</style></head>
+<body><h1>3D Secure 2 test page</h1>
+<p>This is a sandbox authentication page for {label} <code>{intent}</code>.</p>
+<form method="post"><button name="outcome" value="complete" id="complete">Complete</button>
+<button name="outcome" value="fail" id="fail">Fail</button></form></body></html>
+"""
+
+
+async def show(request: Request) -> Response:
+    sandbox: Sandbox = request.app.state.sandbox
+    try:
+        with sandbox.store.lock:
+            call = sandbox.new_call({}, "system")
+            intent = intents.intent_for_attempt(call, request.path_params["attempt"])
+    except SandboxError as error:
+        return HTMLResponse(html.escape(error.message), error.status)
+    return HTMLResponse(
+        PAGE.format(label=intents.LABEL[intent["object"]], intent=html.escape(intent["id"]))
+    )
+
+
+async def submit(request: Request) -> Response:
+    sandbox: Sandbox = request.app.state.sandbox
+    form = decode_form(await request.body())
+    success = form.get("outcome") == "complete"
+    attempt = request.path_params["attempt"]
+
+    def run(call: Call) -> StripeObject:
+        intent = intents.intent_for_attempt(call, attempt)
+        if intent.get("_three_ds_attempt") != attempt:
+            raise SandboxError(400, "invalid_request_error", "This challenge is no longer open.")
+        authentication.authenticate(call, intent, success)
+        return intent
+
+    try:
+        intent = sandbox.execute(run, sandbox.new_call({}, "system"))
+    except SandboxError as error:
+        return HTMLResponse(html.escape(error.message), error.status)
+    return_url = intent.get("_return_url")
+    if not return_url:
+        return HTMLResponse("<p>Authentication " + ("completed" if success else "failed") + ".</p>")
+    kind = intent["object"]
+    query = urlencode(
+        {
+            kind: intent["id"],
+            f"{kind}_client_secret": intent["client_secret"],
+            "redirect_status": "succeeded"
+            if intent["status"] in ("succeeded", "processing")
+            else "failed",
+        }
+    )
+    separator = "&" if "?" in return_url else "?"
+    return RedirectResponse(f"{return_url}{separator}{query}", 303)
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/_sandbox/3ds/{attempt}", show, methods=["GET"]),
+        Route("/_sandbox/3ds/{attempt}", submit, methods=["POST"]),
+    ]

@@ -1,0 +1,310 @@
+"""What SetupIntents and PaymentIntents share: choosing the PaymentMethod at confirm time,
+the `return_url` rule, client secrets, 3-D Secure next actions, and the publishable-key view.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from processor.sandbox import confirmation_tokens
+from processor.sandbox.context import Call
+from processor.sandbox.errors import invalid_request, no_such
+from processor.sandbox.ids import new_id
+from processor.sandbox.payment_methods import REUSED_MESSAGE, resolve
+from processor.sandbox.store import StripeObject, public
+from processor.sandbox.wire import Params, as_bool, as_dict, as_str
+
+LABEL = {"setup_intent": "SetupIntent", "payment_intent": "PaymentIntent"}
+REMOVED_PARAMS_MESSAGE = (
+    "The `payment_method_types` parameter is no longer supported in API version "
+    "2026-10-28.endive. Use `automatic_payment_methods`, `allowed_payment_method_types` or "
+    "`excluded_payment_method_types` instead."
+)
+RETURN_URL_MESSAGE = (
+    "A `return_url` must be specified because this {label} is configured to automatically "
+    "accept the payment methods enabled in the Dashboard, some of which may require a full page "
+    "redirect to succeed. If you do not want to accept redirect-based payment methods, set "
+    "`automatic_payment_methods[enabled]` to `true` and `automatic_payment_methods"
+    "[allow_redirects]` to `never` when creating Setup Intents and Payment Intents."
+)
+# Extra fields Stripe.js adds to its requests; accepted and ignored on client-side routes.
+CLIENT_EXTRAS = frozenset(
+    {
+        "key",
+        "client_secret",
+        "_stripe_version",
+        "payment_user_agent",
+        "time_on_page",
+        "referrer",
+        "guid",
+        "muid",
+        "sid",
+        "client_context",
+        "expected_payment_method_type",
+    }
+)
+CLIENT_FIELDS = {
+    "setup_intent": (
+        "id",
+        "object",
+        "automatic_payment_methods",
+        "cancellation_reason",
+        "client_secret",
+        "created",
+        "description",
+        "last_setup_error",
+        "livemode",
+        "next_action",
+        "payment_method",
+        "payment_method_types",
+        "status",
+        "usage",
+    ),
+    "payment_intent": (
+        "id",
+        "object",
+        "amount",
+        "automatic_payment_methods",
+        "canceled_at",
+        "cancellation_reason",
+        "capture_method",
+        "client_secret",
+        "confirmation_method",
+        "created",
+        "currency",
+        "description",
+        "last_payment_error",
+        "livemode",
+        "next_action",
+        "payment_method",
+        "payment_method_types",
+        "processing",
+        "receipt_email",
+        "setup_future_usage",
+        "shipping",
+        "status",
+    ),
+}
+
+
+def reject_payment_method_types(params: Params) -> None:
+    if "payment_method_types" in params:
+        raise invalid_request(
+            REMOVED_PARAMS_MESSAGE,
+            param="payment_method_types",
+            code="payment_method_types_no_longer_supported",
+        )
+
+
+def view(call: Call, intent: StripeObject) -> StripeObject:
+    """The whole intent for secret keys; the subset Stripe.js sees for publishable keys."""
+    shown = public(intent)
+    if not call.publishable:
+        return shown
+    return {key: shown.get(key) for key in CLIENT_FIELDS[intent["object"]]}
+
+
+def automatic_payment_methods(params: Params) -> dict[str, Any]:
+    """On by default in this API version, with redirects allowed unless told otherwise."""
+    data = as_dict(params, "automatic_payment_methods")
+    if not data:
+        return {"allow_redirects": "always", "enabled": True}
+    enabled = as_bool(data, "enabled")
+    if enabled is None:
+        raise invalid_request(
+            "Missing required param: automatic_payment_methods[enabled].",
+            param="automatic_payment_methods[enabled]",
+            code="parameter_missing",
+        )
+    redirects = as_str(data, "allow_redirects") or "always"
+    if redirects not in ("always", "never"):
+        raise invalid_request(
+            "Invalid automatic_payment_methods[allow_redirects]: must be one of always or never",
+            param="automatic_payment_methods[allow_redirects]",
+        )
+    return {"allow_redirects": redirects, "enabled": enabled}
+
+
+def check_client_secret(call: Call, intent: StripeObject) -> None:
+    """Publishable-key callers prove they hold the intent's client secret."""
+    if not call.publishable:
+        return
+    given = as_str(call.params, "client_secret")
+    if given is None:
+        raise invalid_request(
+            "Missing required param: client_secret.",
+            param="client_secret",
+            code="parameter_missing",
+        )
+    if given != intent["client_secret"]:
+        raise invalid_request(
+            f"The client_secret provided does not match the client_secret associated with the "
+            f"{LABEL[intent['object']]}.",
+            param="client_secret",
+        )
+
+
+def find_for_client(call: Call, kind: str) -> StripeObject:
+    intent = call.store.require(kind, call.path_args["id"])
+    check_client_secret(call, intent)
+    return intent
+
+
+def _token(call: Call, params: Params) -> StripeObject | None:
+    token_id = as_str(params, "confirmation_token")
+    if token_id is None:
+        return None
+    return call.store.require("confirmation_token", token_id, param="confirmation_token")
+
+
+def check_confirmable(
+    call: Call, intent: StripeObject, params: Params, *, off_session: bool
+) -> None:
+    """Every check a confirmation makes before it changes anything (nothing is created when
+    one fails, as on Stripe)."""
+    token = _token(call, params)
+    if token is not None:
+        confirmation_tokens.check_usable(call, token)
+    return_url = (
+        as_str(params, "return_url") or (token or {}).get("return_url") or intent.get("_return_url")
+    )
+    apm = intent["automatic_payment_methods"]
+    if (
+        not off_session
+        and return_url is None
+        and apm
+        and apm["enabled"]
+        and (apm["allow_redirects"] != "never")
+    ):
+        raise invalid_request(
+            RETURN_URL_MESSAGE.format(label=LABEL[intent["object"]]), param="return_url"
+        )
+    explicit = as_str(params, "payment_method")
+    if explicit and not explicit.startswith(("pm_card_", "pm_sepaDebit_")):
+        _check_ownership(
+            intent, call.store.require("payment_method", explicit, param="payment_method")
+        )
+    elif not explicit and token is not None and "_existing" in token["_method"]:
+        _check_ownership(
+            intent, call.store.require("payment_method", token["_method"]["_existing"])
+        )
+    has_data = bool(as_dict(params, "payment_method_data"))
+    if not (explicit or has_data or token is not None or intent.get("payment_method")):
+        raise invalid_request(
+            f"You cannot confirm this {LABEL[intent['object']]} because it's missing a payment "
+            f"method. To confirm the {LABEL[intent['object']]}, pass a payment_method, "
+            "payment_method_data or confirmation_token.",
+            code=f"{intent['object']}_unexpected_state",
+        )
+
+
+def choose_payment_method(
+    call: Call, intent: StripeObject, params: Params, *, off_session: bool
+) -> StripeObject:
+    """Explicit `payment_method` wins over the token's, which wins over the intent's own."""
+    check_confirmable(call, intent, params, off_session=off_session)
+    token = _token(call, params)
+    intent["_return_url"] = (
+        as_str(params, "return_url") or (token or {}).get("return_url") or intent.get("_return_url")
+    )
+    if (
+        token is not None
+        and token.get("setup_future_usage")
+        and intent["object"] == ("payment_intent")
+    ):
+        intent["setup_future_usage"] = intent["setup_future_usage"] or token["setup_future_usage"]
+    explicit = as_str(params, "payment_method")
+    if explicit:
+        method = resolve(call, explicit)
+    elif as_dict(params, "payment_method_data"):
+        allowed = {"card", "sepa_debit"} if call.publishable else {"sepa_debit"}
+        method = call.store.add(confirmation_tokens.method_from(call, params, frozenset(allowed)))
+    elif token is not None:
+        method = confirmation_tokens.consume(call, token["id"], intent=intent)
+        token = None
+    else:
+        method = call.store.require("payment_method", intent["payment_method"])
+    if token is not None:  # an explicit method won, but the token is still spent
+        confirmation_tokens.consume(call, token["id"], intent=intent)
+    _check_ownership(intent, method)
+    use_sdk = as_bool(params, "use_stripe_sdk")
+    if use_sdk is not None:
+        intent["_use_stripe_sdk"] = use_sdk
+    elif as_str(params, "confirmation_token") or call.publishable:
+        intent["_use_stripe_sdk"] = True
+    return method
+
+
+def _check_ownership(intent: StripeObject, method: StripeObject) -> None:
+    owner = method["customer"]
+    if owner is None:
+        if method.get("_consumed") or method.get("_detached"):
+            raise invalid_request(REUSED_MESSAGE, param="payment_method")
+        return
+    if intent["customer"] is None:
+        raise invalid_request(
+            "The provided PaymentMethod was previously attached to a Customer. To use it with "
+            f"this {LABEL[intent['object']]}, you must also pass the ID of that Customer in the "
+            "`customer` parameter.",
+            param="payment_method",
+        )
+    if owner != intent["customer"]:
+        raise invalid_request(
+            f"The provided PaymentMethod belongs to a different Customer than the "
+            f"{LABEL[intent['object']]}.",
+            param="payment_method",
+        )
+
+
+def require_action(call: Call, intent: StripeObject, method: StripeObject) -> None:
+    """Move to `requires_action` with a 3-D Secure next action (SDK or redirect flavour)."""
+    attempt = new_id("payatt")
+    call.store.objects[attempt] = {
+        "id": attempt,
+        "object": "three_d_secure_attempt",
+        "intent": intent["id"],
+        "_hidden": True,
+    }
+    base = call.base_url.rstrip("/")
+    challenge_url = f"{base}/_sandbox/3ds/{attempt}"
+    if intent.get("_use_stripe_sdk"):
+        next_action: dict[str, Any] = {
+            "type": "use_stripe_sdk",
+            "use_stripe_sdk": {
+                "type": "stripe_3ds2_fingerprint",
+                "merchant": "acct_sandbox",
+                "three_d_secure_2_source": attempt,
+                "directory_server_name": method.get("card", {}).get("brand", "visa"),
+                "server_transaction_id": str(uuid.uuid4()),
+                "three_ds_method_url": "",
+                "three_ds_optimizations": "kf",
+                "directory_server_encryption": {
+                    "algorithm": "RSA",
+                    "certificate": "",
+                    "directory_server_id": "A000000003",
+                    "root_certificate_authorities": [],
+                },
+                "one_click_authn": None,
+                "sandbox_challenge_url": challenge_url,
+            },
+        }
+    else:
+        next_action = {
+            "type": "redirect_to_url",
+            "redirect_to_url": {"return_url": intent.get("_return_url"), "url": challenge_url},
+        }
+    intent["status"] = "requires_action"
+    intent["next_action"] = next_action
+    intent["payment_method"] = method["id"]
+    intent["_three_ds_attempt"] = attempt
+    call.store.touch()
+    call.emit(f"{intent['object']}.requires_action", intent)
+
+
+def intent_for_attempt(call: Call, attempt_id: str) -> StripeObject:
+    attempt = call.store.objects.get(attempt_id)
+    if attempt is None or attempt["object"] != "three_d_secure_attempt":
+        raise no_such("three_d_secure_attempt", attempt_id)
+    intent = call.store.objects[attempt["intent"]]
+    return intent

@@ -1,0 +1,469 @@
+"""PaymentIntents: create (off-session with confirm), confirm (server or Stripe.js),
+retrieve, update, cancel, list; the charge outcomes of STRIPE.md 3.3/3.4 and section 4.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from processor.sandbox import cards, charges, intents, listing
+from processor.sandbox.cards import Decline, TestCard
+from processor.sandbox.context import Call
+from processor.sandbox.currencies import validate_amount
+from processor.sandbox.errors import SandboxError, invalid_request, unexpected_state
+from processor.sandbox.ids import client_secret, new_id
+from processor.sandbox.payment_methods import attach, resolve
+from processor.sandbox.store import StripeObject, public
+from processor.sandbox.wire import (
+    Params,
+    as_bool,
+    as_int,
+    as_str,
+    merge_metadata,
+    missing_param,
+    reject_unknown,
+)
+
+CONFIRM_PARAMS = frozenset(
+    {
+        "payment_method",
+        "confirmation_token",
+        "return_url",
+        "use_stripe_sdk",
+        "off_session",
+        "setup_future_usage",
+        "mandate_data",
+        "payment_method_data",
+        "payment_method_options",
+        "error_on_requires_action",
+        "receipt_email",
+        "shipping",
+        "expand",
+        "capture_method",
+        "allowed_payment_method_types",
+        "radar_options",
+    }
+)
+CREATE_PARAMS = CONFIRM_PARAMS | {
+    "amount",
+    "currency",
+    "customer",
+    "customer_account",
+    "confirm",
+    "automatic_payment_methods",
+    "confirmation_method",
+    "description",
+    "metadata",
+    "statement_descriptor",
+    "statement_descriptor_suffix",
+    "excluded_payment_method_types",
+    "on_behalf_of",
+    "transfer_data",
+    "transfer_group",
+    "application_fee_amount",
+    "payment_method_configuration",
+}
+UPDATE_PARAMS = frozenset(
+    {
+        "amount",
+        "currency",
+        "customer",
+        "description",
+        "metadata",
+        "payment_method",
+        "receipt_email",
+        "setup_future_usage",
+        "shipping",
+        "statement_descriptor",
+        "statement_descriptor_suffix",
+        "expand",
+        "payment_method_options",
+    }
+)
+LIST_PARAMS = frozenset(
+    {"customer", "created", "limit", "starting_after", "ending_before", "expand"}
+)
+CONFIRMABLE = ("requires_payment_method", "requires_confirmation", "requires_action")
+CANCELABLE = (
+    "requires_payment_method",
+    "requires_capture",
+    "requires_confirmation",
+    "requires_action",
+    "processing",
+)
+AUTH_FAILED_MESSAGE = (
+    "The provided PaymentMethod has failed authentication. You can provide payment_method_data "
+    "or a new PaymentMethod to attempt to fulfill this PaymentIntent again."
+)
+
+
+def _off_session(params: Params) -> bool:
+    value = params.get("off_session")
+    if value in (None, "", "false"):
+        return False
+    if value in ("true", "one_off", "recurring"):
+        return True
+    raise invalid_request(
+        "Invalid off_session: must be a boolean, one_off or recurring", param="off_session"
+    )
+
+
+def create(call: Call) -> StripeObject:
+    params = call.params
+    intents.reject_payment_method_types(params)
+    reject_unknown(params, CREATE_PARAMS)
+    amount = as_int(params, "amount", required=True)
+    currency = (as_str(params, "currency") or "").lower()
+    if not currency:
+        raise missing_param("currency")
+    assert amount is not None
+    validate_amount(amount, currency)
+    confirm = as_bool(params, "confirm", False)
+    off_session = _off_session(params)
+    if off_session and not confirm:
+        raise invalid_request(
+            "You can only pass in `off_session` when `confirm` is set to true.",
+            param="off_session",
+        )
+    for name in ("return_url", "mandate_data", "error_on_requires_action", "confirmation_token"):
+        if name in params and not confirm:
+            raise invalid_request(
+                f"You can only pass in `{name}` when `confirm` is set to true.", param=name
+            )
+    customer_id = as_str(params, "customer")
+    if customer_id:
+        call.store.require("customer", customer_id, param="customer")
+    usage = as_str(params, "setup_future_usage")
+    if usage not in (None, "off_session", "on_session"):
+        raise invalid_request(
+            "Invalid setup_future_usage: must be one of off_session or on_session",
+            param="setup_future_usage",
+        )
+    intent_id = new_id("pi")
+    intent: StripeObject = {
+        "id": intent_id,
+        "object": "payment_intent",
+        "amount": amount,
+        "amount_capturable": 0,
+        "amount_details": {"tip": {}},
+        "amount_received": 0,
+        "application": None,
+        "application_fee_amount": None,
+        "automatic_payment_methods": intents.automatic_payment_methods(params),
+        "canceled_at": None,
+        "cancellation_reason": None,
+        "capture_method": as_str(params, "capture_method") or "automatic_async",
+        "client_secret": client_secret(intent_id),
+        "confirmation_method": as_str(params, "confirmation_method") or "automatic",
+        "created": call.now,
+        "currency": currency,
+        "customer": customer_id,
+        "customer_account": None,
+        "description": as_str(params, "description"),
+        "excluded_payment_method_types": None,
+        "last_payment_error": None,
+        "latest_charge": None,
+        "livemode": False,
+        "metadata": merge_metadata({}, params.get("metadata")),
+        "next_action": None,
+        "on_behalf_of": None,
+        "payment_method": None,
+        "payment_method_configuration_details": None,
+        "payment_method_options": {
+            "card": {
+                "installments": None,
+                "mandate_options": None,
+                "network": None,
+                "request_three_d_secure": "automatic",
+            }
+        },
+        "payment_method_types": ["card", "sepa_debit"],
+        "processing": None,
+        "receipt_email": as_str(params, "receipt_email"),
+        "review": None,
+        "setup_future_usage": usage,
+        "shipping": None,
+        "statement_descriptor": as_str(params, "statement_descriptor"),
+        "statement_descriptor_suffix": as_str(params, "statement_descriptor_suffix"),
+        "status": "requires_payment_method",
+        "transfer_data": None,
+        "transfer_group": None,
+    }
+    explicit = as_str(params, "payment_method")
+    if explicit and not confirm:
+        intent["payment_method"] = resolve(call, explicit)["id"]
+        intent["status"] = "requires_confirmation"
+    if confirm:
+        intents.check_confirmable(call, intent, params, off_session=off_session)
+    call.store.add(intent)
+    call.emit("payment_intent.created", intent)
+    if confirm:
+        _confirm(call, intent, params, off_session=off_session)
+    return intents.view(call, intent)
+
+
+def confirm(call: Call) -> StripeObject:
+    params = call.params
+    intents.reject_payment_method_types(params)
+    reject_unknown(params, CONFIRM_PARAMS | (intents.CLIENT_EXTRAS if call.publishable else set()))
+    intent = intents.find_for_client(call, "payment_intent")
+    off_session = _off_session(params)
+    if off_session and call.publishable:
+        raise invalid_request(
+            "`off_session` cannot be used with a publishable key.", param="off_session"
+        )
+    _confirm(call, intent, params, off_session=off_session)
+    return intents.view(call, intent)
+
+
+def _confirm(call: Call, intent: StripeObject, params: Params, *, off_session: bool) -> None:
+    if intent["status"] not in CONFIRMABLE:
+        raise unexpected_state("payment_intent", intent["id"], intent["status"], "confirm")
+    method = intents.choose_payment_method(call, intent, params, off_session=off_session)
+    usage = as_str(params, "setup_future_usage")
+    if usage is not None:
+        intent["setup_future_usage"] = usage
+    intent["payment_method"] = method["id"]
+    intent["last_payment_error"] = None
+    if method["type"] == "sepa_debit":
+        _start_processing(call, intent, method)
+        return
+    card: TestCard = method["_card"]
+    decline = _decline_before_authentication(card, method, off_session)
+    if decline is not None:
+        _fail(call, intent, method, decline, raise_error=True)
+    if card.three_d_secure and not off_session:
+        if as_bool(params, "error_on_requires_action", False):
+            _fail(call, intent, method, cards.AUTH_REQUIRED, raise_error=True)
+        intents.require_action(call, intent, method)
+        return
+    charge_after_authentication(call, intent, method, raise_error=True)
+
+
+def _decline_before_authentication(
+    card: TestCard, method: StripeObject, off_session: bool
+) -> Decline | None:
+    if card.refused is not None:
+        return card.refused
+    if off_session and (
+        card.off_session == cards.AUTH
+        or (card.off_session == cards.AUTH_UNLESS_SET_UP and not method["_set_up"])
+    ):
+        return cards.AUTH_REQUIRED
+    return None
+
+
+def charge_after_authentication(
+    call: Call, intent: StripeObject, method: StripeObject, *, raise_error: bool
+) -> None:
+    """The card is cleared to charge: it succeeds unless the card declines every charge."""
+    card: TestCard = method["_card"]
+    if card.charge_decline is not None:
+        _fail(call, intent, method, card.charge_decline, raise_error=raise_error)
+        return
+    charge = charges.create(call, intent, method, "succeeded")
+    _succeed(call, intent, method, charge)
+
+
+def _succeed(call: Call, intent: StripeObject, method: StripeObject, charge: StripeObject) -> None:
+    intent.update(
+        status="succeeded",
+        amount_received=intent["amount"],
+        latest_charge=charge["id"],
+        next_action=None,
+        last_payment_error=None,
+        payment_method=method["id"],
+    )
+    if intent["setup_future_usage"] and intent["customer"]:
+        attach(call, method, intent["customer"])
+        method["_set_up"] = True
+    elif method["customer"] is None:
+        method["_consumed"] = True
+    call.store.touch()
+    call.emit("charge.succeeded", charge)
+    call.emit("payment_intent.succeeded", intent)
+
+
+def _fail(
+    call: Call,
+    intent: StripeObject,
+    method: StripeObject,
+    decline: Decline,
+    *,
+    raise_error: bool,
+    charge: StripeObject | None = None,
+) -> None:
+    if charge is None:
+        charge = charges.create(call, intent, method, "failed", decline)
+    error = SandboxError(
+        402,
+        "card_error",
+        decline.message,
+        code=decline.code,
+        decline_code=decline.decline_code,
+        param=decline.param,
+        charge=charge["id"],
+        payment_method=public(method),
+    )
+    intent.update(
+        status="requires_payment_method",
+        latest_charge=charge["id"],
+        next_action=None,
+        payment_method=None,
+        last_payment_error=error.error_object(),
+    )
+    if method["customer"] is None:
+        method["_consumed"] = True
+    call.store.touch()
+    call.emit("charge.failed", charge)
+    call.emit("payment_intent.payment_failed", intent)
+    if raise_error:
+        error.extra = {"payment_intent": intents.view(call, intent), **error.extra}
+        raise error
+
+
+def _start_processing(call: Call, intent: StripeObject, method: StripeObject) -> None:
+    if intent["currency"] != "eur":
+        raise invalid_request(
+            "The currency provided ({}) is invalid. Payments with sepa_debit support the "
+            "following currencies: eur.".format(intent["currency"]),
+            param="payment_method",
+            code="payment_intent_invalid_parameter",
+        )
+    intent["_mandate"] = intent.get("_mandate") or new_id("mandate")
+    charge = charges.create(call, intent, method, "pending")
+    intent.update(
+        status="processing",
+        latest_charge=charge["id"],
+        next_action=None,
+        processing=None,
+    )
+    if intent["setup_future_usage"] and intent["customer"]:
+        attach(call, method, intent["customer"])
+        method["_set_up"] = True
+    call.store.touch()
+    call.emit("payment_intent.processing", intent)
+    call.emit("charge.pending", charge)
+    if call.processing_started is not None:
+        call.processing_started(intent["id"])
+
+
+def settle(call: Call, intent: StripeObject) -> None:
+    """Finish a SEPA debit: the IBAN decides between succeeded and failed (no 402, events only)."""
+    if intent["status"] != "processing":
+        raise unexpected_state("payment_intent", intent["id"], intent["status"], "settle")
+    charge = call.store.require("charge", intent["latest_charge"])
+    method = call.store.require("payment_method", charge["payment_method"])
+    failure = method["_iban"].failure
+    if failure is None:
+        charges.succeed(charge)
+        _succeed(call, intent, method, charge)
+        return
+    charges.fail(charge, failure)
+    _fail(call, intent, method, failure, raise_error=False, charge=charge)
+
+
+def fail_authentication(call: Call, intent: StripeObject, method: StripeObject) -> None:
+    error: dict[str, Any] = {
+        "type": "invalid_request_error",
+        "code": "payment_intent_authentication_failure",
+        "doc_url": "https://stripe.com/docs/error-codes/payment-intent-authentication-failure",
+        "message": AUTH_FAILED_MESSAGE,
+        "payment_method": public(method),
+    }
+    intent.update(
+        status="requires_payment_method",
+        next_action=None,
+        payment_method=None,
+        last_payment_error=error,
+    )
+    call.store.touch()
+    call.emit("payment_intent.payment_failed", intent)
+
+
+def retrieve(call: Call) -> StripeObject:
+    reject_unknown(
+        call.params, frozenset({"expand"}) | (intents.CLIENT_EXTRAS if call.publishable else set())
+    )
+    return intents.view(call, intents.find_for_client(call, "payment_intent"))
+
+
+def update(call: Call) -> StripeObject:
+    params = call.params
+    intents.reject_payment_method_types(params)
+    reject_unknown(params, UPDATE_PARAMS)
+    intent = call.store.require("payment_intent", call.path_args["id"])
+    if intent["status"] not in (
+        "requires_payment_method",
+        "requires_confirmation",
+        "requires_action",
+    ):
+        raise unexpected_state("payment_intent", intent["id"], intent["status"], "update")
+    amount = as_int(params, "amount")
+    currency = (as_str(params, "currency") or intent["currency"]).lower()
+    if amount is not None or "currency" in params:
+        validate_amount(amount if amount is not None else intent["amount"], currency)
+        intent["amount"] = amount if amount is not None else intent["amount"]
+        intent["currency"] = currency
+    for name in (
+        "description",
+        "receipt_email",
+        "statement_descriptor",
+        "statement_descriptor_suffix",
+        "setup_future_usage",
+    ):
+        if name in params:
+            intent[name] = as_str(params, name)
+    if "customer" in params:
+        customer_id = as_str(params, "customer")
+        if customer_id:
+            call.store.require("customer", customer_id, param="customer")
+        intent["customer"] = customer_id
+    if "payment_method" in params:
+        explicit = as_str(params, "payment_method")
+        intent["payment_method"] = resolve(call, explicit)["id"] if explicit else None
+        intent["status"] = "requires_confirmation" if explicit else "requires_payment_method"
+    intent["metadata"] = merge_metadata(intent["metadata"], params.get("metadata"))
+    intent["last_payment_error"] = None
+    call.store.touch()
+    return intents.view(call, intent)
+
+
+def cancel(call: Call) -> StripeObject:
+    reject_unknown(call.params, frozenset({"cancellation_reason", "expand"}))
+    intent = call.store.require("payment_intent", call.path_args["id"])
+    if intent["status"] not in CANCELABLE:
+        raise SandboxError(
+            400,
+            "invalid_request_error",
+            f"You cannot cancel this PaymentIntent because it has a status of {intent['status']}."
+            " Only a PaymentIntent with one of the following statuses may be canceled: "
+            + ", ".join(CANCELABLE)
+            + ".",
+            code="payment_intent_unexpected_state",
+            payment_intent=intents.view(call, intent),
+        )
+    reason = as_str(call.params, "cancellation_reason")
+    if reason not in (None, "duplicate", "fraudulent", "requested_by_customer", "abandoned"):
+        raise invalid_request(
+            "Invalid cancellation_reason: must be one of duplicate, fraudulent, "
+            "requested_by_customer or abandoned",
+            param="cancellation_reason",
+        )
+    intent.update(
+        status="canceled", cancellation_reason=reason, canceled_at=call.now, next_action=None
+    )
+    call.store.touch()
+    call.emit("payment_intent.canceled", intent)
+    return intents.view(call, intent)
+
+
+def list_route(call: Call) -> StripeObject:
+    reject_unknown(call.params, LIST_PARAMS)
+    customer_id = as_str(call.params, "customer")
+    items = [
+        i
+        for i in call.store.newest_first("payment_intent")
+        if customer_id is None or i["customer"] == customer_id
+    ]
+    return listing.page(call, items, "/v1/payment_intents", kind_label="payment_intent")

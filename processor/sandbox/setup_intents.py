@@ -1,0 +1,311 @@
+"""SetupIntents: create (optionally confirming), confirm, retrieve, update, cancel, list.
+
+Outcomes follow STRIPE.md 2.7: frictionless success, `requires_action` for 3-D Secure,
+or a 402 `card_error` with the intent embedded and the intent back in
+`requires_payment_method`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from processor.sandbox import intents, listing
+from processor.sandbox.context import Call
+from processor.sandbox.errors import invalid_request, unexpected_state
+from processor.sandbox.ids import client_secret, new_id
+from processor.sandbox.payment_methods import attach, decline_error, resolve
+from processor.sandbox.store import StripeObject, public
+from processor.sandbox.wire import (
+    Params,
+    as_bool,
+    as_dict,
+    as_str,
+    merge_metadata,
+    reject_unknown,
+)
+
+CONFIRM_PARAMS = frozenset(
+    {
+        "allowed_payment_method_types",
+        "confirmation_token",
+        "expand",
+        "mandate_data",
+        "payment_method",
+        "payment_method_data",
+        "payment_method_options",
+        "return_url",
+        "use_stripe_sdk",
+    }
+)
+CREATE_PARAMS = CONFIRM_PARAMS | {
+    "confirm",
+    "customer",
+    "customer_account",
+    "automatic_payment_methods",
+    "description",
+    "metadata",
+    "usage",
+    "single_use",
+    "flow_directions",
+    "attach_to_self",
+    "on_behalf_of",
+    "payment_method_configuration",
+    "excluded_payment_method_types",
+}
+UPDATE_PARAMS = frozenset(
+    {
+        "customer",
+        "description",
+        "metadata",
+        "payment_method",
+        "expand",
+        "payment_method_options",
+        "flow_directions",
+        "attach_to_self",
+    }
+)
+LIST_PARAMS = frozenset(
+    {
+        "customer",
+        "payment_method",
+        "created",
+        "limit",
+        "starting_after",
+        "ending_before",
+        "expand",
+        "attach_to_self",
+    }
+)
+CONFIRMABLE = ("requires_payment_method", "requires_confirmation", "requires_action")
+CANCELABLE = ("requires_payment_method", "requires_confirmation", "requires_action")
+AUTH_FAILED_MESSAGE = (
+    "The latest attempt to set up the payment method has failed because authentication failed."
+)
+
+
+def create(call: Call) -> StripeObject:
+    params = call.params
+    intents.reject_payment_method_types(params)
+    reject_unknown(params, CREATE_PARAMS)
+    confirm = as_bool(params, "confirm", False)
+    for name in ("return_url", "mandate_data", "confirmation_token"):
+        if name in params and not confirm:
+            raise invalid_request(
+                f"You can only pass in `{name}` when `confirm` is set to true.", param=name
+            )
+    customer_id = as_str(params, "customer")
+    if customer_id:
+        call.store.require("customer", customer_id, param="customer")
+    usage = as_str(params, "usage") or "off_session"
+    if usage not in ("off_session", "on_session"):
+        raise invalid_request(
+            "Invalid usage: must be one of off_session or on_session", param="usage"
+        )
+    intent_id = new_id("seti")
+    intent: StripeObject = {
+        "id": intent_id,
+        "object": "setup_intent",
+        "allowed_payment_method_types": None,
+        "application": None,
+        "automatic_payment_methods": intents.automatic_payment_methods(params),
+        "cancellation_reason": None,
+        "client_secret": client_secret(intent_id),
+        "created": call.now,
+        "customer": customer_id,
+        "customer_account": None,
+        "description": as_str(params, "description"),
+        "excluded_payment_method_types": None,
+        "flow_directions": None,
+        "last_setup_error": None,
+        "latest_attempt": None,
+        "livemode": False,
+        "mandate": None,
+        "metadata": merge_metadata({}, params.get("metadata")),
+        "next_action": None,
+        "on_behalf_of": None,
+        "payment_method": None,
+        "payment_method_configuration_details": None,
+        "payment_method_options": {
+            "card": {
+                "mandate_options": None,
+                "network": None,
+                "request_three_d_secure": "automatic",
+            }
+        },
+        "payment_method_types": ["card", "sepa_debit"],
+        "single_use_mandate": None,
+        "status": "requires_payment_method",
+        "usage": usage,
+    }
+    explicit = as_str(params, "payment_method")
+    if explicit and not confirm:
+        intent["payment_method"] = resolve(call, explicit)["id"]
+        intent["status"] = "requires_confirmation"
+    if confirm:
+        intents.check_confirmable(call, intent, params, off_session=False)
+    call.store.add(intent)
+    call.emit("setup_intent.created", intent)
+    if confirm:
+        _confirm(call, intent, params)
+    return intents.view(call, intent)
+
+
+def confirm(call: Call) -> StripeObject:
+    params = call.params
+    intents.reject_payment_method_types(params)
+    reject_unknown(params, CONFIRM_PARAMS | (intents.CLIENT_EXTRAS if call.publishable else set()))
+    intent = intents.find_for_client(call, "setup_intent")
+    _confirm(call, intent, params)
+    return intents.view(call, intent)
+
+
+def _confirm(call: Call, intent: StripeObject, params: Params) -> None:
+    if intent["status"] not in CONFIRMABLE:
+        raise unexpected_state("setup_intent", intent["id"], intent["status"], "confirm")
+    method = intents.choose_payment_method(call, intent, params, off_session=False)
+    if as_dict(params, "mandate_data"):
+        intent["_mandate_data"] = params["mandate_data"]
+    intent["latest_attempt"] = _attempt(call, intent, method)
+    intent["last_setup_error"] = None
+    card = method.get("_card")
+    if card is not None and card.refused is not None:
+        fail(call, intent, method, decline_error(card.refused).error_object())
+        raise decline_error(
+            card.refused, setup_intent=intents.view(call, intent), payment_method=public(method)
+        )
+    if card is not None and card.three_d_secure:
+        intents.require_action(call, intent, method)
+        return
+    succeed(call, intent, method)
+
+
+def _attempt(call: Call, intent: StripeObject, method: StripeObject) -> str:
+    attempt = {
+        "id": new_id("setatt"),
+        "object": "setup_attempt",
+        "application": None,
+        "created": call.now,
+        "customer": intent["customer"],
+        "flow_directions": None,
+        "livemode": False,
+        "on_behalf_of": None,
+        "payment_method": method["id"],
+        "payment_method_details": {"type": method["type"], method["type"]: {}},
+        "setup_error": None,
+        "setup_intent": intent["id"],
+        "status": "requires_confirmation",
+        "usage": intent["usage"],
+    }
+    call.store.add(attempt)
+    return attempt["id"]
+
+
+def succeed(call: Call, intent: StripeObject, method: StripeObject) -> None:
+    if intent["customer"]:
+        attach(call, method, intent["customer"])
+    method["_set_up"] = True
+    if method["type"] == "sepa_debit":
+        intent["mandate"] = new_id("mandate")
+    intent.update(
+        status="succeeded", payment_method=method["id"], next_action=None, last_setup_error=None
+    )
+    _set_attempt_status(call, intent, "succeeded")
+    call.store.touch()
+    call.emit("setup_intent.succeeded", intent)
+
+
+def fail(call: Call, intent: StripeObject, method: StripeObject, error: dict[str, Any]) -> None:
+    error = {**error, "payment_method": public(method)}
+    intent.update(
+        status="requires_payment_method",
+        payment_method=None,
+        next_action=None,
+        last_setup_error=error,
+    )
+    _set_attempt_status(call, intent, "failed", error)
+    call.store.touch()
+    call.emit("setup_intent.setup_failed", intent)
+
+
+def fail_authentication(call: Call, intent: StripeObject, method: StripeObject) -> None:
+    fail(
+        call,
+        intent,
+        method,
+        {
+            "type": "invalid_request_error",
+            "code": "setup_intent_authentication_failure",
+            "doc_url": "https://stripe.com/docs/error-codes/setup-intent-authentication-failure",
+            "message": AUTH_FAILED_MESSAGE,
+        },
+    )
+
+
+def _set_attempt_status(
+    call: Call, intent: StripeObject, status: str, error: dict[str, Any] | None = None
+) -> None:
+    attempt = call.store.get("setup_attempt", intent.get("latest_attempt"))
+    if attempt is not None:
+        attempt["status"] = status
+        attempt["setup_error"] = error
+
+
+def retrieve(call: Call) -> StripeObject:
+    reject_unknown(
+        call.params, frozenset({"expand"}) | (intents.CLIENT_EXTRAS if call.publishable else set())
+    )
+    return intents.view(call, intents.find_for_client(call, "setup_intent"))
+
+
+def update(call: Call) -> StripeObject:
+    intents.reject_payment_method_types(call.params)
+    reject_unknown(call.params, UPDATE_PARAMS)
+    intent = call.store.require("setup_intent", call.path_args["id"])
+    if intent["status"] in ("succeeded", "canceled"):
+        raise unexpected_state("setup_intent", intent["id"], intent["status"], "update")
+    params = call.params
+    if "customer" in params:
+        customer_id = as_str(params, "customer")
+        if customer_id:
+            call.store.require("customer", customer_id, param="customer")
+        intent["customer"] = customer_id
+    if "description" in params:
+        intent["description"] = as_str(params, "description")
+    if "payment_method" in params:
+        explicit = as_str(params, "payment_method")
+        intent["payment_method"] = resolve(call, explicit)["id"] if explicit else None
+        intent["status"] = "requires_confirmation" if explicit else "requires_payment_method"
+    intent["metadata"] = merge_metadata(intent["metadata"], params.get("metadata"))
+    call.store.touch()
+    return intents.view(call, intent)
+
+
+def cancel(call: Call) -> StripeObject:
+    reject_unknown(call.params, frozenset({"cancellation_reason", "expand"}))
+    intent = call.store.require("setup_intent", call.path_args["id"])
+    if intent["status"] not in CANCELABLE:
+        raise unexpected_state("setup_intent", intent["id"], intent["status"], "cancel")
+    reason = as_str(call.params, "cancellation_reason")
+    if reason not in (None, "abandoned", "duplicate", "requested_by_customer"):
+        raise invalid_request(
+            "Invalid cancellation_reason: must be one of abandoned, duplicate or "
+            "requested_by_customer",
+            param="cancellation_reason",
+        )
+    intent.update(status="canceled", cancellation_reason=reason, next_action=None)
+    call.store.touch()
+    call.emit("setup_intent.canceled", intent)
+    return intents.view(call, intent)
+
+
+def list_route(call: Call) -> StripeObject:
+    reject_unknown(call.params, LIST_PARAMS)
+    customer_id = as_str(call.params, "customer")
+    method_id = as_str(call.params, "payment_method")
+    items = [
+        i
+        for i in call.store.newest_first("setup_intent")
+        if (customer_id is None or i["customer"] == customer_id)
+        and (method_id is None or i["payment_method"] == method_id)
+    ]
+    return listing.page(call, items, "/v1/setup_intents", kind_label="setup_intent")
