@@ -105,3 +105,10 @@ def only_notification(sessions: sessionmaker[Session], case_id: int) -> Notifica
     rows = notifications_of(sessions, case_id)
     assert len(rows) == 1, rows
     return rows[0]
+
+
+def first_notification(sessions: sessionmaker[Session], case_id: int) -> Notification:
+    """The case's first email (reminders may have been queued after it was sent)."""
+    rows = [r for r in notifications_of(sessions, case_id) if r.kind == "initial"]
+    assert len(rows) == 1, rows
+    return rows[0]

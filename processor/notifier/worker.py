@@ -1,0 +1,287 @@
+"""The outbox worker: claim a batch of due notifications, re-check each case right before
+sending, render, send the batch over one SMTP connection, and record every outcome.
+
+At-least-once: a worker that dies mid-batch leaves its rows `sending` until the lease runs
+out, and another worker sends them again under the same Message-ID. Nothing here deletes a
+row; a failure is retried with backoff until the policy gives up and marks it dead.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from random import Random
+
+import stripe
+from sqlalchemy.orm import Session, sessionmaker
+
+from processor.clock import Clock, utc_now
+from processor.config import Settings
+from processor.db.engine import unit_of_work
+from processor.errors import DeliveryError
+from processor.notifier.message import Sender, build_message, message_id_for
+from processor.notifier.render import PURPOSES, RecoveryEmail, render_email
+from processor.notifier.smtp import MailBatch, Mailer
+from processor.recovery.cases import INITIAL_NOTIFICATION
+from processor.recovery.links import issue_link
+from processor.recovery.outbox import (
+    ClaimedNotification,
+    RetryPolicy,
+    claim_due_notifications,
+    mark_sent,
+    mark_skipped,
+    record_failure,
+    release_claim,
+)
+from processor.recovery.recipients import resolve_recipient
+from processor.recovery.reminders import schedule_reminders
+from processor.recovery.summary import CaseSummary, load_case_summary
+
+log = logging.getLogger(__name__)
+
+OUTCOMES = ("sent", "retry", "dead", "skipped", "released", "lost")
+
+
+@dataclass(frozen=True)
+class NotifierOptions:
+    batch_size: int = 50
+    lease: timedelta = timedelta(minutes=5)
+    # Stop starting new sends this long before the lease ends, so nobody else takes them.
+    lease_margin: timedelta = timedelta(seconds=30)
+    poll_interval: float = 1.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+@dataclass
+class Tally:
+    """How the rows of one or more batches ended."""
+
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOMES, 0))
+
+    @property
+    def claimed(self) -> int:
+        return sum(self.counts.values())
+
+    def add(self, outcome: str) -> None:
+        self.counts[outcome] += 1
+
+    def merge(self, other: Tally) -> None:
+        for outcome, count in other.counts.items():
+            self.counts[outcome] += count
+
+    def __getitem__(self, outcome: str) -> int:
+        return self.counts[outcome]
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+class Notifier:
+    """Sends what the outbox says is due; one instance per worker thread or process."""
+
+    def __init__(
+        self,
+        *,
+        sessions: sessionmaker[Session],
+        settings: Settings,
+        stripe_client: stripe.StripeClient,
+        mailer: Mailer,
+        clock: Clock = utc_now,
+        options: NotifierOptions | None = None,
+        worker_id: str | None = None,
+        rng: Random | None = None,
+        on_outcome: Callable[[str], None] | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self.settings = settings
+        self.stripe = stripe_client
+        self.mailer = mailer
+        self.clock = clock
+        self.options = options or NotifierOptions()
+        self.worker_id = worker_id or new_worker_id()
+        self.sender = Sender.parse(settings.mail_from)
+        self._rng = rng or Random()  # jitter, not secrecy
+        self._on_outcome = on_outcome
+
+    def run_batch(self, stop: threading.Event | None = None) -> Tally:
+        """Claim up to one batch of due rows and settle each of them."""
+        with unit_of_work(self.sessions) as session:
+            batch = claim_due_notifications(
+                session,
+                worker_id=self.worker_id,
+                now=self.clock(),
+                limit=self.options.batch_size,
+                lease=self.options.lease,
+            )
+        tally = Tally()
+        if not batch:
+            return tally
+        with self.mailer.batch() as mail:
+            for claimed in batch:
+                if (stop is not None and stop.is_set()) or self._lease_running_out(claimed):
+                    outcome = self._release(claimed)
+                else:
+                    outcome = self._settle(claimed, mail)
+                tally.add(outcome)
+                if self._on_outcome is not None:
+                    self._on_outcome(outcome)
+        return tally
+
+    def drain(self, *, deadline: float | None = None) -> Tally:
+        """Run batches until nothing is due (`processor notify --once`, and tests)."""
+        import time
+
+        total = Tally()
+        while deadline is None or time.monotonic() < deadline:
+            tally = self.run_batch()
+            total.merge(tally)
+            if tally.claimed == 0:
+                break
+        return total
+
+    def run(self, stop: threading.Event) -> None:
+        """Poll until `stop` is set; a failing database only delays the next poll."""
+        log.info("notifier %s started", self.worker_id)
+        while not stop.is_set():
+            try:
+                tally = self.run_batch(stop)
+            except Exception:
+                log.exception("notifier batch failed; retrying after the poll interval")
+                tally = Tally()
+            if tally.claimed < self.options.batch_size:
+                stop.wait(self.options.poll_interval)
+        log.info("notifier %s stopped", self.worker_id)
+
+    # -- one row ----------------------------------------------------------------------------
+
+    def _settle(self, claimed: ClaimedNotification, mail: MailBatch) -> str:
+        policy = self.options.retry
+        if claimed.attempts > policy.max_attempts:
+            # Earlier holders stopped mid-send without recording anything, too many times.
+            return self._fail(claimed, "gave up: workers stopped while sending it", False)
+        if claimed.kind not in PURPOSES:
+            return self._fail(claimed, f"unknown notification kind {claimed.kind!r}", False)
+        with self.sessions() as session:
+            case = load_case_summary(session, claimed.case_id)
+        if case is None or not case.is_open:
+            return self._skip(claimed)
+        try:
+            sent_to, locale, message_id = self._send(claimed, case, mail)
+        except DeliveryError as exc:
+            return self._fail(claimed, str(exc), exc.retryable)
+        except Exception as exc:
+            # A bug (say, in a template) must not stop the worker; the policy bounds the retries.
+            log.exception("notification %s failed unexpectedly", claimed.id)
+            return self._fail(claimed, f"internal error: {type(exc).__name__}: {exc}", True)
+        return self._record_sent(claimed, sent_to, locale, message_id)
+
+    def _send(
+        self, claimed: ClaimedNotification, case: CaseSummary, mail: MailBatch
+    ) -> tuple[str, str, str]:
+        recipient = resolve_recipient(case, self.stripe)
+        settings = self.settings
+        # Every email carries a link issued now: reminders and fresh links never reuse one.
+        link = issue_link(
+            secret_key=settings.secret_key,
+            public_base_url=settings.public_base_url,
+            case_id=case.id,
+            ttl=settings.recovery_link_ttl,
+            clock=self.clock,
+        )
+        content = render_email(
+            RecoveryEmail(
+                purpose=claimed.kind,
+                case_kind=case.kind,
+                locale=recipient.locale,
+                merchant=settings.merchant_name,
+                customer_name=recipient.name,
+                amount=case.amount,
+                currency=case.currency,
+                link=link.url,
+                link_expires_at=link.expires_at,
+                method=case.method,
+                decline_code=case.decline_code or case.error_code,
+            )
+        )
+        message_id = message_id_for(claimed.id, case.id, self.sender.domain)
+        message = build_message(
+            content,
+            sender=self.sender,
+            recipient_address=recipient.email,
+            recipient_name=recipient.name,
+            message_id=message_id,
+            date=self.clock(),
+            locale=recipient.locale,
+        )
+        mail.send(message, sender=self.sender.address, recipient=recipient.email)
+        return recipient.email, recipient.locale, message_id
+
+    def _record_sent(
+        self, claimed: ClaimedNotification, recipient: str, locale: str, message_id: str
+    ) -> str:
+        now = self.clock()
+        with unit_of_work(self.sessions) as session:
+            held = mark_sent(
+                session,
+                claimed,
+                message_id=message_id,
+                recipient=recipient,
+                locale=locale,
+                now=now,
+            )
+            if held and claimed.kind == INITIAL_NOTIFICATION:
+                schedule_reminders(
+                    session,
+                    claimed.case_id,
+                    first_sent_at=now,
+                    schedule=self.settings.reminder_schedule,
+                    now=now,
+                )
+        if not held:
+            log.warning("notification %s was sent after its lease was lost", claimed.id)
+            return "lost"
+        log.info("notification %s sent (case %s, %s)", claimed.id, claimed.case_id, claimed.kind)
+        return "sent"
+
+    def _skip(self, claimed: ClaimedNotification) -> str:
+        with unit_of_work(self.sessions) as session:
+            mark_skipped(session, claimed, now=self.clock())
+        log.info("notification %s skipped: case %s is closed", claimed.id, claimed.case_id)
+        return "skipped"
+
+    def _fail(self, claimed: ClaimedNotification, error: str, retryable: bool) -> str:
+        with unit_of_work(self.sessions) as session:
+            outcome = record_failure(
+                session,
+                claimed,
+                error=error,
+                retryable=retryable,
+                policy=self.options.retry,
+                now=self.clock(),
+                rng=self._rng,
+            )
+        level = logging.WARNING if outcome == "retry" else logging.ERROR
+        log.log(
+            level,
+            "notification %s %s after attempt %s: %s",
+            claimed.id,
+            outcome,
+            claimed.attempts,
+            error,
+        )
+        return outcome
+
+    def _release(self, claimed: ClaimedNotification) -> str:
+        with unit_of_work(self.sessions) as session:
+            release_claim(session, claimed, now=self.clock())
+        return "released"
+
+    def _lease_running_out(self, claimed: ClaimedNotification) -> bool:
+        return self.clock() >= claimed.lease_until - self.options.lease_margin
