@@ -50,6 +50,39 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def cmd_notify(args: argparse.Namespace, settings: Settings) -> int:
+    import signal
+    import threading
+
+    from processor.notifier.runner import build_notifier, mailer_from_settings
+    from processor.notifier.worker import NotifierOptions
+    from processor.runtime import build_runtime
+
+    if args.batch_size < 1 or args.poll_interval <= 0:
+        print("processor notify: --batch-size and --poll-interval must be > 0", file=sys.stderr)
+        return EXIT_USAGE
+    runtime = build_runtime(settings)
+    try:
+        mailer = mailer_from_settings(runtime)
+        if mailer is None:
+            print("processor notify: set SMTP_URL (smtp://… or smtps://…)", file=sys.stderr)
+            return EXIT_USAGE
+        options = NotifierOptions(batch_size=args.batch_size, poll_interval=args.poll_interval)
+        notifier = build_notifier(runtime, mailer, options=options)
+        if args.once:
+            tally = notifier.drain()
+            summary = ", ".join(f"{outcome} {count}" for outcome, count in tally.counts.items())
+            print(f"processor notify: {summary}")
+            return EXIT_OK
+        stop = threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+        notifier.run(stop)
+        return EXIT_OK
+    finally:
+        runtime.close()
+
+
 def cmd_migrate(_args: argparse.Namespace, settings: Settings) -> int:
     from processor.db.engine import make_engine
     from processor.db.migrate import head_revision, upgrade_to_head
@@ -147,7 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     notify = sub.add_parser("notify", help="run the email outbox worker")
     notify.add_argument("--once", action="store_true", help="drain what is due, then exit")
-    notify.set_defaults(handler=_not_built("notify"))
+    notify.add_argument("--batch-size", type=int, default=50, help="emails per SMTP connection")
+    notify.add_argument("--poll-interval", type=float, default=1.0, help="seconds between polls")
+    notify.set_defaults(handler=cmd_notify)
 
     charge = sub.add_parser("charge", help="charge saved methods off-session (one, or a CSV batch)")
     charge.add_argument("--customer", help="cus_... (single charge)")
