@@ -26,7 +26,11 @@ def create_app(runtime: Runtime) -> Starlette:
     routes += webhooks.routes()
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(SecurityHeaders, settings=runtime.settings)],
+        middleware=[
+            Middleware(
+                SecurityHeaders, settings=runtime.settings, exempt_prefixes=["/sandbox/stripe/"]
+            )
+        ],
         exception_handlers=errors.EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         lifespan=lifespan,
     )
