@@ -105,7 +105,7 @@ def create_and_confirm(
         raise PaymentDeclined(
             exc.user_message or "Your payment method was declined.",
             code=exc.code,
-            decline_code=exc.error.decline_code if exc.error else None,
+            decline_code=_field(exc.error, "decline_code"),
         ) from exc
     except stripe.InvalidRequestError as exc:
         _record_refusal(sessions, clock, attempt, exc)
@@ -130,17 +130,17 @@ def create_and_confirm(
             setup_intent_id=intent.id,
             status=status,
             payment_method_id=_id_of(intent.payment_method),
-            error_code=error.code if error else None,
-            decline_code=error.decline_code if error else None,
-            error_message=error.message if error else None,
+            error_code=_field(error, "code"),
+            decline_code=_field(error, "decline_code"),
+            error_message=_field(error, "message"),
         ),
     )
     if status not in ANSWERED_STATUSES:
         # Confirmation ended without an error response but did not save the method.
         raise PaymentDeclined(
-            (error.message if error else None) or "Your payment method could not be saved.",
-            code=(error.code if error else None) or "setup_failed",
-            decline_code=error.decline_code if error else None,
+            (_field(error, "message")) or "Your payment method could not be saved.",
+            code=(_field(error, "code")) or "setup_failed",
+            decline_code=_field(error, "decline_code"),
         )
     if intent.client_secret is None:
         raise ProcessorError("Stripe answered a SetupIntent without a client secret.")
@@ -197,9 +197,9 @@ def setup_outcome(
             setup_intent_id=setup_intent_id,
             status=status,
             payment_method_id=_id_of(intent.payment_method),
-            error_code=error.code if error else None,
-            decline_code=error.decline_code if error else None,
-            error_message=error.message if error else None,
+            error_code=_field(error, "code"),
+            decline_code=_field(error, "decline_code"),
+            error_message=_field(error, "message"),
         ),
         refreshed=True,
     )
@@ -213,8 +213,8 @@ def setup_outcome(
         setup_intent_id,
         status,
         saved,
-        error_code=error.code if error else None,
-        error_message=error.message if error else None,
+        error_code=_field(error, "code"),
+        error_message=_field(error, "message"),
     )
 
 
@@ -236,16 +236,16 @@ def _record_decline(
     sessions: sessionmaker[Session], clock: Clock, attempt: AttemptRecord, exc: stripe.CardError
 ) -> None:
     error = exc.error
-    intent = error.setup_intent if error else None
+    intent = _field(error, "setup_intent")
     record_attempt(
         sessions,
         clock,
         attempt.with_outcome(
             setup_intent_id=intent.id if intent else None,
             status=str(intent.status) if intent else "requires_payment_method",
-            payment_method_id=_id_of(error.payment_method) if error else None,
+            payment_method_id=_id_of(_field(error, "payment_method")),
             error_code=exc.code,
-            decline_code=error.decline_code if error else None,
+            decline_code=_field(error, "decline_code"),
             error_message=exc.user_message,
         ),
     )
@@ -281,6 +281,11 @@ def _record_unavailable(
             error_message=f"HTTP {exc.http_status}" if exc.http_status else None,
         ),
     )
+
+
+def _field(obj: Any, name: str) -> Any:
+    """A field of a Stripe object that may be absent (Stripe omits null error fields)."""
+    return getattr(obj, name, None) if obj is not None else None
 
 
 def _id_of(value: Any) -> str | None:

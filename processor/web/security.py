@@ -133,10 +133,17 @@ def content_security_policy(settings: Settings) -> str:
 
 
 class SecurityHeaders:
-    """ASGI middleware: adds the CSP and a few standard headers unless a route set its own."""
+    """ASGI middleware: adds the CSP and a few standard headers unless a route set its own.
 
-    def __init__(self, app: ASGIApp, *, settings: Settings) -> None:
+    Paths under `exempt_prefixes` are left alone: the sandbox mounted there stands in for
+    Stripe's own servers, whose pages carry Stripe's policy, not ours.
+    """
+
+    def __init__(
+        self, app: ASGIApp, *, settings: Settings, exempt_prefixes: Sequence[str] = ()
+    ) -> None:
         self.app = app
+        self.exempt_prefixes = tuple(exempt_prefixes)
         self.headers = {
             "content-security-policy": content_security_policy(settings),
             "x-content-type-options": "nosniff",
@@ -145,7 +152,7 @@ class SecurityHeaders:
         }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["path"].startswith(self.exempt_prefixes):
             await self.app(scope, receive, send)
             return
 
