@@ -85,12 +85,20 @@ def charge_file(
     except InvalidBatchFile as exc:
         _print_problems(err, exc, source=str(path))
         return EXIT_FAILED
+    elapsed = time.monotonic() - started
     console.print(summary_table(summary))
-    console.print(f"results: {results_path}")
+    console.print(
+        f"{summary.total} charges in {elapsed:.1f} s ({summary.total / max(elapsed, 1e-6):.1f}/s); "
+        f"results: {results_path}",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
     if summary.errors:
         err.print(
             f"{summary.errors} charge(s) ended in errors (see {results_path}); "
-            "run the same file again to retry them: nothing is charged twice"
+            "run the same file again to retry them: nothing is charged twice",
+            soft_wrap=True,
         )
         return EXIT_FAILED
     return EXIT_CHARGED
@@ -98,9 +106,9 @@ def charge_file(
 
 def _print_problems(err: Console, exc: InvalidBatchFile, *, source: str | None = None) -> None:
     heading = f"{source}: {exc}" if source else str(exc)
-    err.print(f"processor charge: {heading}", markup=False, highlight=False)
+    err.print(f"processor charge: {heading}", markup=False, highlight=False, soft_wrap=True)
     for problem in exc.problems[:MAX_PROBLEMS_SHOWN]:
-        err.print(f"  {problem}", markup=False, highlight=False)
+        err.print(f"  {problem}", markup=False, highlight=False, soft_wrap=True)
     hidden = len(exc.problems) - MAX_PROBLEMS_SHOWN
     if hidden > 0:
-        err.print(f"  ... and {hidden} more", markup=False, highlight=False)
+        err.print(f"  ... and {hidden} more", markup=False, highlight=False, soft_wrap=True)

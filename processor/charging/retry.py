@@ -101,4 +101,5 @@ def describe_stripe_error(exc: stripe.StripeError) -> str:
     """A one-line account of a Stripe error without secrets: status, code and message."""
     status = exc.http_status if exc.http_status is not None else "no response"
     code = f" {exc.code}" if exc.code else ""
-    return f"{type(exc).__name__} ({status}{code}): {exc.user_message or 'no message'}"
+    message = (exc.user_message or "no message").rstrip(".")
+    return f"{type(exc).__name__} ({status}{code}): {message}"

@@ -109,7 +109,7 @@ def charge_off_session(
         except stripe.StripeError as exc:
             raise ChargeUnresolved(
                 f"could not list the payment methods of {request.customer_id}: "
-                f"{describe_stripe_error(exc)}; nothing was charged",
+                f"{describe_stripe_error(exc)}. Nothing was charged",
                 reference=request.reference,
             ) from exc
         with unit_of_work(deps.sessions) as session:

@@ -22,9 +22,14 @@ FAST_RETRY = RetryPolicy(attempts=6, base_delay=0.02, max_delay=0.2)
 def runtime(
     engine: Engine, sandbox: Any, make_settings: Callable[..., Settings], clock: Any
 ) -> Iterator[Runtime]:
-    """The process's collaborators, with the sandbox's client and the test clock."""
+    """The process's collaborators, with a sandbox client and the test clock.
+
+    The client leaves retrying to the charger (stripe-python's own retries wait half a second
+    and more, which would only slow these tests down).
+    """
     settings = make_settings(public_base_url="http://127.0.0.1:8000")
-    yield build_runtime(settings, engine=engine, stripe_client=sandbox.client, clock=clock)
+    client = sandbox.new_client(max_network_retries=0)
+    yield build_runtime(settings, engine=engine, stripe_client=client, clock=clock)
 
 
 @pytest.fixture
