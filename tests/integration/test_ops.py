@@ -1,0 +1,69 @@
+"""`/ops` is off without OPS_TOKEN, refuses missing or wrong tokens, and replays with CSRF."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from starlette.testclient import TestClient
+
+from processor.app import create_app
+from processor.db.engine import unit_of_work
+from processor.db.models import RecoveryCase
+from processor.runtime import build_runtime
+
+TOKEN = "ops-token-for-tests-0123456789"
+
+
+@pytest.fixture
+def ops_client(make_settings, engine, clock):  # type: ignore[no-untyped-def]
+    runtime = build_runtime(
+        make_settings(ops_token=TOKEN, sandbox=False), engine=engine, clock=clock
+    )
+    with TestClient(create_app(runtime), base_url="http://127.0.0.1:8000") as client:
+        client.runtime = runtime  # type: ignore[attr-defined]
+        yield client
+
+
+def test_ops_is_off_without_a_token(make_settings, engine) -> None:  # type: ignore[no-untyped-def]
+    runtime = build_runtime(make_settings(sandbox=False), engine=engine)
+    with TestClient(create_app(runtime)) as client:
+        assert client.get("/ops").status_code == 404
+        assert client.post("/ops/login", data={"token": ""}).status_code == 404
+
+
+def test_missing_and_wrong_tokens_are_refused(ops_client) -> None:  # type: ignore[no-untyped-def]
+    assert ops_client.get("/ops").status_code == 401
+    assert ops_client.get("/ops", headers={"Authorization": "Bearer nope"}).status_code == 401
+    wrong = ops_client.post("/ops/login", data={"token": "nope"}, follow_redirects=False)
+    assert wrong.status_code == 401
+    assert "ops_session" not in wrong.cookies
+    ops_client.cookies.set("ops_session", "ops.forged.signature")
+    assert ops_client.get("/ops").status_code == 401
+
+
+def test_bearer_token_shows_the_funnel(ops_client, sessions, clock) -> None:  # type: ignore[no-untyped-def]
+    now = clock()
+    with unit_of_work(sessions) as session:
+        for index, status in enumerate(("open", "recovered")):
+            session.add(RecoveryCase(
+                payment_intent_id=f"pi_{index}", kind="payment_method_required", status=status,
+                amount=1999, currency="jpy", opened_at=now, last_failure_at=now, updated_at=now,
+                resolved_at=now + timedelta(hours=1) if status == "recovered" else None,
+            ))
+    page = ops_client.get("/ops", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert page.status_code == 200
+    assert "Recovery funnel" in page.text
+    assert "JPY" in page.text
+    assert "<rect" in page.text
+    assert "default-src 'none'" in page.headers["content-security-policy"]
+
+
+def test_login_sets_a_strict_cookie_and_replay_needs_csrf(ops_client) -> None:  # type: ignore[no-untyped-def]
+    login = ops_client.post("/ops/login", data={"token": TOKEN}, follow_redirects=False)
+    assert login.status_code == 303
+    cookie_header = login.headers["set-cookie"].lower()
+    assert "httponly" in cookie_header and "samesite=strict" in cookie_header
+    assert ops_client.get("/ops").status_code == 200
+    refused = ops_client.post("/ops/events/evt_1/replay", data={"csrf": "wrong"})
+    assert refused.status_code == 403
