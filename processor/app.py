@@ -11,9 +11,20 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount
 
 from processor.notifier.runner import BackgroundNotifier
+from processor.notifier.smtp import SmtpMailer
 from processor.runtime import Runtime
 from processor.sandbox import Sandbox, create_sandbox_app
-from processor.web import checkout, errors, health, metrics, ops, pages, webhooks
+from processor.sandbox.mailbox import MailSink, mail_routes
+from processor.web import (
+    checkout,
+    errors,
+    health,
+    metrics,
+    ops,
+    pages,
+    sandbox_console,
+    webhooks,
+)
 from processor.web.security import SecurityHeaders
 
 
@@ -23,8 +34,12 @@ def create_app(runtime: Runtime) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         notifier = None
+        sink_mailer = None
+        if mail_sink is not None:
+            await run_in_threadpool(mail_sink.start)
+            sink_mailer = SmtpMailer.from_url(mail_sink.url)
         if runtime.settings.run_notifier:
-            notifier = BackgroundNotifier.for_runtime(runtime)
+            notifier = BackgroundNotifier.for_runtime(runtime, sink_mailer)
         if notifier is not None:
             notifier.start()
         try:
@@ -32,6 +47,8 @@ def create_app(runtime: Runtime) -> Starlette:
         finally:
             if notifier is not None:
                 await run_in_threadpool(notifier.stop)
+            if mail_sink is not None:
+                await run_in_threadpool(mail_sink.stop)
             if app.state.sandbox is not None:
                 app.state.sandbox.close()
 
@@ -40,6 +57,13 @@ def create_app(runtime: Runtime) -> Starlette:
     routes += webhooks.routes()
     routes += ops.routes()
     sandbox = _mount_sandbox(runtime, routes) if runtime.settings.sandbox else None
+    mail_sink = (
+        _mount_mail_sink(routes)
+        if runtime.settings.sandbox and not runtime.settings.smtp_url
+        else None
+    )
+    if runtime.settings.sandbox:
+        routes += sandbox_console.routes()
     app = Starlette(
         routes=routes,
         middleware=[
@@ -52,7 +76,15 @@ def create_app(runtime: Runtime) -> Starlette:
     )
     app.state.runtime = runtime
     app.state.sandbox = sandbox
+    app.state.mail_sink = mail_sink
     return app
+
+
+def _mount_mail_sink(routes: list[BaseRoute]) -> MailSink:
+    """Sandbox mode without SMTP_URL: keep outgoing mail on loopback, readable at /sandbox/mail."""
+    sink = MailSink()
+    routes.append(Mount("/sandbox/mail", routes=mail_routes(sink.mailbox)))
+    return sink
 
 
 def _mount_sandbox(runtime: Runtime, routes: list[BaseRoute]) -> Sandbox:

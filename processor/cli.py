@@ -29,16 +29,35 @@ def _not_built(name: str) -> Command:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import os
+
     import uvicorn
 
     from processor.db.engine import make_engine
     from processor.db.migrate import upgrade_to_head
 
+    address = f"http://{args.host}:{args.port}"
     if settings.sandbox:
+        if args.workers != 1:
+            print(
+                "processor serve: sandbox mode keeps its state in one process; use --workers 1",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+        if "PUBLIC_BASE_URL" not in os.environ:
+            # The in-app stand-in and its webhooks must reach this very server.
+            os.environ["PUBLIC_BASE_URL"] = address
+            address = os.environ["PUBLIC_BASE_URL"]
         engine = make_engine(settings.database_url)
         upgrade_to_head(engine)
         engine.dispose()
-    print(f"processor: serving on http://{args.host}:{args.port}", file=sys.stderr)
+        print(
+            f"\nprocessor: sandbox mode (no Stripe key set). Open {address}/\n"
+            f"  test controls: {address}/sandbox    sent mail: {address}/sandbox/mail/\n",
+            file=sys.stderr,
+        )
+    else:
+        print(f"processor: serving on {address}", file=sys.stderr)
     uvicorn.run(
         "processor.asgi:app_from_environment",
         factory=True,
@@ -228,7 +247,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"processor: {exc}", file=sys.stderr)
         return EXIT_USAGE
     configure_logging(settings.log_format)
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    for noisy in ("alembic.runtime.plugins", "alembic.runtime.migration", "mail.log"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     return int(args.handler(args, settings))
 
 
