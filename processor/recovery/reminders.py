@@ -12,11 +12,11 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from processor.db.models import RecoveryCase
+from processor.db.models import Notification, RecoveryCase
 from processor.recovery.cases import REMINDER_NOTIFICATION, notification_dedup_key
-from processor.recovery.outbox import queue_notification
 
 
 def reminder_times(first_sent_at: datetime, schedule: Sequence[timedelta]) -> list[datetime]:
@@ -36,15 +36,26 @@ def schedule_reminders(
     status = session.scalar(select(RecoveryCase.status).where(RecoveryCase.id == case_id))
     if status != "open":
         return 0
-    added = 0
-    for sequence, due_at in enumerate(reminder_times(first_sent_at, schedule), start=1):
-        added += queue_notification(
-            session,
-            case_id=case_id,
-            kind=REMINDER_NOTIFICATION,
-            sequence=sequence,
-            dedup_key=notification_dedup_key(case_id, sequence),
-            due_at=due_at,
-            now=now,
-        )
-    return added
+    rows = [
+        {
+            "case_id": case_id,
+            "kind": REMINDER_NOTIFICATION,
+            "sequence": sequence,
+            "dedup_key": notification_dedup_key(case_id, sequence),
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": due_at,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for sequence, due_at in enumerate(reminder_times(first_sent_at, schedule), start=1)
+    ]
+    if not rows:
+        return 0
+    # One statement for all of them: this runs once per first email, on the notifier's hot path.
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    result = session.execute(
+        insert(Notification).values(rows).on_conflict_do_nothing(index_elements=["dedup_key"])
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
