@@ -75,15 +75,13 @@
 
   function setBusy(formName, busy, message) {
     state.busy = busy;
-    const fields = $(formName + '-fields');
     const button = $(formName + '-submit');
-    const hadFocus = fields.contains(document.activeElement);
-    fields.disabled = busy;
+    $(formName + '-fields').disabled = busy;
     button.setAttribute('aria-busy', busy ? 'true' : 'false');
     $(formName + '-form').setAttribute('aria-busy', busy ? 'true' : 'false');
     announce(busy ? message : '');
     // Disabling the fieldset drops focus; give it back to the button so keyboard users stay put.
-    if (!busy && (hadFocus || document.activeElement === document.body)) button.focus();
+    if (!busy && (!document.activeElement || document.activeElement === document.body)) button.focus();
   }
 
   function showError(id, message) {
@@ -208,9 +206,6 @@
 
   async function confirmSetup() {
     const { stripe, elements, customer } = state;
-    const submitted = await elements.submit();
-    if (submitted.error) throw new ShownError(submitted.error.message);
-
     const created = await stripe.createConfirmationToken({
       elements,
       params: {
@@ -255,6 +250,14 @@
     event.preventDefault();
     if (state.busy) return;
     clearError('payment-error');
+    // Validate first, while the fields can still take focus: the Element marks the bad one.
+    state.busy = true;
+    const submitted = await state.elements.submit();
+    state.busy = false;
+    if (submitted.error) {
+      showError('payment-error', submitted.error.message);
+      return;
+    }
     setBusy('payment', true, 'Saving your payment method…');
     try {
       const setupIntentId = await confirmSetup();

@@ -184,7 +184,7 @@
 
   // ---------------------------------------------------------------- 3-D Secure challenge
 
-  function runChallenge() {
+  function runChallenge(appearance) {
     ensureStylesheet();
     return new Promise(function (resolve) {
       var titleId = uid('challenge-title');
@@ -203,6 +203,7 @@
         }),
         el('div', { className: 'sbx-dialog-actions' }, [complete, fail])
       ]);
+      applyAppearance(dialog, appearance);
       var previousFocus = document.activeElement;
       var settled = false;
       function finish(outcome) {
@@ -710,6 +711,8 @@
   }
 
   StripeSandbox.prototype.elements = function (options) {
+    // The challenge dialog borrows the look of the most recent Elements group.
+    this._appearance = (options && options.appearance) || this._appearance;
     return new Elements(this, options);
   };
 
@@ -795,7 +798,7 @@
       unsupported[intent.errorKey] = object;
       return Promise.resolve({ error: unsupported });
     }
-    return runChallenge().then(function (outcome) {
+    return runChallenge(this._appearance).then(function (outcome) {
       return request(self._key, 'POST', '/v1/_sandbox/authenticate', {
         intent: intent.id, client_secret: intent.clientSecret, outcome: outcome
       });
