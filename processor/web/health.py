@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import smtplib
+from contextlib import suppress
+from dataclasses import replace
+
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
@@ -9,8 +13,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from processor.config import Settings
 from processor.db.migrate import is_at_head
+from processor.errors import DeliveryError
+from processor.notifier.smtp import SmtpConfig, SmtpMailer
 from processor.runtime import Runtime
+
+SMTP_PROBE_TIMEOUT_SECONDS = 2.0
 
 
 async def healthz(_request: Request) -> JSONResponse:
@@ -28,6 +37,26 @@ async def readyz(request: Request) -> JSONResponse:
 
 
 def _readiness_problems(runtime: Runtime) -> list[str]:
+    return _database_problems(runtime) + _smtp_problems(runtime.settings)
+
+
+def _smtp_problems(settings: Settings) -> list[str]:
+    """Outside sandbox mode a process that runs the notifier must reach its SMTP server."""
+    if settings.sandbox or not settings.run_notifier:
+        return []
+    if not settings.smtp_url:
+        return ["SMTP_URL is not set but this process runs the notifier"]
+    try:
+        config = replace(SmtpConfig.from_url(settings.smtp_url), timeout=SMTP_PROBE_TIMEOUT_SECONDS)
+        client = SmtpMailer(config).connect()
+    except (ValueError, DeliveryError) as exc:
+        return [f"SMTP unreachable: {exc}"]
+    with suppress(OSError, smtplib.SMTPException):
+        client.quit()
+    return []
+
+
+def _database_problems(runtime: Runtime) -> list[str]:
     try:
         with runtime.engine.connect() as connection:
             connection.execute(text("SELECT 1"))

@@ -35,3 +35,29 @@ def test_metrics_expose_counters_and_queue_depth(make_settings, migrated_engine)
     assert answer.status_code == 200
     assert 'processor_charges_total{outcome="succeeded"} 1.0' in answer.text
     assert "processor_notification_queue_depth" in answer.text
+
+
+def test_readyz_reports_an_unreachable_smtp_server_outside_sandbox_mode(make_settings, migrated_engine) -> None:  # type: ignore[no-untyped-def]
+    from tests.fixtures.servers import free_port
+
+    settings = make_settings(sandbox=False, run_notifier=True, smtp_url=f"smtp://127.0.0.1:{free_port()}")
+    runtime = build_runtime(settings, engine=migrated_engine)
+    app = create_app(runtime)
+    runtime.settings = make_settings(sandbox=False, run_notifier=False, smtp_url=settings.smtp_url)
+    with TestClient(app) as client:
+        assert client.get("/readyz").status_code == 200  # this process sends no mail
+        runtime.settings = settings
+        answer = client.get("/readyz")
+    assert answer.status_code == 503
+    assert answer.json()["problems"][0].startswith("SMTP unreachable")
+
+
+def test_readyz_fails_when_the_database_is_gone(make_settings) -> None:  # type: ignore[no-untyped-def]
+    from processor.db.engine import make_engine
+
+    engine = make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=1")
+    runtime = build_runtime(make_settings(), engine=engine)
+    with TestClient(create_app(runtime)) as client:
+        answer = client.get("/readyz")
+    assert answer.status_code == 503
+    assert "database unreachable" in answer.json()["problems"][0]
