@@ -41,32 +41,34 @@ class Metrics:
             ["outcome"],
             registry=self.registry,
         )
-        self.charges = Counter(
-            "processor_charges_total",
-            "Off-session charge outcomes.",
-            ["outcome"],
-            registry=self.registry,
-        )
 
-    def watch_queue(self, read_depths: Callable[[], dict[str, int]]) -> None:
-        """Expose the outbox depth by status, read from the database at scrape time."""
-        self.registry.register(_QueueDepthCollector(read_depths))
+    def watch_stored_counts(self, read_counts: Callable[[], dict[str, dict[str, int]]]) -> None:
+        """Expose row counts by status read from the database at scrape time.
+
+        Charges are made by `processor charge` processes and emails by separate notifier
+        workers, so the database, not any one process's counters, knows the totals.
+        `read_counts` returns {"notifications": {status: n}, "charges": {status: n}}.
+        """
+        self.registry.register(_StoredCountsCollector(read_counts))
 
 
-class _QueueDepthCollector(Collector):
-    def __init__(self, read_depths: Callable[[], dict[str, int]]) -> None:
-        self._read_depths = read_depths
+_STORED_FAMILIES = {
+    "notifications": ("processor_notification_queue_depth", "Notifications by status, as stored."),
+    "charges": ("processor_charges", "Off-session charges by outcome (status), as stored."),
+}
+
+
+class _StoredCountsCollector(Collector):
+    def __init__(self, read_counts: Callable[[], dict[str, dict[str, int]]]) -> None:
+        self._read_counts = read_counts
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
-        gauge = GaugeMetricFamily(
-            "processor_notification_queue_depth",
-            "Notifications by status, as stored.",
-            labels=["status"],
-        )
         try:
-            depths = self._read_depths()
+            counts = self._read_counts()
         except Exception:  # a scrape must not fail because the database is down
-            depths = {}
-        for status, count in sorted(depths.items()):
-            gauge.add_metric([status], count)
-        yield gauge
+            counts = {}
+        for table, (name, documentation) in _STORED_FAMILIES.items():
+            gauge = GaugeMetricFamily(name, documentation, labels=["status"])
+            for status, count in sorted(counts.get(table, {}).items()):
+                gauge.add_metric([status], count)
+            yield gauge

@@ -1,4 +1,4 @@
-"""`GET /metrics` for Prometheus, including the outbox depth read at scrape time."""
+"""`GET /metrics` for Prometheus, including stored counts (outbox, charges) read at scrape time."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from processor.db.models import Notification
+from processor.db.models import Charge, Notification
 from processor.runtime import Runtime
 
 
@@ -20,12 +20,14 @@ async def metrics_endpoint(request: Request) -> Response:
 
 
 def routes(runtime: Runtime) -> list[Route]:
-    def queue_depths() -> dict[str, int]:
+    def stored_counts() -> dict[str, dict[str, int]]:
         with runtime.sessions() as session:
-            rows = session.execute(
-                select(Notification.status, func.count()).group_by(Notification.status)
-            )
-            return {status: count for status, count in rows}
+            return {
+                name: dict(
+                    session.execute(select(model.status, func.count()).group_by(model.status)).all()
+                )
+                for name, model in (("notifications", Notification), ("charges", Charge))
+            }
 
-    runtime.metrics.watch_queue(queue_depths)
+    runtime.metrics.watch_stored_counts(stored_counts)
     return [Route("/metrics", metrics_endpoint)]

@@ -79,7 +79,6 @@ async def run_charge(request: Request) -> Response:
     except (ProcessorError, ValueError) as exc:
         query = urlencode({"notice": f"Not charged: {exc}", "failed": "1"})
         return RedirectResponse(f"/sandbox?{query}", status_code=303)
-    runtime.metrics.charges.labels(outcome=outcome.category).inc()
     detail = f" ({outcome.message})" if outcome.message else ""
     notice = f"Charge {outcome.reference}: {outcome.category}{detail}"
     query = urlencode({"notice": notice, "failed": "1" if outcome.declined else "0"})

@@ -29,12 +29,26 @@ def test_readyz_fails_when_schema_is_behind(make_settings, tmp_path) -> None:  #
 
 def test_metrics_expose_counters_and_queue_depth(make_settings, migrated_engine) -> None:  # type: ignore[no-untyped-def]
     runtime = build_runtime(make_settings(), engine=migrated_engine)
-    runtime.metrics.charges.labels(outcome="succeeded").inc()
-    with TestClient(create_app(runtime)) as client:
-        answer = client.get("/metrics")
+    from processor.db.engine import unit_of_work
+    from processor.db.models import Charge
+
+    now = runtime.clock()
+    with unit_of_work(runtime.sessions) as session:
+        session.add(Charge(
+            reference="r1", idempotency_key="charge:r1", customer_id="cus_1", amount=500,
+            currency="usd", status="succeeded", attempt_count=1, created_at=now, updated_at=now,
+        ))
+    runtime.metrics.webhook_deliveries.labels("payment_intent.succeeded", "processed").inc()
+    try:
+        with TestClient(create_app(runtime)) as client:
+            answer = client.get("/metrics")
+    finally:
+        with unit_of_work(runtime.sessions) as session:
+            session.query(Charge).delete()
     assert answer.status_code == 200
-    assert 'processor_charges_total{outcome="succeeded"} 1.0' in answer.text
+    assert 'processor_charges{status="succeeded"} 1.0' in answer.text
     assert "processor_notification_queue_depth" in answer.text
+    assert "processor_webhook_deliveries_total" in answer.text
 
 
 def test_readyz_reports_an_unreachable_smtp_server_outside_sandbox_mode(make_settings, migrated_engine) -> None:  # type: ignore[no-untyped-def]
