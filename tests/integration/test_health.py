@@ -75,3 +75,31 @@ def test_readyz_fails_when_the_database_is_gone(make_settings) -> None:  # type:
         answer = client.get("/readyz")
     assert answer.status_code == 503
     assert "database unreachable" in answer.json()["problems"][0]
+
+
+def test_metrics_count_a_delivered_webhook(make_settings, engine) -> None:  # type: ignore[no-untyped-def]
+    import json
+    import time
+
+    import stripe
+
+    settings = make_settings(sandbox=False, stripe_webhook_secrets=("whsec_metrics",))
+    runtime = build_runtime(settings, engine=engine)
+    payload = json.dumps({
+        "id": "evt_metrics_1", "object": "event", "type": "customer.created",
+        "created": int(time.time()), "api_version": "2026-10-28.endive", "livemode": False,
+        "data": {"object": {"id": "cus_1", "object": "customer"}},
+    })
+    header = stripe.WebhookSignature.generate_signature_header(payload, "whsec_metrics")
+    with TestClient(create_app(runtime)) as client:
+        delivered = client.post(
+            "/webhooks/stripe", content=payload,
+            headers={"Stripe-Signature": header, "Content-Type": "application/json"},
+        )
+        assert delivered.status_code == 200, delivered.text
+        refused = client.post("/webhooks/stripe", content=payload, headers={"Stripe-Signature": "t=1,v1=00"})
+        assert refused.status_code == 400
+        text = client.get("/metrics").text
+    assert 'processor_webhook_deliveries_total{outcome="ignored",type="customer.created"} 1.0' in text
+    assert "processor_webhook_rejections_total{" in text
+    assert "processor_webhook_processing_seconds_count 1.0" in text
