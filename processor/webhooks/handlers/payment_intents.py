@@ -20,7 +20,7 @@ from processor.recovery.cases import PaymentFailure, close_case, record_payment_
 from processor.webhooks.envelope import Event
 from processor.webhooks.handlers import ref_id, required_id, text_or_none
 
-SETTLED_CHARGE_STATUSES = ("succeeded", "failed", "error")
+UNCANCELABLE_CHARGE_STATUSES = ("succeeded", "error")
 
 
 def _charge_of(intent: Mapping[str, Any]) -> Any:
@@ -95,9 +95,10 @@ def on_payment_intent_succeeded(session: Session, event: Event, now: datetime) -
 def on_payment_intent_canceled(session: Session, event: Event, now: datetime) -> None:
     intent_id = required_id(event.object)
     close_case(session, intent_id, status="canceled", at=event.created, now=now)
+    # Failed or not yet answered, the charge is over: whatever failures arrive later.
     session.execute(
         update(Charge)
-        .where(_charge_of(event.object), Charge.status.not_in(SETTLED_CHARGE_STATUSES))
+        .where(_charge_of(event.object), Charge.status.not_in(UNCANCELABLE_CHARGE_STATUSES))
         .values(payment_intent_id=intent_id, status="failed", completed_at=event.created,
                 updated_at=now)
     )
