@@ -1,0 +1,231 @@
+"""`POST /webhooks/stripe` over loopback: status codes, what gets written, and what does not."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from processor.db.models import Notification, RecoveryCase, StripeEvent
+from processor.webhooks.dispatch import HANDLERS
+from processor.webhooks.envelope import Event
+from processor.webhooks.handlers.payment_intents import on_payment_intent_payment_failed
+from tests.fixtures.app import LiveApp
+from tests.unit.webhooks.factories import (
+    body_of,
+    decline,
+    payment_intent,
+    signature,
+    stripe_event,
+)
+
+NEW = "whsec_endpoint_new_0123456789"
+OLD = "whsec_endpoint_old_9876543210"
+TOLERANCE = 300
+
+
+@pytest.fixture
+def app(live_app: Callable[..., LiveApp]) -> LiveApp:
+    return live_app(stripe_webhook_secrets=(NEW, OLD), webhook_max_body_bytes=64 * 1024)
+
+
+def failed_payment(event_id: str = "evt_http") -> str:
+    intent = payment_intent("pi_http", status="requires_payment_method",
+                            last_payment_error=decline("card_declined", "insufficient_funds"))
+    return body_of(stripe_event("payment_intent.payment_failed", intent, event_id=event_id))
+
+
+def post(app: LiveApp, body: str | bytes, header: str | None) -> httpx.Response:
+    headers = {"Content-Type": "application/json"}
+    if header is not None:
+        headers["Stripe-Signature"] = header
+    return httpx.post(f"{app.url}/webhooks/stripe", content=body, headers=headers, timeout=10)
+
+
+def stored_events(app: LiveApp) -> int:
+    with app.runtime.sessions() as session:
+        return int(session.scalar(select(func.count()).select_from(StripeEvent)) or 0)
+
+
+def test_a_signed_event_is_stored_and_acknowledged(app: LiveApp) -> None:
+    body = failed_payment()
+    answer = post(app, body, signature(body, NEW))
+    assert answer.status_code == 200
+    assert answer.json() == {"received": True, "outcome": "processed"}
+    with app.runtime.sessions() as session:
+        row = session.get(StripeEvent, "evt_http")
+        assert row is not None and (row.status, row.secret_index) == ("processed", 0)
+        assert session.scalars(select(RecoveryCase)).one().payment_intent_id == "pi_http"
+
+
+def test_the_old_secret_still_works_during_rotation_and_is_recorded(app: LiveApp) -> None:
+    body = failed_payment()
+    assert post(app, body, signature(body, OLD)).status_code == 200
+    with app.runtime.sessions() as session:
+        assert session.get(StripeEvent, "evt_http").secret_index == 1  # type: ignore[union-attr]
+
+
+def test_a_duplicate_is_acknowledged_and_counted(app: LiveApp) -> None:
+    body = failed_payment()
+    post(app, body, signature(body, NEW))
+    answer = post(app, body, signature(body, NEW))
+    assert (answer.status_code, answer.json()["outcome"]) == (200, "duplicate")
+
+
+def _v0_only(body: str) -> str:
+    stamp = int(time.time())
+    return f"t={stamp},v0={signature(body, NEW, stamp).split('v1=')[1]}"
+
+
+@pytest.mark.parametrize(
+    ("make_header", "reason"),
+    [
+        (lambda body: signature(body, "whsec_someone_else"), "no signature matches"),
+        (_v0_only, "no v1 signature"),
+        (lambda body: signature(body, NEW, int(time.time()) - TOLERANCE - 10), "too old"),
+        (lambda body: signature(body, NEW, int(time.time()) + TOLERANCE + 10), "in the future"),
+        (lambda body: None, "missing"),
+        (lambda body: "t=nope", "malformed"),
+        (lambda body: signature(body.replace("2000", "1"), NEW), "no signature matches"),
+    ],
+    ids=["wrong-secret", "v0-only", "stale", "future", "missing", "garbled", "tampered"],
+)
+def test_bad_signatures_get_400_and_write_nothing(
+    app: LiveApp, make_header: Callable[[str], str | None], reason: str
+) -> None:
+    body = failed_payment()
+    answer = post(app, body, make_header(body))
+    assert answer.status_code == 400
+    assert answer.json()["error"]["code"] == "signature_invalid"
+    assert reason in answer.json()["error"]["message"]
+    assert stored_events(app) == 0
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json at all",
+        b"\xff\xfe\x00garbage",
+        body_of({"object": "payment_intent", "id": "pi_1"}).encode(),
+        body_of({**stripe_event("x.y", {}), "id": "notevt"}).encode(),
+        body_of({**stripe_event("x.y", {}), "data": {}}).encode(),
+    ],
+    ids=["not-json", "not-utf8", "not-an-event", "bad-id", "no-data-object"],
+)
+def test_bodies_that_are_not_events_get_400_and_write_nothing(app: LiveApp, body: bytes) -> None:
+    text = body.decode("utf-8", errors="replace")
+    answer = post(app, body, signature(text, NEW))
+    assert answer.status_code == 400
+    assert answer.json()["error"]["code"] in {"payload_invalid", "signature_invalid"}
+    assert stored_events(app) == 0
+
+
+def test_an_oversized_body_gets_413(app: LiveApp) -> None:
+    body = "x" * (64 * 1024 + 1)
+    assert post(app, body, signature(body, NEW)).status_code == 413
+
+    def chunks() -> Any:
+        for _ in range(20):
+            yield b"y" * 8192
+
+    answer = httpx.post(f"{app.url}/webhooks/stripe", content=chunks(), timeout=10)
+    assert answer.status_code == 413
+    assert stored_events(app) == 0
+
+
+def test_an_oversized_body_is_refused_before_it_is_sent(app: LiveApp) -> None:
+    # Declare 10 MiB, send only the headers: the answer must come without waiting for the body.
+    port = int(app.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as connection:
+        connection.sendall(
+            b"POST /webhooks/stripe HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 10485760\r\n\r\n"
+        )
+        answer = connection.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 413")
+
+
+class FailsOnce:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, session: Session, event: Event, now: datetime) -> None:
+        self.calls += 1
+        on_payment_intent_payment_failed(session, event, now)
+        if self.calls == 1:
+            raise RuntimeError("renderer crashed")
+
+
+def test_a_failing_handler_gets_500_then_the_redelivery_applies_it(
+    app: LiveApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(HANDLERS, "payment_intent.payment_failed", FailsOnce())
+    body = failed_payment()
+    first = post(app, body, signature(body, NEW))
+    assert first.status_code == 500
+    assert first.json()["error"]["code"] == "handler_failed"
+    with app.runtime.sessions() as session:
+        row = session.get(StripeEvent, "evt_http")
+        assert row is not None and (row.status, row.error) == ("failed", "RuntimeError: renderer crashed")
+        assert session.scalars(select(RecoveryCase)).all() == []
+    second = post(app, body, signature(body, NEW))
+    assert (second.status_code, second.json()["outcome"]) == (200, "reapplied")
+    with app.runtime.sessions() as session:
+        assert session.get(StripeEvent, "evt_http").status == "processed"  # type: ignore[union-attr]
+        assert len(session.scalars(select(Notification)).all()) == 1
+
+
+def test_an_unreachable_database_gets_503(live_app: Callable[..., LiveApp]) -> None:
+    app = live_app(
+        stripe_webhook_secrets=(NEW,),
+        database_url="postgresql+psycopg://postgres@127.0.0.1:1/none?connect_timeout=2",
+    )
+    body = failed_payment()
+    answer = post(app, body, signature(body, NEW))
+    assert answer.status_code == 503
+    assert answer.json()["error"]["code"] == "database_unavailable"
+    assert answer.headers["Retry-After"]
+
+
+def test_ten_concurrent_posts_of_one_event_store_it_once(app: LiveApp) -> None:
+    body = failed_payment("evt_concurrent")
+    barrier = threading.Barrier(10)
+    statuses: list[int] = []
+
+    def deliver() -> None:
+        header = signature(body, NEW)
+        barrier.wait(timeout=10)
+        statuses.append(post(app, body, header).status_code)
+
+    threads = [threading.Thread(target=deliver) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert statuses == [200] * 10
+    with app.runtime.sessions() as session:
+        assert session.get(StripeEvent, "evt_concurrent").delivery_count == 10  # type: ignore[union-attr]
+        case = session.scalars(select(RecoveryCase)).one()
+        assert case.failure_count == 1
+        assert len(session.scalars(select(Notification)).all()) == 1
+
+
+def test_outcomes_and_rejections_are_counted_in_metrics(app: LiveApp) -> None:
+    body = failed_payment()
+    post(app, body, signature(body, NEW))
+    post(app, body, signature(body, NEW))
+    post(app, body, None)
+    text = httpx.get(f"{app.url}/metrics", timeout=10).text
+    assert ('processor_webhook_deliveries_total{outcome="processed",'
+            'type="payment_intent.payment_failed"} 1.0') in text
+    assert ('processor_webhook_deliveries_total{outcome="duplicate",'
+            'type="payment_intent.payment_failed"} 1.0') in text
+    assert 'processor_webhook_rejections_total{reason="signature_invalid"} 1.0' in text
