@@ -22,6 +22,7 @@ from processor.web import (
     metrics,
     ops,
     pages,
+    recovery,
     sandbox_console,
     webhooks,
 )
@@ -55,6 +56,7 @@ def create_app(runtime: Runtime) -> Starlette:
     routes: list[BaseRoute] = [*health.routes(), *metrics.routes(runtime)]
     routes += [*checkout.routes(runtime.settings), *pages.routes()]
     routes += webhooks.routes()
+    routes += recovery.routes(runtime.settings)
     routes += ops.routes()
     sandbox = _mount_sandbox(runtime, routes) if runtime.settings.sandbox else None
     mail_sink = (

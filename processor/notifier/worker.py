@@ -28,7 +28,7 @@ from processor.errors import DeliveryError
 from processor.notifier.message import Sender, build_message, message_id_for
 from processor.notifier.render import PURPOSES, RecoveryEmail, render_email
 from processor.notifier.smtp import MailBatch, Mailer
-from processor.recovery.cases import INITIAL_NOTIFICATION
+from processor.recovery.cases import INITIAL_NOTIFICATION, REMINDER_NOTIFICATION
 from processor.recovery.links import issue_link
 from processor.recovery.outbox import (
     ClaimedNotification,
@@ -36,16 +36,17 @@ from processor.recovery.outbox import (
     claim_due_notifications,
     mark_sent,
     mark_skipped,
+    postpone_claim,
     record_failure,
     release_claim,
 )
 from processor.recovery.recipients import resolve_recipient
-from processor.recovery.reminders import schedule_reminders
+from processor.recovery.reminders import SETTLING_RECHECK, payment_settling, schedule_reminders
 from processor.recovery.summary import CaseSummary, load_case_summary
 
 log = logging.getLogger(__name__)
 
-OUTCOMES = ("sent", "retry", "dead", "skipped", "released", "lost")
+OUTCOMES = ("sent", "retry", "dead", "skipped", "postponed", "released", "lost")
 
 
 @dataclass(frozen=True)
@@ -172,6 +173,10 @@ class Notifier:
             case = load_case_summary(session, claimed.case_id)
         if case is None or not case.is_open:
             return self._skip(claimed)
+        if claimed.kind == REMINDER_NOTIFICATION and payment_settling(
+            self.stripe, case.payment_intent_id
+        ):
+            return self._postpone(claimed)
         try:
             sent_to, locale, message_id = self._send(claimed, case, mail)
         except DeliveryError as exc:
@@ -277,6 +282,13 @@ class Notifier:
             error,
         )
         return outcome
+
+    def _postpone(self, claimed: ClaimedNotification) -> str:
+        now = self.clock()
+        with unit_of_work(self.sessions) as session:
+            postpone_claim(session, claimed, until=now + SETTLING_RECHECK, now=now)
+        log.info("notification %s postponed: the payment is settling", claimed.id)
+        return "postponed"
 
     def _release(self, claimed: ClaimedNotification) -> str:
         with unit_of_work(self.sessions) as session:

@@ -225,3 +225,20 @@ def release_claim(session: Session, claimed: ClaimedNotification, *, now: dateti
         claimed_until=None,
         updated_at=now,
     )
+
+
+def postpone_claim(
+    session: Session, claimed: ClaimedNotification, *, until: datetime, now: datetime
+) -> bool:
+    """Hand a row back to be tried later without counting an attempt (nothing was tried)."""
+    n = NOTIFICATIONS.c
+    return _finish(
+        session,
+        claimed,
+        status="pending",
+        attempts=n.attempts - 1,
+        next_attempt_at=until,
+        claimed_by=None,
+        claimed_until=None,
+        updated_at=now,
+    )

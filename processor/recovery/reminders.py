@@ -11,12 +11,30 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+import stripe
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from processor.db.models import Notification, RecoveryCase
 from processor.recovery.cases import REMINDER_NOTIFICATION, notification_dedup_key
+
+# While a payment settles (a SEPA debit takes days) a reminder would ask for money already on
+# its way; it waits this long and looks again.
+SETTLING_STATUSES = frozenset({"processing", "requires_capture", "succeeded"})
+SETTLING_RECHECK = timedelta(hours=12)
+
+
+def payment_settling(stripe_client: stripe.StripeClient, payment_intent_id: str) -> bool:
+    """True when Stripe says the PaymentIntent is paid or being paid, before our webhook did.
+
+    If Stripe cannot be asked, the answer is False: our own record says the case is open.
+    """
+    try:
+        intent = stripe_client.v1.payment_intents.retrieve(payment_intent_id)
+    except stripe.StripeError:
+        return False
+    return str(intent.status) in SETTLING_STATUSES
 
 
 def reminder_times(first_sent_at: datetime, schedule: Sequence[timedelta]) -> list[datetime]:

@@ -1,0 +1,499 @@
+/*
+ * The recovery page: the customer pays the PaymentIntent whose off-session charge failed.
+ *
+ * The token in the address names the case; everything else comes from our server with that
+ * token: the case (GET /recover/{token}/case) and, only when the customer acts, the
+ * PaymentIntent's client secret (POST .../payment-intent, in the response body, never in a URL).
+ *   authentication_required: stripe.confirmPayment with the client secret and the saved method;
+ *     Stripe.js runs 3-D Secure.
+ *   payment_method_required: the Payment Element (deferred, mode 'payment', the intent's amount
+ *     and currency, setupFutureUsage 'off_session') collects a new method; our server confirms the
+ *     same PaymentIntent with the ConfirmationToken (POST .../confirm); next actions run here.
+ * Success in the browser is not the end: the case is recovered when Stripe's
+ * payment_intent.succeeded webhook reaches our server, so the page polls the case until it is.
+ *
+ * Loaded as a file (the Content-Security-Policy forbids inline script).
+ */
+(() => {
+  'use strict';
+
+  const $ = (id) => document.getElementById(id);
+  const POLL_INTERVAL_MS = 1000;
+  const POLL_LIMIT_MS = 60000;
+  const BRANDS = {
+    amex: 'American Express', diners: 'Diners Club', discover: 'Discover', jcb: 'JCB',
+    mastercard: 'Mastercard', unionpay: 'UnionPay', visa: 'Visa', cartes_bancaires: 'Cartes Bancaires'
+  };
+
+  const TEXT = {
+    en: {
+      title: 'Complete your payment',
+      loading: 'Loading…',
+      sandbox: 'Sandbox mode: use the test cards. No real payment provider is contacted.',
+      amountDue: (amount) => `${amount} to pay`,
+      reasonAuth: 'Your bank asked you to confirm this payment yourself. It takes a minute.',
+      reasonNew: (reason) => `We could not charge your payment method: ${reason}. Please pay with another one.`,
+      reasons: {
+        insufficient_funds: 'it has insufficient funds',
+        expired_card: 'it has expired',
+        incorrect_cvc: 'the security code was not accepted',
+        processing_error: 'the bank could not process it',
+        payment_intent_authentication_failure: 'the bank could not confirm it',
+        other: 'the bank declined it'
+      },
+      method: (method) => method.type === 'sepa_debit'
+        ? `your bank account ending in ${method.last4}`
+        : `your ${BRANDS[method.brand] || 'card'} ending in ${method.last4}`,
+      savedMethod: (label) => `You will pay with ${label}.`,
+      confirmButton: (amount) => `Confirm ${amount}`,
+      payButton: (amount) => `Pay ${amount}`,
+      useNew: 'Pay with a different card instead',
+      newNote: 'The payment method you enter is saved for your future payments.',
+      waitingForBank: 'Waiting for your bank…',
+      paying: 'Paying…',
+      confirming: 'Confirming your payment…',
+      doneTitle: 'Thank you',
+      doneMessage: (amount) => `Your payment of ${amount} is complete.`,
+      slowMessage: 'Your bank accepted the payment. It can take a minute to show here: you can close this page.',
+      processingTitle: 'Payment on its way',
+      processingMessage: 'Your bank is processing the payment. There is nothing more to do.',
+      paidTitle: 'Already paid',
+      paidMessage: (amount) => `This payment of ${amount} is complete. There is nothing more to do.`,
+      canceledTitle: 'Payment canceled',
+      canceledMessage: 'This payment was canceled. There is nothing to pay.',
+      expiredTitle: 'This link has expired',
+      expiredMessage: 'For your security, payment links work for a limited time. We can email you a new one at the address we have on file.',
+      freshButton: 'Email me a new link',
+      freshSent: (to) => to ? `We sent a new link to ${to}.` : 'We sent a new link to your email address.',
+      freshLimited: 'A new link was sent recently. Please check your inbox.',
+      invalidTitle: 'This link is not valid',
+      invalidMessage: 'Check that you opened the whole link from your email. If it still does not work, reply to that email.',
+      declined: 'Your payment method was declined. Please try another one.',
+      bankFailed: 'Your bank could not confirm the payment. Please try again.',
+      network: 'We could not reach our server. Check your connection and try again.',
+      generic: 'Something went wrong. Please try again.',
+      loadFailed: 'This page could not load. Please reload it.'
+    },
+    ja: {
+      title: 'お支払いのお手続き',
+      loading: '読み込み中…',
+      sandbox: 'サンドボックスモード：テスト用カードをお使いください。実際の決済サービスには接続しません。',
+      amountDue: (amount) => `お支払い金額：${amount}`,
+      reasonAuth: 'カード会社が、ご本人によるお支払いの確認（本人認証）を求めています。1分ほどで完了します。',
+      reasonNew: (reason) => `${reason}ため、お支払いが完了しませんでした。別のお支払い方法でお支払いください。`,
+      reasons: {
+        insufficient_funds: '残高が不足していた',
+        expired_card: 'カードの有効期限が切れていた',
+        incorrect_cvc: 'セキュリティコードが承認されなかった',
+        processing_error: 'カード会社で処理できなかった',
+        payment_intent_authentication_failure: 'カード会社で本人認証ができなかった',
+        other: 'カード会社に承認されなかった'
+      },
+      method: (method) => method.type === 'sepa_debit'
+        ? `ご登録の口座（末尾 ${method.last4}）`
+        : `ご登録の${BRANDS[method.brand] || 'カード'}（末尾 ${method.last4}）`,
+      savedMethod: (label) => `${label}でお支払いいただきます。`,
+      confirmButton: (amount) => `${amount} のお支払いを確認する`,
+      payButton: (amount) => `${amount} を支払う`,
+      useNew: '別のカードで支払う',
+      newNote: 'ご入力いただいたお支払い方法は、今後のお支払いに使用されます。',
+      waitingForBank: 'カード会社の確認を待っています…',
+      paying: 'お支払い中…',
+      confirming: 'お支払いを確認しています…',
+      doneTitle: 'ありがとうございました',
+      doneMessage: (amount) => `${amount} のお支払いが完了しました。`,
+      slowMessage: 'カード会社がお支払いを承認しました。反映まで少し時間がかかることがあります。このページは閉じていただいて構いません。',
+      processingTitle: 'お支払いを処理中です',
+      processingMessage: '銀行でお支払いを処理しています。これ以上のお手続きは不要です。',
+      paidTitle: 'お支払い済みです',
+      paidMessage: (amount) => `${amount} のお支払いは完了しています。これ以上のお手続きは不要です。`,
+      canceledTitle: 'お支払いは取り消されました',
+      canceledMessage: 'このお支払いは取り消されました。お支払いいただく必要はありません。',
+      expiredTitle: 'このリンクは有効期限が切れています',
+      expiredMessage: '安全のため、お支払いリンクには有効期限があります。ご登録のメールアドレスに新しいリンクをお送りできます。',
+      freshButton: '新しいリンクをメールで受け取る',
+      freshSent: (to) => to ? `${to} に新しいリンクをお送りしました。` : 'ご登録のメールアドレスに新しいリンクをお送りしました。',
+      freshLimited: '新しいリンクを先ほどお送りしました。メールをご確認ください。',
+      invalidTitle: 'このリンクは無効です',
+      invalidMessage: 'メールに記載のリンクをすべて開いているかご確認ください。それでも開けない場合は、そのメールにご返信ください。',
+      declined: 'お支払い方法が承認されませんでした。別のお支払い方法をお試しください。',
+      bankFailed: 'カード会社でお支払いを確認できませんでした。もう一度お試しください。',
+      network: 'サーバーに接続できませんでした。通信環境をご確認のうえ、もう一度お試しください。',
+      generic: '問題が発生しました。もう一度お試しください。',
+      loadFailed: 'ページを読み込めませんでした。再読み込みしてください。'
+    }
+  };
+
+  const token = decodeURIComponent(location.pathname.split('/')[2] || '');
+  const base = `/recover/${encodeURIComponent(token)}`;
+  const state = { text: TEXT.en, locale: 'en', data: null, stripe: null, elements: null, busy: false };
+
+  // An error whose message is meant for the person using the page.
+  class ShownError extends Error {}
+
+  // ------------------------------------------------------------------ talking to our server
+
+  async function api(method, path, body) {
+    const init = { method, credentials: 'same-origin', cache: 'no-store', headers: { Accept: 'application/json' } };
+    if (body !== undefined) {
+      init.headers['Content-Type'] = 'application/json';
+      init.body = JSON.stringify(body);
+    }
+    let response;
+    try {
+      response = await fetch(path, init);
+    } catch (_networkError) {
+      return { ok: false, status: 0, data: null };
+    }
+    let data = null;
+    try {
+      data = await response.json();
+    } catch (_notJson) {
+      data = null;
+    }
+    return { ok: response.ok, status: response.status, data };
+  }
+
+  function errorCode(answer) {
+    return answer.data && answer.data.error ? answer.data.error.code : null;
+  }
+
+  // Our server's messages are English; in another language show our own words for the case.
+  function messageOf(answer, fallback) {
+    if (answer.status === 0) return state.text.network;
+    const message = answer.data && answer.data.error && answer.data.error.message;
+    if (answer.status === 402) return state.locale === 'en' && message ? message : state.text.declined;
+    return state.locale === 'en' && message && answer.status < 500 ? message : fallback;
+  }
+
+  function loadScript(url) {
+    return new Promise((resolve, reject) => {
+      if (window.Stripe) { resolve(); return; }
+      const script = document.createElement('script');
+      script.src = url;
+      script.async = true;
+      script.addEventListener('load', () => resolve());
+      script.addEventListener('error', () => reject(new ShownError(state.text.loadFailed)));
+      document.head.appendChild(script);
+    });
+  }
+
+  // ------------------------------------------------------------------ page state helpers
+
+  const STEPS = ['pay-step', 'confirming-step', 'done-step', 'closed-step', 'expired-step', 'invalid-step'];
+
+  function showStep(id, focusId) {
+    for (const step of STEPS) $(step).hidden = step !== id;
+    $('loading').hidden = true;
+    if (focusId) $(focusId).focus();
+  }
+
+  function announce(text) {
+    $('busy-status').textContent = text;
+  }
+
+  function setBusy(name, busy, message) {
+    state.busy = busy;
+    const button = $(name + '-submit');
+    const fields = $(name + '-fields');
+    if (fields) fields.disabled = busy;
+    else button.disabled = busy;
+    button.setAttribute('aria-busy', busy ? 'true' : 'false');
+    announce(busy ? message : '');
+    if (!busy && (!document.activeElement || document.activeElement === document.body)) button.focus();
+  }
+
+  function showError(id, message) {
+    $(id).textContent = message;
+    $(id).hidden = false;
+  }
+
+  function clearError(id) {
+    $(id).textContent = '';
+    $(id).hidden = true;
+  }
+
+  function useLanguage(locale) {
+    state.locale = TEXT[locale] ? locale : 'en';
+    state.text = TEXT[state.locale];
+    document.documentElement.lang = state.locale;
+    document.title = state.text.title;
+    $('page-title').textContent = state.text.title;
+    $('loading-text').textContent = state.text.loading;
+  }
+
+  function cssVariable(name, fallback) {
+    const value = getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+    return value || fallback;
+  }
+
+  function appearance() {
+    return {
+      theme: 'stripe',
+      variables: {
+        colorPrimary: cssVariable('--color-primary', '#3d4eac'),
+        colorBackground: cssVariable('--color-surface', '#ffffff'),
+        colorText: cssVariable('--color-text', '#1f2430'),
+        colorDanger: cssVariable('--color-danger', '#b3261e'),
+        fontFamily: cssVariable('--font-family', 'system-ui, sans-serif'),
+        borderRadius: cssVariable('--radius', '8px')
+      }
+    };
+  }
+
+  // ------------------------------------------------------------------ states without a form
+
+  function showClosed(data) {
+    const text = state.text;
+    const paid = data.state === 'recovered';
+    $('closed-title').textContent = paid ? text.paidTitle : text.canceledTitle;
+    $('closed-message').textContent = paid ? text.paidMessage(data.amountDisplay) : text.canceledMessage;
+    showStep('closed-step', 'closed-title');
+  }
+
+  function showExpired() {
+    $('expired-title').textContent = state.text.expiredTitle;
+    $('expired-message').textContent = state.text.expiredMessage;
+    $('fresh-label').textContent = state.text.freshButton;
+    showStep('expired-step', 'expired-title');
+  }
+
+  function showInvalid() {
+    $('invalid-title').textContent = state.text.invalidTitle;
+    $('invalid-message').textContent = state.text.invalidMessage;
+    showStep('invalid-step', 'invalid-title');
+  }
+
+  function showDone(title, message) {
+    $('done-title').textContent = title;
+    $('done-message').textContent = message;
+    showStep('done-step', 'done-title');
+  }
+
+  async function requestFreshLink() {
+    if (state.busy) return;
+    clearError('fresh-error');
+    setBusy('fresh', true, state.text.freshButton);
+    const answer = await api('POST', `${base}/fresh-link`, {});
+    setBusy('fresh', false);
+    if (answer.ok) {
+      $('fresh-sent').textContent = state.text.freshSent(answer.data.sentTo);
+      $('fresh-sent').hidden = false;
+      $('fresh-submit').hidden = true;
+    } else if (answer.status === 429) {
+      $('fresh-sent').textContent = state.text.freshLimited;
+      $('fresh-sent').hidden = false;
+      $('fresh-submit').hidden = true;
+    } else if (answer.status === 409 && answer.data && answer.data.error) {
+      showClosed({ state: answer.data.error.state, amountDisplay: state.data.amountDisplay });
+    } else {
+      showError('fresh-error', messageOf(answer, state.text.generic));
+    }
+  }
+
+  // ------------------------------------------------------------------ after the browser paid
+
+  // The case closes when Stripe's webhook reaches our server: wait for that, not for the browser.
+  async function waitForRecovery(intentStatus) {
+    const text = state.text;
+    $('confirming-text').textContent = text.confirming;
+    showStep('confirming-step');
+    announce(text.confirming);
+    const deadline = Date.now() + POLL_LIMIT_MS;
+    while (Date.now() < deadline) {
+      const answer = await api('GET', `${base}/case`);
+      if (answer.data && answer.data.state === 'recovered') {
+        showDone(text.doneTitle, text.doneMessage(answer.data.amountDisplay));
+        return;
+      }
+      if (answer.data && answer.data.state === 'canceled') {
+        showClosed(answer.data);
+        return;
+      }
+      if (intentStatus === 'processing') break;
+      await new Promise((resolve) => setTimeout(resolve, POLL_INTERVAL_MS));
+    }
+    if (intentStatus === 'processing') showDone(text.processingTitle, text.processingMessage);
+    else showDone(text.doneTitle, text.slowMessage);
+  }
+
+  // What Stripe.js answered after a confirmation or a next action.
+  async function settle(result) {
+    if (result.error) {
+      const intent = result.error.payment_intent;
+      if (intent && (intent.status === 'succeeded' || intent.status === 'processing')) {
+        await waitForRecovery(intent.status);
+        return;
+      }
+      const code = result.error.code;
+      const bankFailed = code === 'payment_intent_authentication_failure' || result.error.type === 'invalid_request_error';
+      throw new ShownError(bankFailed ? state.text.bankFailed
+        : (state.locale === 'en' && result.error.message) || state.text.declined);
+    }
+    const status = result.paymentIntent && result.paymentIntent.status;
+    if (status === 'succeeded' || status === 'processing') {
+      await waitForRecovery(status);
+      return;
+    }
+    throw new ShownError(state.text.generic);
+  }
+
+  // After a failure the webhook may have changed what the case needs: show its current form.
+  async function refreshCase() {
+    const answer = await api('GET', `${base}/case`);
+    if (!answer.data) return;
+    if (answer.data.state !== 'open') { showClosed(answer.data); return; }
+    if (answer.status === 410) { showExpired(); return; }
+    state.data = answer.data;
+    if (answer.data.kind !== 'authentication_required' && !$('saved-form').hidden) showNewMethodForm();
+  }
+
+  // ------------------------------------------------------------------ authentication_required
+
+  async function submitSaved(event) {
+    event.preventDefault();
+    if (state.busy) return;
+    clearError('saved-error');
+    setBusy('saved', true, state.text.waitingForBank);
+    try {
+      const answer = await api('POST', `${base}/payment-intent`, {});
+      if (answer.status === 409 || answer.status === 410) { await refreshCase(); return; }
+      if (!answer.ok) throw new ShownError(messageOf(answer, state.text.generic));
+      const intent = answer.data;
+      if (intent.status === 'succeeded' || intent.status === 'processing') {
+        await waitForRecovery(intent.status);
+        return;
+      }
+      if (!intent.clientSecret || !intent.paymentMethod) throw new ShownError(state.text.generic);
+      const result = await state.stripe.confirmPayment({
+        clientSecret: intent.clientSecret,
+        confirmParams: { payment_method: intent.paymentMethod, return_url: state.data.returnUrl },
+        redirect: 'if_required'
+      });
+      await settle(result);
+    } catch (error) {
+      showError('saved-error', error instanceof ShownError ? error.message : state.text.generic);
+      if (!(error instanceof ShownError)) console.error(error);
+      await refreshCase();
+    } finally {
+      setBusy('saved', false);
+    }
+  }
+
+  function showSavedMethodForm() {
+    const { data, text } = state;
+    $('saved-method').textContent = text.savedMethod(text.method(data.paymentMethod));
+    $('saved-label').textContent = text.confirmButton(data.amountDisplay);
+    $('use-new-method').textContent = text.useNew;
+    $('saved-form').hidden = false;
+    $('new-form').hidden = true;
+  }
+
+  // ------------------------------------------------------------------ payment_method_required
+
+  function showNewMethodForm() {
+    const { data, text } = state;
+    $('new-label').textContent = text.payButton(data.amountDisplay);
+    $('new-note').textContent = text.newNote;
+    $('saved-form').hidden = true;
+    $('new-form').hidden = false;
+    if (state.elements) return;
+    state.elements = state.stripe.elements({
+      mode: 'payment',
+      amount: data.amount,
+      currency: data.currency,
+      setupFutureUsage: 'off_session',
+      locale: state.locale,
+      appearance: appearance()
+    });
+    const payment = state.elements.create('payment', { layout: 'tabs', business: { name: data.merchantName } });
+    payment.on('ready', () => { $('new-submit').disabled = false; });
+    payment.on('change', () => clearError('new-error'));
+    payment.mount('#payment-element');
+  }
+
+  async function payWithNewMethod() {
+    const { stripe, elements, data } = state;
+    const created = await stripe.createConfirmationToken({ elements, params: { return_url: data.returnUrl } });
+    if (created.error) throw new ShownError((state.locale === 'en' && created.error.message) || state.text.generic);
+    const answer = await api('POST', `${base}/confirm`, { confirmationTokenId: created.confirmationToken.id });
+    if (answer.status === 409 || answer.status === 410) { await refreshCase(); return; }
+    if (!answer.ok) throw new ShownError(messageOf(answer, state.text.generic));
+    if (answer.data.status === 'requires_action') {
+      announce(state.text.waitingForBank);
+      await settle(await stripe.handleNextAction({ clientSecret: answer.data.clientSecret }));
+      return;
+    }
+    await settle({ paymentIntent: { status: answer.data.status } });
+  }
+
+  async function submitNew(event) {
+    event.preventDefault();
+    if (state.busy) return;
+    clearError('new-error');
+    // Validate first, while the fields can still take focus: the Element marks the bad one.
+    state.busy = true;
+    const submitted = await state.elements.submit();
+    state.busy = false;
+    if (submitted.error) {
+      showError('new-error', (state.locale === 'en' && submitted.error.message) || state.text.generic);
+      return;
+    }
+    setBusy('new', true, state.text.paying);
+    try {
+      await payWithNewMethod();
+    } catch (error) {
+      showError('new-error', error instanceof ShownError ? error.message : state.text.generic);
+      if (!(error instanceof ShownError)) console.error(error);
+    } finally {
+      setBusy('new', false);
+    }
+  }
+
+  // ------------------------------------------------------------------ start
+
+  function showPayment(data) {
+    const text = state.text;
+    $('amount-due').textContent = text.amountDue(data.amountDisplay);
+    const reason = text.reasons[data.declineCode] || text.reasons.other;
+    $('pay-reason').textContent = data.kind === 'authentication_required' ? text.reasonAuth : text.reasonNew(reason);
+    if (data.kind === 'authentication_required' && data.paymentMethod) showSavedMethodForm();
+    else showNewMethodForm();
+    showStep('pay-step', 'amount-due');
+  }
+
+  async function start() {
+    $('saved-form').addEventListener('submit', submitSaved);
+    $('new-form').addEventListener('submit', submitNew);
+    $('use-new-method').addEventListener('click', () => { showNewMethodForm(); $('new-submit').focus(); });
+    $('fresh-submit').addEventListener('click', requestFreshLink);
+    // Returning from a redirect-based method: Stripe appends the intent and its client secret;
+    // take them out of the address bar and history at once.
+    const returned = new URLSearchParams(location.search).get('redirect_status');
+    if (location.search) history.replaceState(null, '', location.pathname);
+    useLanguage((navigator.language || 'en').slice(0, 2));
+    try {
+      const answer = await api('GET', `${base}/case`);
+      if (answer.status === 404) { showInvalid(); return; }
+      if (!answer.data || !answer.data.state) throw new ShownError(state.text.loadFailed);
+      const data = answer.data;
+      state.data = data;
+      useLanguage(data.locale);
+      $('merchant-name').textContent = data.merchantName;
+      $('sandbox-notice').textContent = state.text.sandbox;
+      $('sandbox-notice').hidden = !data.sandbox;
+      if (data.state !== 'open') { showClosed(data); return; }
+      if (answer.status === 410) { showExpired(); return; }
+      await loadScript(data.stripeJsUrl);
+      state.stripe = window.Stripe(data.publishableKey, { locale: state.locale });
+      if (returned === 'succeeded' || returned === 'processing') { await waitForRecovery(returned); return; }
+      showPayment(data);
+    } catch (error) {
+      $('loading-text').textContent = error instanceof ShownError ? error.message : state.text.loadFailed;
+      $('loading').classList.add('form-error');
+      if (!(error instanceof ShownError)) console.error(error);
+    }
+  }
+
+  start();
+})();

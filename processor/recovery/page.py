@@ -1,0 +1,268 @@
+"""What the recovery page may do with a link: read its case, hand the browser the PaymentIntent's
+client secret, confirm the same PaymentIntent with a new method, and send a fresh link.
+
+The case is only ever closed by the `payment_intent.succeeded` webhook; nothing here marks it
+recovered, whatever the browser reports. Stripe is reached through the client passed in.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import stripe
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from processor.clock import Clock
+from processor.config import Settings
+from processor.db.engine import unit_of_work
+from processor.db.models import Notification, RecoveryCase
+from processor.errors import InvalidInput, PaymentDeclined, ProcessorError, StripeUnavailable
+from processor.recovery.links import LinkExpired, LinkInvalid, read_link
+from processor.recovery.outbox import queue_notification
+from processor.recovery.recipients import choose_locale
+from processor.recovery.summary import CaseSummary, load_case_summary
+
+FRESH_LINK_KIND = "fresh_link"
+# One fresh link per case per interval, and a few a day: enough for a person, useless for abuse.
+FRESH_LINK_INTERVAL = timedelta(minutes=10)
+FRESH_LINKS_PER_DAY = 5
+# Statuses in which the customer can still act on the PaymentIntent from the page.
+ACTIONABLE_STATUSES = frozenset(
+    {"requires_payment_method", "requires_confirmation", "requires_action"}
+)
+_CONFIRMATION_TOKEN_ID = re.compile(r"^ctoken_[A-Za-z0-9_]{1,250}$")
+UNAVAILABLE_MESSAGE = "We could not reach our payment provider. Please try again in a moment."
+
+
+class CaseClosed(InvalidInput):
+    """The case is recovered or canceled: there is nothing left to pay."""
+
+    code = "case_closed"
+
+    def __init__(self, status: str) -> None:
+        super().__init__(
+            "This payment is already complete."
+            if status == "recovered"
+            else "This payment was canceled: there is nothing to pay."
+        )
+        self.status = status
+
+
+class FreshLinkLimited(InvalidInput):
+    """Too many fresh links asked for this case lately."""
+
+    code = "rate_limited"
+
+    def __init__(self, retry_after: timedelta) -> None:
+        super().__init__("A new link was sent recently. Please check your inbox.")
+        self.retry_after_seconds = max(1, int(retry_after.total_seconds()))
+
+
+@dataclass(frozen=True)
+class LinkedCase:
+    """The case a genuine link names, and whether the link itself has expired."""
+
+    case: CaseSummary
+    expiry: LinkExpired | None = None
+
+    @property
+    def expired(self) -> bool:
+        return self.expiry is not None
+
+
+@dataclass(frozen=True)
+class IntentForPage:
+    """What the browser needs to act on the PaymentIntent (`client_secret` only if it can)."""
+
+    status: str
+    client_secret: str | None
+    payment_method_id: str | None
+
+
+def open_link(
+    sessions: sessionmaker[Session], settings: Settings, token: str, clock: Clock
+) -> LinkedCase:
+    """The case behind `token`; `LinkInvalid` for a forged token or an unknown case."""
+    try:
+        case_id = read_link(
+            token, secret_key=settings.secret_key, ttl=settings.recovery_link_ttl, clock=clock
+        )
+        expiry = None
+    except LinkExpired as exc:
+        case_id, expiry = exc.case_id, exc
+    with sessions() as session:
+        case = load_case_summary(session, case_id)
+    if case is None:
+        raise LinkInvalid("This link is not valid.")
+    return LinkedCase(case=case, expiry=expiry)
+
+
+def usable_case(linked: LinkedCase) -> CaseSummary:
+    """The case, if the link still works and there is something to pay."""
+    if not linked.case.is_open:
+        raise CaseClosed(linked.case.status)
+    if linked.expiry is not None:
+        raise linked.expiry
+    return linked.case
+
+
+def page_locale(case: CaseSummary, accepted: Sequence[str]) -> str:
+    """The customer's own preference first, then the browser's."""
+    stored = case.contact.preferred_locale if case.contact else None
+    return choose_locale([stored, *accepted])
+
+
+def intent_for_page(case: CaseSummary, stripe_client: stripe.StripeClient) -> IntentForPage:
+    """The PaymentIntent as the browser may see it: its client secret while it can be paid."""
+    intent = _stripe_call(lambda: stripe_client.v1.payment_intents.retrieve(case.payment_intent_id))
+    status = str(intent.status)
+    if status == "canceled":
+        raise CaseClosed("canceled")
+    method = case.payment_method_id or _id_of(_field(intent.last_payment_error, "payment_method"))
+    secret = intent.client_secret if status in ACTIONABLE_STATUSES else None
+    return IntentForPage(status=status, client_secret=secret, payment_method_id=method)
+
+
+def confirm_with_confirmation_token(
+    case: CaseSummary,
+    stripe_client: stripe.StripeClient,
+    *,
+    confirmation_token_id: object,
+    return_url: str,
+) -> IntentForPage:
+    """Confirm the same PaymentIntent with the method the Payment Element collected, saving it
+    for later off-session charges; the browser handles any next action with the answer."""
+    if not isinstance(confirmation_token_id, str) or not _CONFIRMATION_TOKEN_ID.match(
+        confirmation_token_id
+    ):
+        raise InvalidInput(
+            "confirmationTokenId must be a ConfirmationToken id (ctoken_…).",
+            field="confirmationTokenId",
+            code="invalid_confirmation_token",
+        )
+    params: dict[str, Any] = {
+        "confirmation_token": confirmation_token_id,
+        "return_url": return_url,
+        "setup_future_usage": "off_session",
+        "use_stripe_sdk": True,
+    }
+    # The token is single use: a resent request replays Stripe's first answer.
+    options = {"idempotency_key": f"recover:{case.id}:{confirmation_token_id}"}
+    intent = _stripe_call(
+        lambda: stripe_client.v1.payment_intents.confirm(
+            case.payment_intent_id,
+            params,  # type: ignore[arg-type]
+            options,  # type: ignore[arg-type]
+        )
+    )
+    status = str(intent.status)
+    if status == "requires_payment_method":
+        error = intent.last_payment_error
+        raise PaymentDeclined(
+            _field(error, "message") or "Your payment method was declined.",
+            code=_field(error, "code"),
+            decline_code=_field(error, "decline_code"),
+        )
+    return IntentForPage(
+        status=status,
+        client_secret=intent.client_secret if status == "requires_action" else None,
+        payment_method_id=_id_of(intent.payment_method),
+    )
+
+
+def request_fresh_link(
+    sessions: sessionmaker[Session], linked: LinkedCase, *, now: datetime
+) -> str | None:
+    """Queue an email with a new link to the address on file; the masked address, if known.
+
+    Rate-limited per case under the case's row lock, so two clicks never queue two emails.
+    """
+    if not linked.case.is_open:
+        raise CaseClosed(linked.case.status)
+    if not linked.expired:
+        raise InvalidInput("This link still works.", code="link_still_valid")
+    case_id = linked.case.id
+    with unit_of_work(sessions) as session:
+        session.execute(select(RecoveryCase.id).where(RecoveryCase.id == case_id).with_for_update())
+        sent_times = list(
+            session.scalars(
+                select(Notification.created_at)
+                .where(
+                    Notification.case_id == case_id,
+                    Notification.kind == FRESH_LINK_KIND,
+                    Notification.created_at > now - timedelta(days=1),
+                )
+                .order_by(Notification.created_at)
+            )
+        )
+        if sent_times and now - sent_times[-1] < FRESH_LINK_INTERVAL:
+            raise FreshLinkLimited(sent_times[-1] + FRESH_LINK_INTERVAL - now)
+        if len(sent_times) >= FRESH_LINKS_PER_DAY:
+            raise FreshLinkLimited(sent_times[0] + timedelta(days=1) - now)
+        sequence = 1 + (
+            session.scalar(
+                select(func.count())
+                .select_from(Notification)
+                .where(Notification.case_id == case_id, Notification.kind == FRESH_LINK_KIND)
+            )
+            or 0
+        )
+        if not queue_notification(
+            session,
+            case_id=case_id,
+            kind=FRESH_LINK_KIND,
+            sequence=sequence,
+            dedup_key=f"case:{case_id}:fresh:{sequence}",
+            due_at=now,
+            now=now,
+        ):
+            raise FreshLinkLimited(FRESH_LINK_INTERVAL)
+    contact = linked.case.contact
+    return mask_address(contact.email) if contact and contact.email else None
+
+
+def mask_address(address: str) -> str:
+    """ "ada.lovelace@example.com" -> "a•••@example.com": enough to recognise, not to harvest."""
+    local, _, domain = address.partition("@")
+    return f"{local[:1]}•••@{domain}" if domain else "•••"
+
+
+def _stripe_call(call):  # type: ignore[no-untyped-def]
+    try:
+        return call()
+    except stripe.CardError as exc:
+        raise PaymentDeclined(
+            exc.user_message or "Your payment method was declined.",
+            code=exc.code,
+            decline_code=_field(exc.error, "decline_code"),
+        ) from exc
+    except stripe.InvalidRequestError as exc:
+        if exc.param == "confirmation_token" or exc.code == "payment_intent_unexpected_state":
+            raise InvalidInput(
+                "These payment details can no longer be used. Please enter them again.",
+                code=exc.code or "invalid_request",
+            ) from exc
+        raise ProcessorError("Stripe refused the request.") from exc
+    except stripe.StripeError as exc:
+        raise StripeUnavailable(UNAVAILABLE_MESSAGE) from exc
+
+
+def _field(obj: Any, name: str) -> Any:
+    if obj is None:
+        return None
+    if isinstance(obj, dict):
+        return obj.get(name)
+    return getattr(obj, name, None)
+
+
+def _id_of(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    return _field(value, "id")
