@@ -172,6 +172,7 @@ def check_confirmable(
     apm = intent["automatic_payment_methods"]
     if (
         not off_session
+        and not call.publishable  # Stripe.js may leave it out with redirect: "if_required"
         and return_url is None
         and apm
         and apm["enabled"]
