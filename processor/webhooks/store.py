@@ -95,8 +95,14 @@ def record_event(
         return Outcome.UNAVAILABLE
 
 
-def reapply_event(sessions: sessionmaker[Session], event: Event, *, now: datetime) -> Outcome:
-    """Run a stored event through its handler again, whatever its status (`replay`)."""
+def reapply_event(
+    sessions: sessionmaker[Session], event: Event, *, now: datetime, force: bool = False
+) -> Outcome:
+    """Run a stored event through its handler again (`replay`).
+
+    A settled event (processed or ignored) is left alone unless `force`: its effects are in
+    place, and running a failure twice would count it twice on its recovery case.
+    """
     handler = handler_for(event.type)
     try:
         try:
@@ -104,8 +110,8 @@ def reapply_event(sessions: sessionmaker[Session], event: Event, *, now: datetim
                 status = session.execute(
                     select(StripeEvent.status).where(StripeEvent.id == event.id).with_for_update()
                 ).scalar_one()
-                if handler is None:
-                    return Outcome.IGNORED if status == "ignored" else Outcome.DUPLICATE
+                if handler is None or (status in SETTLED_STATUSES and not force):
+                    return Outcome.DUPLICATE
                 _apply(session, event, handler, now)
                 _mark_processed(session, event.id, now)
                 return Outcome.REAPPLIED

@@ -1,0 +1,65 @@
+"""`processor replay`: run stored events through their handlers again, from their raw payloads.
+
+Safe to repeat: an event that is already processed is left alone unless forced, and a failed
+one that succeeds becomes processed, so a second run finds nothing to do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from processor.clock import Clock
+from processor.db.models import StripeEvent
+from processor.errors import NotFound, PayloadInvalid
+from processor.webhooks.envelope import parse_event
+from processor.webhooks.store import Outcome, reapply_event
+
+
+@dataclass(frozen=True)
+class Replayed:
+    event_id: str
+    event_type: str
+    outcome: Outcome
+    error: str | None = None
+
+
+def replay_event(
+    sessions: sessionmaker[Session], event_id: str, *, clock: Clock, force: bool = False
+) -> Replayed:
+    """Re-apply one stored event; raise `NotFound` if it was never stored."""
+    with sessions() as session:
+        row = session.execute(
+            select(StripeEvent.type, StripeEvent.payload).where(StripeEvent.id == event_id)
+        ).one_or_none()
+    if row is None:
+        raise NotFound(f"no stored event {event_id}")
+    if row.payload is None:
+        raise PayloadInvalid(f"the payload of {event_id} was pruned; it cannot be replayed")
+    outcome = reapply_event(sessions, parse_event(row.payload), now=clock(), force=force)
+    error = None
+    if outcome is Outcome.FAILED:
+        with sessions() as session:
+            error = session.scalar(select(StripeEvent.error).where(StripeEvent.id == event_id))
+    return Replayed(event_id, row.type, outcome, error)
+
+
+def failed_event_ids(sessions: sessionmaker[Session]) -> list[str]:
+    """Every event stored as failed, oldest first (Stripe's creation time)."""
+    with sessions() as session:
+        return list(
+            session.scalars(
+                select(StripeEvent.id)
+                .where(StripeEvent.status == "failed")
+                .order_by(StripeEvent.stripe_created_at, StripeEvent.id)
+            )
+        )
+
+
+def replay_failed(sessions: sessionmaker[Session], *, clock: Clock) -> Iterator[Replayed]:
+    """Re-apply every failed event once, in the order Stripe created them."""
+    for event_id in failed_event_ids(sessions):
+        yield replay_event(sessions, event_id, clock=clock)
