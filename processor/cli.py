@@ -102,6 +102,66 @@ def cmd_notify(args: argparse.Namespace, settings: Settings) -> int:
         runtime.close()
 
 
+def cmd_reconcile(args: argparse.Namespace, settings: Settings) -> int:
+    import stripe
+
+    from processor.config import parse_duration
+    from processor.runtime import build_runtime
+    from processor.webhooks.reconcile import reconcile
+    from processor.webhooks.store import Outcome
+
+    try:
+        since = parse_duration(args.since)
+    except ValueError as exc:
+        print(f"processor reconcile: --since: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    runtime = build_runtime(settings)
+    try:
+        report = reconcile(runtime.sessions, runtime.stripe, clock=runtime.clock, since=since)
+    except stripe.StripeError as exc:
+        print(f"processor reconcile: Stripe did not answer ({type(exc).__name__}); "
+              "nothing after this point was recorded, run it again", file=sys.stderr)
+        return EXIT_FAILURE
+    finally:
+        runtime.close()
+    for warning in report.warnings:
+        print(f"processor reconcile: warning: {warning}", file=sys.stderr)
+    recorded = ", ".join(f"{o.value} {n}" for o, n in sorted(report.outcomes.items(),
+                                                               key=lambda item: item[0].value))
+    print(f"processor reconcile: {report.listed} events listed, {report.already_stored} already "
+          f"stored, recorded: {recorded or 'none'}; payment methods completed: "
+          f"{report.methods.completed}")
+    unsettled = report.outcomes[Outcome.FAILED] + report.outcomes[Outcome.UNAVAILABLE]
+    return EXIT_FAILURE if unsettled else EXIT_OK
+
+
+def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
+    from processor.errors import ProcessorError
+    from processor.runtime import build_runtime
+    from processor.webhooks.replay import replay_event, replay_failed
+
+    if bool(args.event_id) == bool(args.failed):
+        print("processor replay: give one EVENT_ID or --failed", file=sys.stderr)
+        return EXIT_USAGE
+    runtime = build_runtime(settings)
+    try:
+        if args.failed:
+            results = list(replay_failed(runtime.sessions, clock=runtime.clock))
+        else:
+            results = [replay_event(runtime.sessions, args.event_id, clock=runtime.clock,
+                                    force=args.force)]
+    except ProcessorError as exc:
+        print(f"processor replay: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    finally:
+        runtime.close()
+    for result in results:
+        detail = f" ({result.error})" if result.error else ""
+        print(f"{result.event_id} {result.event_type}: {result.outcome.value}{detail}")
+    print(f"processor replay: {len(results)} event(s)")
+    return EXIT_OK if all(r.outcome.acknowledged for r in results) else EXIT_FAILURE
+
+
 def cmd_migrate(_args: argparse.Namespace, settings: Settings) -> int:
     from processor.db.engine import make_engine
     from processor.db.migrate import head_revision, upgrade_to_head
@@ -218,12 +278,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     reconcile = sub.add_parser("reconcile", help="pull missed events from Stripe's Events API")
     reconcile.add_argument("--since", default="3d", help="how far back, e.g. 2d or 36h")
-    reconcile.set_defaults(handler=_not_built("reconcile"))
+    reconcile.set_defaults(handler=cmd_reconcile)
 
     replay = sub.add_parser("replay", help="re-run stored events through the handlers")
     replay.add_argument("event_id", nargs="?")
     replay.add_argument("--failed", action="store_true", help="every event stored as failed")
-    replay.set_defaults(handler=_not_built("replay"))
+    replay.add_argument(
+        "--force", action="store_true", help="run EVENT_ID's handler even if already processed"
+    )
+    replay.set_defaults(handler=cmd_replay)
 
     sandbox = sub.add_parser("sandbox", help="run the offline Stripe stand-in on its own")
     sandbox.add_argument("--host", default="127.0.0.1")
