@@ -27,6 +27,7 @@ from processor.web import (
     webhooks,
 )
 from processor.web.security import SecurityHeaders
+from processor.webhooks.method_details import MethodDetailsWorker
 
 
 def create_app(runtime: Runtime) -> Starlette:
@@ -43,9 +44,17 @@ def create_app(runtime: Runtime) -> Starlette:
             notifier = BackgroundNotifier.for_runtime(runtime, sink_mailer)
         if notifier is not None:
             notifier.start()
+        # Fills in saved methods whose `payment_method.attached` never came (calls Stripe).
+        method_details = (
+            MethodDetailsWorker(runtime.sessions, runtime.stripe, runtime.clock).start()
+            if runtime.settings.run_notifier
+            else None
+        )
         try:
             yield
         finally:
+            if method_details is not None:
+                await run_in_threadpool(method_details.stop)
             if notifier is not None:
                 await run_in_threadpool(notifier.stop)
             if mail_sink is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,7 +24,7 @@ from processor.errors import NotFound, PayloadInvalid
 from processor.webhooks.dispatch import HANDLERS
 from processor.webhooks.envelope import Event
 from processor.webhooks.handlers.payment_intents import on_payment_intent_payment_failed
-from processor.webhooks.method_details import complete_missing_details
+from processor.webhooks.method_details import MethodDetailsWorker, complete_missing_details
 from processor.webhooks.reconcile import reconcile, retention_warnings
 from processor.webhooks.replay import replay_event, replay_failed
 from processor.webhooks.store import Outcome
@@ -200,3 +201,22 @@ def test_methods_missing_their_details_are_completed_from_stripe(
     assert (method.type, method.card_brand, method.card_last4) == ("card", "mastercard", "4444")
     assert method.details_updated_at == clock()
     assert complete_missing_details(sessions, sandbox.client, clock=clock).completed == 0
+
+
+def test_the_background_worker_completes_methods_on_its_own(
+    sandbox: SandboxHandle, sessions: sessionmaker[Session], deliver: Deliver, one: One,
+    clock: FakeClock,
+) -> None:
+    sandbox.saved_card("bo@example.com", "pm_card_visa")
+    succeeded = sandbox.client.v1.events.list({"type": "setup_intent.succeeded"}).data[0]
+    deliver(succeeded.to_dict())
+    method_id = succeeded.data.object["payment_method"]
+    clock.advance(minutes=10)
+    worker = MethodDetailsWorker(sessions, sandbox.client, clock, interval=0.05).start()
+    try:
+        deadline = time.monotonic() + 10
+        while one(PaymentMethod, id=method_id).type is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        worker.stop()
+    assert one(PaymentMethod, id=method_id).card_last4 == "4242"
