@@ -67,13 +67,19 @@ def failed_charge(
             )
         )
     assert sandbox.control.wait_for_deliveries(10)
-    outcome = charge_off_session(
-        app.runtime,
-        ChargeRequest(
-            customer_id, amount, currency, reference=reference, payment_method_id=method_id
-        ),
-        FAST,
-    )
+    # The charger records the 402 before the webhook arrives (the usual order, and the one
+    # that keeps the two writers from meeting in the same rows at once).
+    sandbox.control.pause_webhooks()
+    try:
+        outcome = charge_off_session(
+            app.runtime,
+            ChargeRequest(
+                customer_id, amount, currency, reference=reference, payment_method_id=method_id
+            ),
+            FAST,
+        )
+    finally:
+        sandbox.control.resume_webhooks()
     assert outcome.recovery_kind is not None, outcome
     assert sandbox.control.wait_for_deliveries(10)
     with app.runtime.sessions() as session:
