@@ -122,7 +122,7 @@ def create_and_confirm(
         raise StripeUnavailable(UNAVAILABLE_MESSAGE) from exc
 
     status = str(intent.status)
-    error = intent.last_setup_error
+    error = _field(intent, "last_setup_error")
     record_attempt(
         sessions,
         clock,
@@ -138,8 +138,8 @@ def create_and_confirm(
     if status not in ANSWERED_STATUSES:
         # Confirmation ended without an error response but did not save the method.
         raise PaymentDeclined(
-            (_field(error, "message")) or "Your payment method could not be saved.",
-            code=(_field(error, "code")) or "setup_failed",
+            _field(error, "message") or "Your payment method could not be saved.",
+            code=_field(error, "code") or "setup_failed",
             decline_code=_field(error, "decline_code"),
         )
     if intent.client_secret is None:
@@ -188,7 +188,7 @@ def setup_outcome(
     method = (
         intent.payment_method if isinstance(intent.payment_method, stripe.PaymentMethod) else None
     )
-    error = intent.last_setup_error
+    error = _field(intent, "last_setup_error")
     record_attempt(
         sessions,
         clock,
