@@ -139,6 +139,8 @@ async def _handle(
         fingerprint = idempotency.fingerprint(method, path, params)
         replay = sandbox.idempotency.begin(scope, key, fingerprint, sandbox.store.now())
         if replay is not None:
+            if inject:
+                raise _injected_error(knobs.error_should_retry)
             return Response(
                 replay.body,
                 replay.status,
