@@ -24,6 +24,13 @@ from processor.runtime import Runtime
 from processor.web.security import origin_of
 
 MAX_FORM_BYTES = 4096
+_OUTCOMES = {
+    "succeeded": "succeeded",
+    "processing": "processing; it settles later by webhook",
+    "needs_authentication": "declined; the customer must authenticate (email on its way)",
+    "needs_new_method": "declined; the customer needs a new payment method (email on its way)",
+    "error": "not charged",
+}
 _TEMPLATES = Environment(
     loader=FileSystemLoader(Path(__file__).resolve().parent / "templates"),
     autoescape=select_autoescape(["html"]),
@@ -80,7 +87,9 @@ async def run_charge(request: Request) -> Response:
         query = urlencode({"notice": f"Not charged: {exc}", "failed": "1"})
         return RedirectResponse(f"/sandbox?{query}", status_code=303)
     detail = f" ({outcome.message})" if outcome.message else ""
-    notice = f"Charge {outcome.reference}: {outcome.category}{detail}"
+    notice = (
+        f"Charge {outcome.reference}: {_OUTCOMES.get(outcome.category, outcome.category)}{detail}"
+    )
     query = urlencode({"notice": notice, "failed": "1" if outcome.declined else "0"})
     return RedirectResponse(f"/sandbox?{query}", status_code=303)
 
