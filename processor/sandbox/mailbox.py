@@ -166,7 +166,8 @@ def _page(title: str, body: str, status_code: int = 200) -> HTMLResponse:
     document = (
         f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}'
         '</title><meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"</head><body>{body}</body></html>"
+        f"</head><body><p><strong>Sandbox mode</strong>: mail kept on this machine, never sent."
+        f"</p>{body}</body></html>"
     )
     return HTMLResponse(
         document, status_code=status_code, headers={"Content-Security-Policy": _PAGE_CSP}
