@@ -11,8 +11,25 @@ from sqlalchemy import Connection, text
 VIEW_NAMES = ("ops_recovery_funnel", "ops_webhook_health", "ops_notification_queue")
 
 _SQLITE = {
+    # Percentiles are nearest-rank (the smallest value with at least p of the values at or
+    # below it), computed with window functions; PostgreSQL's percentile_disc gives the same.
     "ops_recovery_funnel": """
-        SELECT date(opened_at) AS day,
+        WITH cases AS (
+            SELECT date(opened_at) AS day, kind, currency, status, amount,
+                   CASE WHEN status = 'recovered'
+                        THEN (julianday(resolved_at) - julianday(opened_at)) * 86400 END
+                       AS seconds_to_recover
+            FROM recovery_cases
+        ), ranked AS (
+            SELECT *,
+                   ROW_NUMBER() OVER (PARTITION BY day, kind, currency,
+                                      seconds_to_recover IS NULL
+                                      ORDER BY seconds_to_recover) AS recover_rank,
+                   COUNT(seconds_to_recover) OVER (PARTITION BY day, kind, currency)
+                       AS recover_count
+            FROM cases
+        )
+        SELECT day,
                kind,
                COUNT(*) AS opened,
                SUM(CASE WHEN status = 'recovered' THEN 1 ELSE 0 END) AS recovered,
@@ -20,28 +37,47 @@ _SQLITE = {
                SUM(CASE WHEN status = 'open' THEN 1 ELSE 0 END) AS still_open,
                ROUND(1.0 * SUM(CASE WHEN status = 'recovered' THEN 1 ELSE 0 END) / COUNT(*), 4)
                    AS recovery_rate,
-               AVG(CASE WHEN status = 'recovered'
-                        THEN (julianday(resolved_at) - julianday(opened_at)) * 86400 END)
-                   AS avg_seconds_to_recover,
+               AVG(seconds_to_recover) AS avg_seconds_to_recover,
                SUM(CASE WHEN status = 'recovered' THEN amount ELSE 0 END) AS recovered_amount,
-               currency
-        FROM recovery_cases
-        GROUP BY date(opened_at), kind, currency
+               currency,
+               MIN(CASE WHEN seconds_to_recover IS NOT NULL
+                         AND recover_rank >= 0.5 * recover_count
+                        THEN seconds_to_recover END) AS p50_seconds_to_recover,
+               SUM(amount) AS opened_amount
+        FROM ranked
+        GROUP BY day, kind, currency
     """,
     "ops_webhook_health": """
-        SELECT strftime('%Y-%m-%d %H:00:00', received_at) AS hour,
+        WITH events AS (
+            SELECT strftime('%Y-%m-%d %H:00:00', received_at) AS hour, type, status, source,
+                   delivery_count,
+                   CASE WHEN source = 'webhook'
+                        THEN (julianday(received_at) - julianday(stripe_created_at)) * 86400 END
+                       AS lag
+            FROM stripe_events
+        ), ranked AS (
+            SELECT *,
+                   ROW_NUMBER() OVER (PARTITION BY hour, type, lag IS NULL ORDER BY lag)
+                       AS lag_rank,
+                   COUNT(lag) OVER (PARTITION BY hour, type) AS lag_count
+            FROM events
+        )
+        SELECT hour,
                type,
                COUNT(*) AS received,
                SUM(delivery_count - 1) AS duplicates,
                SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END) AS failed,
                SUM(CASE WHEN status = 'ignored' THEN 1 ELSE 0 END) AS ignored,
                SUM(CASE WHEN status = 'processed' THEN 1 ELSE 0 END) AS processed,
-               AVG((julianday(received_at) - julianday(stripe_created_at)) * 86400)
-                   AS avg_lag_seconds,
-               NULL AS p50_lag_seconds,
-               NULL AS p95_lag_seconds
-        FROM stripe_events
-        GROUP BY strftime('%Y-%m-%d %H:00:00', received_at), type
+               AVG(lag) AS avg_lag_seconds,
+               MIN(CASE WHEN lag IS NOT NULL AND lag_rank >= 0.5 * lag_count THEN lag END)
+                   AS p50_lag_seconds,
+               MIN(CASE WHEN lag IS NOT NULL AND lag_rank >= 0.95 * lag_count THEN lag END)
+                   AS p95_lag_seconds,
+               MAX(lag) AS max_lag_seconds,
+               SUM(CASE WHEN source = 'reconcile' THEN 1 ELSE 0 END) AS reconciled
+        FROM ranked
+        GROUP BY hour, type
     """,
     "ops_notification_queue": """
         SELECT status,
@@ -69,27 +105,36 @@ _POSTGRESQL = {
                AVG(EXTRACT(EPOCH FROM resolved_at - opened_at))
                    FILTER (WHERE status = 'recovered') AS avg_seconds_to_recover,
                COALESCE(SUM(amount) FILTER (WHERE status = 'recovered'), 0) AS recovered_amount,
-               currency
+               currency,
+               percentile_disc(0.5) WITHIN GROUP
+                   (ORDER BY EXTRACT(EPOCH FROM resolved_at - opened_at))
+                   FILTER (WHERE status = 'recovered') AS p50_seconds_to_recover,
+               SUM(amount) AS opened_amount
         FROM recovery_cases
         GROUP BY 1, kind, currency
     """,
     "ops_webhook_health": """
-        SELECT date_trunc('hour', received_at AT TIME ZONE 'UTC') AS hour,
+        WITH events AS (
+            SELECT date_trunc('hour', received_at AT TIME ZONE 'UTC') AS hour, type, status,
+                   source, delivery_count,
+                   CASE WHEN source = 'webhook'
+                        THEN EXTRACT(EPOCH FROM received_at - stripe_created_at) END AS lag
+            FROM stripe_events
+        )
+        SELECT hour,
                type,
                COUNT(*) AS received,
                SUM(delivery_count - 1) AS duplicates,
                COUNT(*) FILTER (WHERE status = 'failed') AS failed,
                COUNT(*) FILTER (WHERE status = 'ignored') AS ignored,
                COUNT(*) FILTER (WHERE status = 'processed') AS processed,
-               AVG(EXTRACT(EPOCH FROM received_at - stripe_created_at)) AS avg_lag_seconds,
-               percentile_cont(0.5) WITHIN GROUP
-                   (ORDER BY EXTRACT(EPOCH FROM received_at - stripe_created_at))
-                   AS p50_lag_seconds,
-               percentile_cont(0.95) WITHIN GROUP
-                   (ORDER BY EXTRACT(EPOCH FROM received_at - stripe_created_at))
-                   AS p95_lag_seconds
-        FROM stripe_events
-        GROUP BY 1, type
+               AVG(lag) AS avg_lag_seconds,
+               percentile_disc(0.5) WITHIN GROUP (ORDER BY lag) AS p50_lag_seconds,
+               percentile_disc(0.95) WITHIN GROUP (ORDER BY lag) AS p95_lag_seconds,
+               MAX(lag) AS max_lag_seconds,
+               COUNT(*) FILTER (WHERE source = 'reconcile') AS reconciled
+        FROM events
+        GROUP BY hour, type
     """,
     "ops_notification_queue": """
         SELECT status,
