@@ -162,6 +162,31 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK if all(r.outcome.acknowledged for r in results) else EXIT_FAILURE
 
 
+def cmd_sandbox(args: argparse.Namespace, settings: Settings) -> int:
+    from processor.sandbox import standalone
+
+    keys = (settings.stripe_secret_key, settings.stripe_publishable_key)
+    if any("_live_" in key for key in keys):
+        print(
+            "processor sandbox: refusing live Stripe keys; unset them or use test keys",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    secrets = args.webhook_secret or list(settings.stripe_webhook_secrets)
+    if not all(secret.startswith("whsec_") for secret in secrets):
+        print("processor sandbox: --webhook-secret must start with whsec_", file=sys.stderr)
+        return EXIT_USAGE
+    standalone.run(
+        host=args.host,
+        port=args.port,
+        secret_key=settings.stripe_secret_key,
+        publishable_key=settings.stripe_publishable_key,
+        forward_to=args.forward_to,
+        webhook_secrets=secrets,
+    )
+    return EXIT_OK
+
+
 def cmd_migrate(_args: argparse.Namespace, settings: Settings) -> int:
     from processor.db.engine import make_engine
     from processor.db.migrate import head_revision, upgrade_to_head
@@ -292,8 +317,13 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--port", type=int, default=12111)
     sandbox.add_argument("--forward-to", help="URL to deliver signed webhooks to")
-    sandbox.add_argument("--webhook-secret", help="whsec_... used to sign deliveries")
-    sandbox.set_defaults(handler=_not_built("sandbox"))
+    sandbox.add_argument(
+        "--webhook-secret",
+        action="append",
+        help="whsec_... used to sign deliveries (repeat to sign with several, as in rotation; "
+        "default: STRIPE_WEBHOOK_SECRETS)",
+    )
+    sandbox.set_defaults(handler=cmd_sandbox)
 
     prune = sub.add_parser("prune", help="drop raw event payloads past retention")
     prune.add_argument("--older-than", default="90d", help="age, e.g. 90d")

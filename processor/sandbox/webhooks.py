@@ -99,7 +99,7 @@ class WebhookDispatcher:
         self.timeout = DEFAULT_TIMEOUT
         self.duplicate_share = 0.0
         self.shuffle = False
-        self.on_change: Callable[[], None] | None = None
+        self.on_delivery: Callable[[Delivery], None] | None = None
 
     # -- configuration ----------------------------------------------------------------------
 
@@ -239,6 +239,9 @@ class WebhookDispatcher:
             timestamp=self._store.now_datetime(),
             duration=monotonic() - started,
         )
+        listener = self.on_delivery
+        if listener is not None:
+            listener(record)
         with self._condition:
             if generation != self._scheduler.generation:
                 return
