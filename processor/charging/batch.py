@@ -13,12 +13,17 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 from processor.charging.csvfile import BatchRow, FileProblem, InvalidBatchFile
-from processor.charging.ledger import FINAL_STATUSES, conflict_with, find_charges, outcome_from_row
+from processor.charging.ledger import (
+    FINAL_STATUSES,
+    ChargeRow,
+    conflict_with,
+    find_charges,
+    outcome_from_row,
+)
 from processor.charging.ratelimit import TokenBucket
 from processor.charging.request import CATEGORIES, ERROR, ChargeOutcome
 from processor.charging.retry import RetryPolicy
 from processor.charging.service import ChargeOptions, Collaborators, charge_off_session
-from processor.db.models import Charge
 from processor.errors import ProcessorError
 
 log = logging.getLogger(__name__)
@@ -76,7 +81,7 @@ class BatchSummary:
         return self.counts[ERROR]
 
 
-def check_against_ledger(rows: list[BatchRow], stored: dict[str, Charge]) -> None:
+def check_against_ledger(rows: list[BatchRow], stored: dict[str, ChargeRow]) -> None:
     """Refuse the file if a row reuses a stored reference for a different charge."""
     problems = []
     for row in rows:

@@ -3,6 +3,8 @@
 The row is the charger's memory across crashes. Its reference is unique, so two runs (or two
 processes) asking for the same reference share one row and one idempotency key. An outcome
 only ever replaces `pending`: if a webhook settled the row first, the webhook's word stands.
+This is the batch's hot path, so it speaks Core, not the ORM: rows rather than objects, and
+statements built once with bound parameters (SQLAlchemy then reuses their compiled form).
 """
 
 from __future__ import annotations
@@ -10,18 +12,58 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Row, bindparam, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import Insert
 
 from processor.charging.request import ChargeOutcome, ChargeRequest, idempotency_key
 from processor.db.models import Charge
-from processor.db.upsert import insert_ignoring_conflict
 from processor.recovery.cases import classify_decline
 
+CHARGES = Charge.__table__
 PENDING = "pending"
 FINAL_STATUSES = frozenset({"succeeded", "processing", "requires_action", "failed", "error"})
 _LOOKUP_CHUNK = 500
+
+_FIND = select(CHARGES).where(CHARGES.c.reference == bindparam("reference"))
+_RELOAD = select(CHARGES).where(CHARGES.c.id == bindparam("charge_id"))
+_SETTLE = (
+    update(CHARGES)
+    .where(CHARGES.c.id == bindparam("charge_id"), CHARGES.c.status == PENDING)
+    .values(
+        status=bindparam("status"),
+        payment_intent_id=bindparam("payment_intent_id"),
+        error_code=bindparam("error_code"),
+        decline_code=bindparam("decline_code"),
+        error_message=bindparam("message"),
+        attempt_count=CHARGES.c.attempt_count + bindparam("attempts"),
+        updated_at=bindparam("now"),
+        completed_at=bindparam("now"),
+    )
+    .returning(*CHARGES.c)
+)
+_FILL_INTENT = (
+    update(CHARGES)
+    .where(CHARGES.c.id == bindparam("charge_id"), CHARGES.c.payment_intent_id.is_(None))
+    .values(payment_intent_id=bindparam("payment_intent_id"), updated_at=bindparam("now"))
+)
+
+
+@cache
+def _insert_unless_exists(dialect: str) -> Insert:
+    """INSERT ... ON CONFLICT (reference) DO NOTHING RETURNING *: the row only if it is new.
+
+    The unique reference makes racing inserts safe (see processor.db.upsert, which this
+    follows); RETURNING saves the read-back of the common case.
+    """
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
+        insert(CHARGES).on_conflict_do_nothing(index_elements=["reference"]).returning(*CHARGES.c)
+    )
 
 
 @dataclass(frozen=True)
@@ -36,22 +78,25 @@ class StripeAnswer:
     charge_id: str | None = None  # the attempt (`ch_...`), so the webhook's report dedupes
 
 
-def find_charge(session: Session, reference: str) -> Charge | None:
-    return session.scalars(select(Charge).where(Charge.reference == reference)).one_or_none()
+ChargeRow = Row[Any]  # a `charges` row: columns as attributes (`row.status`, `row.reference`)
 
 
-def find_charges(session: Session, references: Iterable[str]) -> dict[str, Charge]:
+def find_charge(session: Session, reference: str) -> ChargeRow | None:
+    return session.execute(_FIND, {"reference": reference}).one_or_none()
+
+
+def find_charges(session: Session, references: Iterable[str]) -> dict[str, ChargeRow]:
     """The stored rows among `references`, by reference (for checking a whole batch at once)."""
     wanted = list(dict.fromkeys(references))
-    found: dict[str, Charge] = {}
+    found: dict[str, ChargeRow] = {}
     for start in range(0, len(wanted), _LOOKUP_CHUNK):
         chunk = wanted[start : start + _LOOKUP_CHUNK]
-        for row in session.scalars(select(Charge).where(Charge.reference.in_(chunk))):
+        for row in session.execute(select(CHARGES).where(CHARGES.c.reference.in_(chunk))):
             found[row.reference] = row
     return found
 
 
-def conflict_with(row: Charge, request: ChargeRequest) -> str | None:
+def conflict_with(row: ChargeRow, request: ChargeRequest) -> str | None:
     """Why `request` cannot reuse the reference of `row`, or None when it is the same charge."""
     differences = []
     if row.customer_id != request.customer_id:
@@ -70,76 +115,74 @@ def conflict_with(row: Charge, request: ChargeRequest) -> str | None:
 
 def reserve_charge(
     session: Session, request: ChargeRequest, payment_method_id: str, *, now: datetime
-) -> tuple[Charge, bool]:
+) -> tuple[ChargeRow, bool]:
     """Write the pending row for `request` unless its reference exists; (row, inserted)."""
     assert request.reference is not None
-    inserted = insert_ignoring_conflict(
-        session,
-        Charge,
-        {
-            "reference": request.reference,
-            "idempotency_key": idempotency_key(request.reference),
-            "customer_id": request.customer_id,
-            "payment_method_id": payment_method_id,
-            "amount": request.amount,
-            "currency": request.currency,
-            "description": request.description,
-            "status": PENDING,
-            "attempt_count": 0,
-            "created_at": now,
-            "updated_at": now,
-        },
-        conflict_on=["reference"],
-    )
-    row = find_charge(session, request.reference)
-    assert row is not None
-    return row, inserted
+    values = {
+        "reference": request.reference,
+        "idempotency_key": idempotency_key(request.reference),
+        "customer_id": request.customer_id,
+        "payment_method_id": payment_method_id,
+        "amount": request.amount,
+        "currency": request.currency,
+        "description": request.description,
+        "status": PENDING,
+        "attempt_count": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
+    statement = _insert_unless_exists(session.get_bind().dialect.name)
+    row = session.execute(statement, values).one_or_none()
+    if row is not None:
+        return row, True
+    existing = find_charge(session, request.reference)
+    assert existing is not None
+    return existing, False
 
 
 def record_answer(
     session: Session, charge_id: int, answer: StripeAnswer, *, attempts: int, now: datetime
-) -> Charge:
+) -> ChargeRow:
     """Store Stripe's answer on a pending row; a row settled meanwhile keeps its status."""
     settled = session.execute(
-        update(Charge)
-        .where(Charge.id == charge_id, Charge.status == PENDING)
-        .values(
-            status=answer.status,
-            payment_intent_id=answer.payment_intent_id,
-            error_code=answer.error_code,
-            decline_code=answer.decline_code,
-            error_message=answer.message,
-            attempt_count=Charge.attempt_count + attempts,
-            updated_at=now,
-            completed_at=now,
-        )
+        _SETTLE,
+        {
+            "charge_id": charge_id,
+            "status": answer.status,
+            "payment_intent_id": answer.payment_intent_id,
+            "error_code": answer.error_code,
+            "decline_code": answer.decline_code,
+            "message": answer.message,
+            "attempts": attempts,
+            "now": now,
+        },
+    ).one_or_none()
+    if settled is not None:
+        return settled
+    session.execute(
+        _FILL_INTENT,
+        {"charge_id": charge_id, "payment_intent_id": answer.payment_intent_id, "now": now},
     )
-    if not settled.rowcount:  # type: ignore[attr-defined]
-        session.execute(
-            update(Charge)
-            .where(Charge.id == charge_id, Charge.payment_intent_id.is_(None))
-            .values(payment_intent_id=answer.payment_intent_id, updated_at=now)
-        )
     return _reload(session, charge_id)
 
 
 def record_unresolved(
     session: Session, charge_id: int, message: str, *, attempts: int, now: datetime
-) -> Charge:
+) -> ChargeRow:
     """Keep the row pending (the outcome is unknown) and note why, for the next run."""
     session.execute(
-        update(Charge)
-        .where(Charge.id == charge_id, Charge.status == PENDING)
+        update(CHARGES)
+        .where(CHARGES.c.id == charge_id, CHARGES.c.status == PENDING)
         .values(
             error_message=message,
-            attempt_count=Charge.attempt_count + attempts,
+            attempt_count=CHARGES.c.attempt_count + attempts,
             updated_at=now,
         )
     )
     return _reload(session, charge_id)
 
 
-def outcome_from_row(row: Charge, *, resumed: bool) -> ChargeOutcome:
+def outcome_from_row(row: ChargeRow, *, resumed: bool) -> ChargeOutcome:
     failed = row.status == "failed"
     return ChargeOutcome(
         reference=row.reference,
@@ -161,7 +204,5 @@ def outcome_from_row(row: Charge, *, resumed: bool) -> ChargeOutcome:
     )
 
 
-def _reload(session: Session, charge_id: int) -> Charge:
-    return session.scalars(
-        select(Charge).where(Charge.id == charge_id).execution_options(populate_existing=True)
-    ).one()
+def _reload(session: Session, charge_id: int) -> ChargeRow:
+    return session.execute(_RELOAD, {"charge_id": charge_id}).one()

@@ -84,7 +84,11 @@ def result_record(result: RowResult) -> dict[str, Any]:
 
 
 class ResultFile:
-    """JSON lines, one object per row, written as results arrive (a crash keeps what was done)."""
+    """JSON lines, one object per row, written as results arrive.
+
+    The database is the record of what was charged; this file is the run's report, rewritten
+    whole by a rerun, so it is buffered rather than flushed line by line.
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -108,7 +112,6 @@ class ResultFile:
         assert self._handle is not None, "use ResultFile as a context manager"
         with self._lock:
             self._handle.write(json.dumps(result_record(result), ensure_ascii=False) + "\n")
-            self._handle.flush()
 
 
 def batch_progress(console: Console, total: int) -> tuple[Progress, Any]:

@@ -13,7 +13,7 @@ from datetime import date, datetime
 from typing import Any
 
 import stripe
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from processor.charging.stripe_values import value_of
@@ -22,6 +22,8 @@ from processor.db.models import PaymentMethod
 from processor.errors import InvalidInput, NotFound
 
 CHARGEABLE_TYPES = ("card", "sepa_debit")
+METHODS = PaymentMethod.__table__
+_NAMED = select(METHODS).where(METHODS.c.id == bindparam("id"))
 _PAGE_SIZE = 100
 _MAX_PAGES = 10
 
@@ -44,21 +46,15 @@ def select_payment_method(
     stripe_client: stripe.StripeClient,
     sessions: sessionmaker[Session],
     customer_id: str,
-    requested: str | None,
     now: datetime,
     call: Callable[[Callable[[], Any]], Any],
 ) -> SelectedMethod:
-    """The method to charge, or `InvalidInput` saying why there is none."""
+    """The customer's most recent usable method, or `InvalidInput` saying why there is none."""
     with sessions() as session:
         known = {
             row.id: row
-            for row in session.scalars(
-                select(PaymentMethod).where(PaymentMethod.customer_id == customer_id)
-            )
+            for row in session.execute(select(METHODS).where(METHODS.c.customer_id == customer_id))
         }
-        if requested is not None:
-            named = known.get(requested) or session.get(PaymentMethod, requested)
-            return _check_named(requested, named, customer_id, now.date())
     listed = _list_customer_methods(stripe_client, customer_id, call)
     candidates = []
     for method in listed:
@@ -78,10 +74,11 @@ def select_payment_method(
     return SelectedMethod(id=chosen.id, type=value_of(chosen, "type"))
 
 
-def _check_named(
-    requested: str, row: PaymentMethod | None, customer_id: str, today: date
+def check_named_method(
+    session: Session, requested: str, customer_id: str, today: date
 ) -> SelectedMethod:
     """Refuse a named method we know to be unusable; Stripe checks the rest when charging."""
+    row = session.execute(_NAMED, {"id": requested}).one_or_none()
     if row is None:
         return SelectedMethod(id=requested, type=None)
     if row.customer_id and row.customer_id != customer_id:

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from processor.charging.ledger import (
     FINAL_STATUSES,
+    ChargeRow,
     StripeAnswer,
     conflict_with,
     find_charge,
@@ -40,12 +41,15 @@ from processor.charging.retry import (
     call_with_retries,
     describe_stripe_error,
 )
-from processor.charging.selection import select_payment_method
+from processor.charging.selection import (
+    SelectedMethod,
+    check_named_method,
+    select_payment_method,
+)
 from processor.charging.stripe_values import id_of, value_of
 from processor.clock import Clock
 from processor.config import Settings
 from processor.db.engine import unit_of_work
-from processor.db.models import Charge
 from processor.recovery.cases import PaymentFailure, record_payment_failure
 
 log = logging.getLogger(__name__)
@@ -88,37 +92,54 @@ def charge_off_session(
     options = options or ChargeOptions()
     request = request.validated()
     assert request.reference is not None
-    with unit_of_work(deps.sessions) as session:
+    if request.payment_method_id is not None:
+        # The method is named: nothing to ask Stripe before the row, so one transaction.
+        with unit_of_work(deps.sessions) as session:
+            row = find_charge(session, request.reference)
+            if row is None:
+                check_named_method(
+                    session, request.payment_method_id, request.customer_id, deps.clock().date()
+                )
+                row, _inserted = reserve_charge(
+                    session, request, request.payment_method_id, now=deps.clock()
+                )
+        return _resume(deps, row, request, options)
+    with deps.sessions() as session:
         row = find_charge(session, request.reference)
     if row is None:
-        call = partial(
-            call_with_retries,
-            policy=options.retry,
-            before_request=options.before_request,
-            sleep=options.sleep,
-        )
-        try:
-            method = select_payment_method(
-                stripe_client=deps.stripe,
-                sessions=deps.sessions,
-                customer_id=request.customer_id,
-                requested=request.payment_method_id,
-                now=deps.clock(),
-                call=call,
-            )
-        except stripe.StripeError as exc:
-            raise ChargeUnresolved(
-                f"could not list the payment methods of {request.customer_id}: "
-                f"{describe_stripe_error(exc)}. Nothing was charged",
-                reference=request.reference,
-            ) from exc
+        method = _choose_method(deps, request, options)
         with unit_of_work(deps.sessions) as session:
             row, _inserted = reserve_charge(session, request, method.id, now=deps.clock())
     return _resume(deps, row, request, options)
 
 
+def _choose_method(
+    deps: Collaborators, request: ChargeRequest, options: ChargeOptions
+) -> SelectedMethod:
+    call = partial(
+        call_with_retries,
+        policy=options.retry,
+        before_request=options.before_request,
+        sleep=options.sleep,
+    )
+    try:
+        return select_payment_method(
+            stripe_client=deps.stripe,
+            sessions=deps.sessions,
+            customer_id=request.customer_id,
+            now=deps.clock(),
+            call=call,
+        )
+    except stripe.StripeError as exc:
+        raise ChargeUnresolved(
+            f"could not list the payment methods of {request.customer_id}: "
+            f"{describe_stripe_error(exc)}. Nothing was charged",
+            reference=request.reference or "",
+        ) from exc
+
+
 def _resume(
-    deps: Collaborators, row: Charge, request: ChargeRequest, options: ChargeOptions
+    deps: Collaborators, row: ChargeRow, request: ChargeRequest, options: ChargeOptions
 ) -> ChargeOutcome:
     conflict = conflict_with(row, request)
     if conflict is not None:
@@ -134,7 +155,7 @@ def _resume(
     return _send(deps, row, options)
 
 
-def payment_intent_params(row: Charge, public_base_url: str) -> dict[str, Any]:
+def payment_intent_params(row: ChargeRow, public_base_url: str) -> dict[str, Any]:
     """The request, built only from the stored row, so every resend is byte-for-byte the same."""
     params: dict[str, Any] = {
         "amount": row.amount,
@@ -152,7 +173,7 @@ def payment_intent_params(row: Charge, public_base_url: str) -> dict[str, Any]:
     return params
 
 
-def _send(deps: Collaborators, row: Charge, options: ChargeOptions) -> ChargeOutcome:
+def _send(deps: Collaborators, row: ChargeRow, options: ChargeOptions) -> ChargeOutcome:
     params = payment_intent_params(row, deps.settings.public_base_url)
     counter = AttemptCounter()
     try:
@@ -197,7 +218,7 @@ def _send(deps: Collaborators, row: Charge, options: ChargeOptions) -> ChargeOut
 
 
 def _store_intent(
-    deps: Collaborators, row: Charge, intent: Any, counter: AttemptCounter
+    deps: Collaborators, row: ChargeRow, intent: Any, counter: AttemptCounter
 ) -> ChargeOutcome:
     status = intent.status
     if status in ("succeeded", "processing"):
@@ -225,7 +246,7 @@ def _store_intent(
 
 
 def _store_decline(
-    deps: Collaborators, row: Charge, exc: stripe.CardError, counter: AttemptCounter
+    deps: Collaborators, row: ChargeRow, exc: stripe.CardError, counter: AttemptCounter
 ) -> ChargeOutcome:
     intent = value_of(exc.error, "payment_intent")
     answer = StripeAnswer(
@@ -241,7 +262,7 @@ def _store_decline(
 
 def _store(
     deps: Collaborators,
-    row: Charge,
+    row: ChargeRow,
     answer: StripeAnswer,
     counter: AttemptCounter,
     *,
@@ -279,7 +300,7 @@ def _store(
 
 
 def _store_unresolved(
-    deps: Collaborators, row: Charge, message: str, counter: AttemptCounter
+    deps: Collaborators, row: ChargeRow, message: str, counter: AttemptCounter
 ) -> None:
     with unit_of_work(deps.sessions) as session:
         record_unresolved(session, row.id, message, attempts=counter.sent, now=deps.clock())
@@ -291,7 +312,7 @@ def _store_unresolved(
     )
 
 
-def explain_refusal(exc: stripe.InvalidRequestError, row: Charge) -> str:
+def explain_refusal(exc: stripe.InvalidRequestError, row: ChargeRow) -> str:
     """Stripe's 400/404 in words a person running a charge can act on."""
     message = exc.user_message or "the request was refused"
     if exc.code == "resource_missing" and exc.param == "customer":

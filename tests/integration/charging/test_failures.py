@@ -69,15 +69,17 @@ def test_a_lost_answer_is_recovered_by_the_retry_from_stripes_idempotency_store(
     customer, method = sandbox.saved_card("lost-retry@example.com", "pm_card_visa")
     request = ChargeRequest(customer, 1999, "jpy", payment_method_id=method, reference="lr")
     sandbox.control.inject_errors(1.0, after_execution=True)
-    outcome = charge_off_session(runtime, request, fast)
+    # The network heals while we back off; the retry is answered from Stripe's store.
+    heals = ChargeOptions(
+        retry=fast.retry, sleep=lambda _seconds: sandbox.control.inject_errors(0.0)
+    )
+    outcome = charge_off_session(runtime, request, heals)
     assert outcome.status == "succeeded"
     assert charge_row(runtime.sessions, "lr").attempt_count == 2
     assert attempts_for(sandbox, "lr") == 1
 
 
-def test_a_timeout_after_sending_leaves_the_charge_pending(
-    runtime: Runtime, sandbox: Any, fast: ChargeOptions
-) -> None:
+def test_a_timeout_after_sending_leaves_the_charge_pending(runtime: Runtime, sandbox: Any) -> None:
     customer, method = sandbox.saved_card("timeout@example.com", "pm_card_visa")
     request = ChargeRequest(customer, 1999, "jpy", payment_method_id=method, reference="timed-out")
     impatient = sandbox.new_client(
@@ -95,8 +97,10 @@ def test_a_timeout_after_sending_leaves_the_charge_pending(
         charge_off_session(hasty, request, NO_RETRY)
     assert charge_row(runtime.sessions, "timed-out").status == "pending"
 
-    # The same reference again, patiently: answered from the idempotency store or run once.
-    outcome = charge_off_session(runtime, request, fast)
+    # The same reference again, at once: Stripe answers 409 while the first request is still
+    # running, then replays its result; patient retries ride that out.
+    patient = ChargeOptions(retry=RetryPolicy(attempts=10, base_delay=0.1, max_delay=0.5))
+    outcome = charge_off_session(runtime, request, patient)
     assert outcome.status == "succeeded"
     sandbox.control.set_latency(0.0)
     assert attempts_for(sandbox, "timed-out") == 1
