@@ -38,10 +38,13 @@ RATE_LIMIT_MESSAGE = (
 )
 
 
+def encode(body: Any) -> bytes:
+    """Compact JSON: the C encoder is several times faster than an indented dump."""
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
 def _json(status: int, body: Any, headers: dict[str, str]) -> Response:
-    return Response(
-        json.dumps(body, indent=2).encode(), status, headers, media_type="application/json"
-    )
+    return Response(encode(body), status, headers, media_type="application/json")
 
 
 def _masked(key: str) -> str:
@@ -164,9 +167,9 @@ async def _handle(
         if expansions:
             with sandbox.store.lock:
                 body = expand.apply(sandbox.store, body, expansions)
-        status, payload = 200, json.dumps(body, indent=2).encode()
+        status, payload = 200, encode(body)
     except SandboxError as error:
-        status, payload = error.status, json.dumps(error.body(request_id), indent=2).encode()
+        status, payload = error.status, encode(error.body(request_id))
         headers = {**headers, **error.headers}
         if key and sandbox.store.writes == writes_before:
             # Rejected before anything ran: nothing is kept, the key may be retried.

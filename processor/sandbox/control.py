@@ -250,7 +250,7 @@ class Sandbox:
     def events(self) -> list[StripeObject]:
         """Every event, oldest first (snapshots; mutating them changes nothing)."""
         with self.store.lock:
-            return [public(e) for e in reversed(self.store.newest_first("event"))]
+            return [public(e) for e in reversed(list(self.store.newest_first("event")))]
 
     @property
     def charge_attempts(self) -> list[ChargeAttempt]:
@@ -307,7 +307,7 @@ class Sandbox:
         with self.store.lock:
             waiting = [
                 i["id"]
-                for i in reversed(self.store.newest_first("payment_intent"))
+                for i in reversed(list(self.store.newest_first("payment_intent")))
                 if i["status"] == "processing"
             ]
         for intent_id in waiting:

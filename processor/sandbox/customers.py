@@ -129,9 +129,9 @@ def delete(call: Call) -> StripeObject:
 def list_route(call: Call) -> StripeObject:
     reject_unknown(call.params, LIST_PARAMS)
     email = as_str(call.params, "email")
-    items = [
+    items = (
         c
         for c in call.store.newest_first("customer")
         if not c.get("_hidden") and (email is None or c["email"] == email)
-    ]
+    )
     return listing.page(call, items, "/v1/customers", kind_label="customer")

@@ -116,5 +116,5 @@ def list_route(call: Call) -> StripeObject:
             return False
         return not (delivered is not None and (event["pending_webhooks"] == 0) != delivered)
 
-    items = [e for e in call.store.newest_first("event") if wanted(e)]
+    items = (e for e in call.store.newest_first("event") if wanted(e))
     return listing.page(call, items, "/v1/events", kind_label="event")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from itertools import islice
 from typing import Any
 
 from processor.sandbox.context import Call
@@ -13,13 +14,17 @@ from processor.sandbox.wire import as_int, as_str
 
 def page(
     call: Call,
-    newest_first: list[StripeObject],
+    newest_first: Iterable[StripeObject],
     url: str,
     *,
     kind_label: str,
     render: Callable[[StripeObject], Any] = public,
 ) -> StripeObject:
-    """One page of `newest_first`, as Stripe orders lists (most recent first)."""
+    """One page of `newest_first` (most recent first, as Stripe orders lists).
+
+    Reads the iterable only as far as the page needs, so a first page stays cheap however
+    many objects the sandbox holds.
+    """
     limit = as_int(call.params, "limit")
     if limit is None:
         limit = 10
@@ -33,26 +38,26 @@ def page(
             param="ending_before",
             code="parameters_exclusive",
         )
-    items = newest_first
-    if after or before:
-        cursor = after or before
-        position = next((i for i, item in enumerate(items) if item["id"] == cursor), None)
+    if before:
+        items = list(newest_first)
+        position = next((i for i, item in enumerate(items) if item["id"] == before), None)
         if position is None:
-            raise no_such(
-                kind_label, str(cursor), param="starting_after" if after else "ending_before"
-            )
-        if after:
-            candidates = items[position + 1 :]
-            chosen = candidates[:limit]
-        else:
-            candidates = items[:position]
-            chosen = candidates[-limit:]
+            raise no_such(kind_label, before, param="ending_before")
+        newer = items[:position]
+        chosen, has_more = newer[-limit:], len(newer) > limit
     else:
-        candidates = items
-        chosen = candidates[:limit]
+        remaining = iter(newest_first)
+        if after:
+            for item in remaining:
+                if item["id"] == after:
+                    break
+            else:
+                raise no_such(kind_label, after, param="starting_after")
+        chosen = list(islice(remaining, limit + 1))
+        chosen, has_more = chosen[:limit], len(chosen) > limit
     return {
         "object": "list",
         "data": [render(item) for item in chosen],
-        "has_more": len(candidates) > limit,
+        "has_more": has_more,
         "url": url,
     }

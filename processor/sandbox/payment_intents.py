@@ -461,9 +461,9 @@ def cancel(call: Call) -> StripeObject:
 def list_route(call: Call) -> StripeObject:
     reject_unknown(call.params, LIST_PARAMS)
     customer_id = as_str(call.params, "customer")
-    items = [
+    items = (
         i
         for i in call.store.newest_first("payment_intent")
         if customer_id is None or i["customer"] == customer_id
-    ]
+    )
     return listing.page(call, items, "/v1/payment_intents", kind_label="payment_intent")

@@ -277,5 +277,5 @@ def _list(call: Call, customer_id: str | None, url: str) -> StripeObject:
             return False
         return not (redisplay and method["allow_redisplay"] != redisplay)
 
-    items = [m for m in call.store.newest_first("payment_method") if wanted(m)]
+    items = (m for m in call.store.newest_first("payment_method") if wanted(m))
     return listing.page(call, items, url, kind_label="PaymentMethod")

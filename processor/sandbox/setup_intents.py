@@ -302,10 +302,10 @@ def list_route(call: Call) -> StripeObject:
     reject_unknown(call.params, LIST_PARAMS)
     customer_id = as_str(call.params, "customer")
     method_id = as_str(call.params, "payment_method")
-    items = [
+    items = (
         i
         for i in call.store.newest_first("setup_intent")
         if (customer_id is None or i["customer"] == customer_id)
         and (method_id is None or i["payment_method"] == method_id)
-    ]
+    )
     return listing.page(call, items, "/v1/setup_intents", kind_label="setup_intent")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -101,5 +101,10 @@ class Store:
             raise no_such(KIND_LABELS.get(kind, kind), str(object_id), param=param)
         return obj
 
-    def newest_first(self, kind: str) -> list[StripeObject]:
-        return [self.objects[i] for i in reversed(self.ordered[kind]) if i in self.objects]
+    def newest_first(self, kind: str) -> Iterator[StripeObject]:
+        """Objects of one kind, most recent first, read lazily (hold the lock meanwhile)."""
+        objects = self.objects
+        for object_id in reversed(self.ordered[kind]):
+            obj = objects.get(object_id)
+            if obj is not None:
+                yield obj
