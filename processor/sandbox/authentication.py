@@ -47,5 +47,7 @@ def authenticate_route(call: Call) -> StripeObject:
     kind = "setup_intent" if intent_id.startswith("seti_") else "payment_intent"
     intent = call.store.require(kind, intent_id, param="intent")
     intents.check_client_secret(call, intent)
+    # The customer finishes 3-D Secure outside the API: its events name no request.
+    call.request_id = call.idempotency_key = None
     authenticate(call, intent, outcome_of(call))
     return intents.view(call, intent)

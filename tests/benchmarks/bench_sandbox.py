@@ -5,9 +5,11 @@
 
 In-process mode drives the ASGI app straight from httpx's ASGITransport on one event loop,
 pinned to one CPU: request parsing, authentication, idempotency, the resource, events and the
-JSON answer, without sockets. `--http` serves the app with uvicorn in a child process pinned
-to one core and loads it over loopback from this process (several client threads), so it
-includes HTTP parsing. The target is at least 1,000 requests/s either way.
+JSON answer, without sockets (the httpx client's own work is counted too). `--http` serves the
+app with uvicorn in a child process pinned to one core and loads it over loopback from this
+process (several client threads), counting the server's CPU time only. Both wall-clock and
+per-CPU-second rates are printed; the target, at least 1,000 requests per second of one core,
+is judged on the latter so that a busy machine does not decide it.
 """
 
 from __future__ import annotations
@@ -40,11 +42,29 @@ def pin_to_one_core() -> int | None:
     return core
 
 
-def report(name: str, count: int, seconds: float) -> float:
-    rate = count / seconds
+def report(name: str, count: int, wall: float, cpu: float | None = None) -> float:
+    """Print wall-clock and, when given, per-CPU-second rates; answer the one to judge by.
+
+    On a shared machine the wall clock measures the neighbours too; requests per CPU-second
+    is what one dedicated core sustains.
+    """
+    rate = count / (cpu if cpu else wall)
     verdict = "ok" if rate >= TARGET else "BELOW TARGET"
-    print(f"{name:<44} {count:>6} requests {seconds:7.2f} s {rate:9,.0f} req/s  {verdict}")
+    cpu_text = f"{count / cpu:9,.0f} req/CPU-s" if cpu else " " * 17
+    print(f"{name:<46} {count:>6} req {count / wall:9,.0f} req/s {cpu_text}  {verdict}")
     return rate
+
+
+class Timer:
+    """Wall and process CPU time of a block."""
+
+    def __enter__(self) -> Timer:
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.wall = time.perf_counter() - self.wall
+        self.cpu = time.process_time() - self.cpu
 
 
 async def in_process(count: int) -> list[float]:
@@ -57,35 +77,29 @@ async def in_process(count: int) -> list[float]:
         )
         customer_id = made.json()["id"]
 
-        started = time.perf_counter()
-        for _ in range(count):
-            answer = await client.get(f"/v1/customers/{customer_id}", headers=HEADERS)
-            assert answer.status_code == 200
-        rates.append(report("GET /v1/customers/{id}", count, time.perf_counter() - started))
+        with Timer() as timer:
+            for _ in range(count):
+                answer = await client.get(f"/v1/customers/{customer_id}", headers=HEADERS)
+                assert answer.status_code == 200
+        rates.append(report("GET /v1/customers/{id}", count, timer.wall, timer.cpu))
 
-        started = time.perf_counter()
-        for index in range(count):
-            answer = await client.post(
-                "/v1/customers",
-                headers={**HEADERS, **FORM, "Idempotency-Key": str(uuid.uuid4())},
-                content=f"email=c{index}%40example.com&metadata[n]={index}",
-            )
-            assert answer.status_code == 200
+        with Timer() as timer:
+            for index in range(count):
+                answer = await client.post(
+                    "/v1/customers",
+                    headers={**HEADERS, **FORM, "Idempotency-Key": str(uuid.uuid4())},
+                    content=f"email=c{index}%40example.com&metadata[n]={index}",
+                )
+                assert answer.status_code == 200
         rates.append(
-            report(
-                "POST /v1/customers (+ event, idempotency key)",
-                count,
-                time.perf_counter() - started,
-            )
+            report("POST /v1/customers (event, idempotency key)", count, timer.wall, timer.cpu)
         )
 
-        started = time.perf_counter()
-        for _ in range(count // 5):
-            answer = await client.get("/v1/customers?limit=10", headers=HEADERS)
-            assert answer.status_code == 200
-        rates.append(
-            report("GET /v1/customers?limit=10", count // 5, time.perf_counter() - started)
-        )
+        with Timer() as timer:
+            for _ in range(count // 5):
+                answer = await client.get("/v1/customers?limit=10", headers=HEADERS)
+                assert answer.status_code == 200
+        rates.append(report("GET /v1/customers?limit=10", count // 5, timer.wall, timer.cpu))
     app.state.sandbox.close()
     return rates
 
@@ -136,10 +150,8 @@ def over_http(count: int, threads: int) -> list[float]:
             list(pool.map(worker, [count // threads] * threads))
         wall = time.perf_counter() - started
         server_cpu = cpu_seconds(server.pid) - cpu_before
-        # The clients share the machine with the server, so wall-clock throughput is a floor;
-        # requests per CPU-second of the server is what one dedicated core sustains.
-        report(f"HTTP GET /v1/customers/{{id}} ({threads} clients), wall", done, wall)
-        return [report("  per CPU-second of the server process", done, server_cpu)]
+        # CPU time of the server process alone: the clients run elsewhere.
+        return [report(f"HTTP GET /v1/customers/{{id}}, {threads} clients", done, wall, server_cpu)]
     finally:
         server.terminate()
         server.wait(timeout=10)
