@@ -49,20 +49,32 @@ def make_customers(client: stripe.StripeClient, count: int) -> list[tuple[str, s
 
 
 def prepare_database(url: str | None, workdir: Path) -> str:
+    """A fresh, migrated database: a SQLite file, or `url`'s database created anew."""
     if url is None:
         url = f"sqlite:///{workdir / 'bench.db'}"
     url = _normalise_database_url(url)
     if make_url(url).get_backend_name() == "postgresql":
-        admin = make_engine(make_url(url).set(database="postgres").render_as_string(False))
-        name = make_url(url).database
-        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-        admin.dispose()
+        _postgres_admin(
+            url, "DROP DATABASE IF EXISTS {name} WITH (FORCE)", "CREATE DATABASE {name}"
+        )
     engine = make_engine(url)
     upgrade_to_head(engine)
     engine.dispose()
     return url
+
+
+def drop_database(url: str) -> None:
+    if make_url(url).get_backend_name() == "postgresql":
+        _postgres_admin(url, "DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def _postgres_admin(url: str, *statements: str) -> None:
+    name = f'"{make_url(url).database}"'
+    admin = make_engine(make_url(url).set(database="postgres").render_as_string(False))
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        for statement in statements:
+            connection.execute(text(statement.format(name=name)))
+    admin.dispose()
 
 
 def main() -> int:
@@ -79,6 +91,7 @@ def main() -> int:
     app = create_sandbox_app(secret_key=SECRET_KEY)
     sandbox: Sandbox = app.state.sandbox
     server = LiveServer(app).start()
+    database_url: str | None = None
     try:
         client = stripe.StripeClient(SECRET_KEY, base_addresses={"api": server.url})
         started = time.monotonic()
@@ -131,10 +144,14 @@ def main() -> int:
                 select(func.count()).select_from(Charge).where(Charge.status == "succeeded")
             )
             sent = connection.scalar(select(func.sum(Charge.attempt_count)))
+            created = sorted(connection.scalars(select(Charge.created_at)))
+            finished = connection.scalar(select(func.max(Charge.completed_at)))
         engine.dispose()
     finally:
         server.stop()
         sandbox.close()
+        if database_url is not None:
+            drop_database(database_url)
 
     allowed = args.charges / args.rate
     print(f"database: {make_url(database_url).get_backend_name()}; latency {args.latency * 1000:.0f} ms; "
@@ -143,6 +160,13 @@ def main() -> int:
           f"distinct keys {len(set(keys))}; requests sent {sent} (retries {sent - args.charges})")  # fmt: skip
     print(f"batch: {batch_seconds:.2f} s ({args.charges / batch_seconds:.1f} charges/s); "
           f"command wall time {wall:.2f} s; the limit allows {allowed:.1f} s")  # fmt: skip
+    first = created[0]
+    per_second = [0] * (int((created[-1] - first).total_seconds()) + 1)
+    for moment in created:
+        per_second[int((moment - first).total_seconds())] += 1
+    print(f"pace: first to last pending row {(created[-1] - first).total_seconds():.2f} s, "
+          f"then {(finished - created[-1]).total_seconds():.2f} s to the last answer; rows per "
+          f"second min {min(per_second[:-1] or per_second)} max {max(per_second)}")  # fmt: skip
     print(f"cpu: charging process {charger_cpu:.1f} s ({charger_cpu / args.charges * 1000:.1f} ms/charge"
           f", start-up included); sandbox {sandbox_cpu:.1f} s")  # fmt: skip
     ok = (
