@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from processor.sandbox import intents, payment_intents, setup_intents
+from processor.sandbox import intents, payment_outcomes, setup_intents
 from processor.sandbox.context import Call
 from processor.sandbox.errors import invalid_request, unexpected_state
 from processor.sandbox.store import StripeObject
@@ -25,9 +25,9 @@ def authenticate(call: Call, intent: StripeObject, success: bool) -> StripeObjec
         else:
             setup_intents.fail_authentication(call, intent, method)
     elif success:
-        payment_intents.charge_after_authentication(call, intent, method, raise_error=False)
+        payment_outcomes.charge_after_authentication(call, intent, method, raise_error=False)
     else:
-        payment_intents.fail_authentication(call, intent, method)
+        payment_outcomes.fail_authentication(call, intent, method)
     return intent
 
 

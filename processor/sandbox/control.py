@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from processor.config import SANDBOX_PUBLISHABLE_KEY, SANDBOX_SECRET_KEY
-from processor.sandbox import authentication, payment_intents
+from processor.sandbox import authentication, payment_outcomes
 from processor.sandbox.context import Call
 from processor.sandbox.events import create_event
 from processor.sandbox.idempotency import IdempotencyCache
@@ -297,7 +297,7 @@ class Sandbox:
 
         def run(call: Call) -> StripeObject:
             intent = call.store.require("payment_intent", payment_intent_id, param="intent")
-            payment_intents.settle(call, intent)
+            payment_outcomes.settle(call, intent)
             return public(intent)
 
         return self.execute(run, call)

@@ -1,19 +1,18 @@
 """PaymentIntents: create (off-session with confirm), confirm (server or Stripe.js),
-retrieve, update, cancel, list; the charge outcomes of STRIPE.md 3.3/3.4 and section 4.
+retrieve, update, cancel, list. What an attempt ends in lives in `payment_outcomes`.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from processor.sandbox import cards, charges, intents, listing
-from processor.sandbox.cards import Decline, TestCard
+from processor.sandbox import cards, intents, listing
+from processor.sandbox import payment_outcomes as outcomes
+from processor.sandbox.cards import TestCard
 from processor.sandbox.context import Call
 from processor.sandbox.currencies import validate_amount
 from processor.sandbox.errors import SandboxError, invalid_request, unexpected_state
 from processor.sandbox.ids import client_secret, new_id
-from processor.sandbox.payment_methods import attach, resolve
-from processor.sandbox.store import StripeObject, public
+from processor.sandbox.payment_methods import resolve
+from processor.sandbox.store import StripeObject
 from processor.sandbox.wire import (
     Params,
     as_bool,
@@ -90,10 +89,6 @@ CANCELABLE = (
     "requires_confirmation",
     "requires_action",
     "processing",
-)
-AUTH_FAILED_MESSAGE = (
-    "The provided PaymentMethod has failed authentication. You can provide payment_method_data "
-    "or a new PaymentMethod to attempt to fulfill this PaymentIntent again."
 )
 
 
@@ -226,159 +221,18 @@ def _confirm(call: Call, intent: StripeObject, params: Params, *, off_session: b
     intent["payment_method"] = method["id"]
     intent["last_payment_error"] = None
     if method["type"] == "sepa_debit":
-        _start_processing(call, intent, method)
+        outcomes.start_processing(call, intent, method)
         return
     card: TestCard = method["_card"]
-    decline = _decline_before_authentication(card, method, off_session)
+    decline = outcomes.decline_before_authentication(card, method, off_session)
     if decline is not None:
-        _fail(call, intent, method, decline, raise_error=True)
+        outcomes.fail(call, intent, method, decline, raise_error=True)
     if card.three_d_secure and not off_session:
         if as_bool(params, "error_on_requires_action", False):
-            _fail(call, intent, method, cards.AUTH_REQUIRED, raise_error=True)
+            outcomes.fail(call, intent, method, cards.AUTH_REQUIRED, raise_error=True)
         intents.require_action(call, intent, method)
         return
-    charge_after_authentication(call, intent, method, raise_error=True)
-
-
-def _decline_before_authentication(
-    card: TestCard, method: StripeObject, off_session: bool
-) -> Decline | None:
-    if card.refused is not None:
-        return card.refused
-    if off_session and (
-        card.off_session == cards.AUTH
-        or (card.off_session == cards.AUTH_UNLESS_SET_UP and not method["_set_up"])
-    ):
-        return cards.AUTH_REQUIRED
-    return None
-
-
-def charge_after_authentication(
-    call: Call, intent: StripeObject, method: StripeObject, *, raise_error: bool
-) -> None:
-    """The card is cleared to charge: it succeeds unless the card declines every charge."""
-    card: TestCard = method["_card"]
-    if card.charge_decline is not None:
-        _fail(call, intent, method, card.charge_decline, raise_error=raise_error)
-        return
-    charge = charges.create(call, intent, method, "succeeded")
-    _succeed(call, intent, method, charge)
-
-
-def _succeed(call: Call, intent: StripeObject, method: StripeObject, charge: StripeObject) -> None:
-    intent.update(
-        status="succeeded",
-        amount_received=intent["amount"],
-        latest_charge=charge["id"],
-        next_action=None,
-        last_payment_error=None,
-        payment_method=method["id"],
-    )
-    if intent["setup_future_usage"] and intent["customer"]:
-        attach(call, method, intent["customer"])
-        method["_set_up"] = True
-    elif method["customer"] is None:
-        method["_consumed"] = True
-    call.store.touch()
-    call.emit("charge.succeeded", charge)
-    call.emit("payment_intent.succeeded", intent)
-
-
-def _fail(
-    call: Call,
-    intent: StripeObject,
-    method: StripeObject,
-    decline: Decline,
-    *,
-    raise_error: bool,
-    charge: StripeObject | None = None,
-) -> None:
-    if charge is None:
-        charge = charges.create(call, intent, method, "failed", decline)
-    error = SandboxError(
-        402,
-        "card_error",
-        decline.message,
-        code=decline.code,
-        decline_code=decline.decline_code,
-        param=decline.param,
-        charge=charge["id"],
-        payment_method=public(method),
-    )
-    intent.update(
-        status="requires_payment_method",
-        latest_charge=charge["id"],
-        next_action=None,
-        payment_method=None,
-        last_payment_error=error.error_object(),
-    )
-    if method["customer"] is None:
-        method["_consumed"] = True
-    call.store.touch()
-    call.emit("charge.failed", charge)
-    call.emit("payment_intent.payment_failed", intent)
-    if raise_error:
-        error.extra = {"payment_intent": intents.view(call, intent), **error.extra}
-        raise error
-
-
-def _start_processing(call: Call, intent: StripeObject, method: StripeObject) -> None:
-    if intent["currency"] != "eur":
-        raise invalid_request(
-            "The currency provided ({}) is invalid. Payments with sepa_debit support the "
-            "following currencies: eur.".format(intent["currency"]),
-            param="payment_method",
-            code="payment_intent_invalid_parameter",
-        )
-    intent["_mandate"] = intent.get("_mandate") or new_id("mandate")
-    charge = charges.create(call, intent, method, "pending")
-    intent.update(
-        status="processing",
-        latest_charge=charge["id"],
-        next_action=None,
-        processing=None,
-    )
-    if intent["setup_future_usage"] and intent["customer"]:
-        attach(call, method, intent["customer"])
-        method["_set_up"] = True
-    call.store.touch()
-    call.emit("payment_intent.processing", intent)
-    call.emit("charge.pending", charge)
-    if call.processing_started is not None:
-        call.processing_started(intent["id"])
-
-
-def settle(call: Call, intent: StripeObject) -> None:
-    """Finish a SEPA debit: the IBAN decides between succeeded and failed (no 402, events only)."""
-    if intent["status"] != "processing":
-        raise unexpected_state("payment_intent", intent["id"], intent["status"], "settle")
-    charge = call.store.require("charge", intent["latest_charge"])
-    method = call.store.require("payment_method", charge["payment_method"])
-    failure = method["_iban"].failure
-    if failure is None:
-        charges.succeed(charge)
-        _succeed(call, intent, method, charge)
-        return
-    charges.fail(charge, failure)
-    _fail(call, intent, method, failure, raise_error=False, charge=charge)
-
-
-def fail_authentication(call: Call, intent: StripeObject, method: StripeObject) -> None:
-    error: dict[str, Any] = {
-        "type": "invalid_request_error",
-        "code": "payment_intent_authentication_failure",
-        "doc_url": "https://stripe.com/docs/error-codes/payment-intent-authentication-failure",
-        "message": AUTH_FAILED_MESSAGE,
-        "payment_method": public(method),
-    }
-    intent.update(
-        status="requires_payment_method",
-        next_action=None,
-        payment_method=None,
-        last_payment_error=error,
-    )
-    call.store.touch()
-    call.emit("payment_intent.payment_failed", intent)
+    outcomes.charge_after_authentication(call, intent, method, raise_error=True)
 
 
 def retrieve(call: Call) -> StripeObject:
