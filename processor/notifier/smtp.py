@@ -13,12 +13,12 @@ import socket
 import ssl
 from contextlib import AbstractContextManager, suppress
 from dataclasses import dataclass
-from email.message import EmailMessage
 from types import TracebackType
 from typing import Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from processor.errors import DeliveryError
+from processor.notifier.message import OutgoingEmail
 
 DEFAULT_TIMEOUT_SECONDS = 15.0
 # After this many failed connects in one batch the rest of the batch fails fast.
@@ -26,7 +26,7 @@ CONNECT_ATTEMPTS_PER_BATCH = 2
 
 
 class MailBatch(Protocol):
-    def send(self, message: EmailMessage, *, sender: str, recipient: str) -> None: ...
+    def send(self, email: OutgoingEmail, *, sender: str) -> None: ...
 
 
 class Mailer(Protocol):
@@ -132,10 +132,13 @@ class SmtpBatch:
                 _close_quietly(self._client)
             self._client = None
 
-    def send(self, message: EmailMessage, *, sender: str, recipient: str) -> None:
+    def send(self, email: OutgoingEmail, *, sender: str) -> None:
+        recipient = email.recipient
+        # Headers are RFC 2047-encoded; only an address outside ASCII needs the extension.
+        options = [] if sender.isascii() and recipient.isascii() else ["SMTPUTF8"]
         client = self._connected()
         try:
-            refused = client.send_message(message, from_addr=sender, to_addrs=[recipient])
+            refused = client.sendmail(sender, [recipient], email.data, mail_options=options)
         except smtplib.SMTPRecipientsRefused as exc:
             codes = [code for code, _text in exc.recipients.values()]
             raise DeliveryError(

@@ -13,7 +13,10 @@ import os
 import secrets
 import socket
 import threading
+import time
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from random import Random
@@ -25,27 +28,30 @@ from processor.clock import Clock, utc_now
 from processor.config import Settings
 from processor.db.engine import unit_of_work
 from processor.errors import DeliveryError
-from processor.notifier.message import Sender, build_message, message_id_for
-from processor.notifier.render import PURPOSES, RecoveryEmail, render_email
+from processor.notifier.compose import Prepared, compose_email
+from processor.notifier.message import Sender
+from processor.notifier.pipeline import FreshCases, SentLog
+from processor.notifier.render import PURPOSES
 from processor.notifier.smtp import MailBatch, Mailer
-from processor.recovery.cases import INITIAL_NOTIFICATION, REMINDER_NOTIFICATION
-from processor.recovery.links import issue_link
+from processor.recovery.cases import REMINDER_NOTIFICATION
 from processor.recovery.outbox import (
     ClaimedNotification,
     RetryPolicy,
+    SentEmail,
     claim_due_notifications,
-    mark_sent,
     mark_skipped,
     postpone_claim,
     record_failure,
     release_claim,
 )
 from processor.recovery.recipients import resolve_recipient
-from processor.recovery.reminders import SETTLING_RECHECK, payment_settling, schedule_reminders
-from processor.recovery.summary import CaseSummary, load_case_summary
+from processor.recovery.reminders import SETTLING_RECHECK, payment_settling
 
 log = logging.getLogger(__name__)
 
+# Emails prepared ahead of the one being sent: enough to keep the sender busy, few enough
+# that a case closing meanwhile is still seen (cases are re-read at most a second before).
+LOOK_AHEAD = 4
 OUTCOMES = ("sent", "retry", "dead", "skipped", "postponed", "released", "lost")
 
 
@@ -112,7 +118,12 @@ class Notifier:
         self._on_outcome = on_outcome
 
     def run_batch(self, stop: threading.Event | None = None) -> Tally:
-        """Claim up to one batch of due rows and settle each of them."""
+        """Claim up to one batch of due rows and settle each of them.
+
+        The next few emails are prepared (case re-read, recipient, link, rendering) on a helper
+        thread while this one waits on the SMTP server: the two overlap, since waiting on a
+        socket lets the other thread run.
+        """
         with unit_of_work(self.sessions) as session:
             batch = claim_due_notifications(
                 session,
@@ -124,21 +135,39 @@ class Notifier:
         tally = Tally()
         if not batch:
             return tally
-        with self.mailer.batch() as mail:
-            for claimed in batch:
-                if (stop is not None and stop.is_set()) or self._lease_running_out(claimed):
-                    outcome = self._release(claimed)
+        sent = SentLog(self, tally)
+        cases = FreshCases(self.sessions, [claimed.case_id for claimed in batch])
+        waiting = deque(batch)
+        with (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="notifier-compose") as helper,
+            self.mailer.batch() as mail,
+        ):
+            ahead: deque[Future[Prepared | str]] = deque()
+            while waiting or ahead:
+                while waiting and len(ahead) < LOOK_AHEAD:
+                    ahead.append(helper.submit(self._prepare, waiting.popleft(), cases))
+                prepared = ahead.popleft().result()
+                if isinstance(prepared, str):
+                    self.count(tally, prepared)
+                elif (stop is not None and stop.is_set()) or self._lease_running_out(
+                    prepared.claimed
+                ):
+                    self.count(tally, self._release(prepared.claimed))
                 else:
-                    outcome = self._settle(claimed, mail)
-                tally.add(outcome)
-                if self._on_outcome is not None:
-                    self._on_outcome(outcome)
+                    outcome = self._deliver(prepared, mail, sent)
+                    if outcome is not None:
+                        self.count(tally, outcome)
+                sent.flush_if_due()
+            sent.flush()
         return tally
+
+    def count(self, tally: Tally, outcome: str) -> None:
+        tally.add(outcome)
+        if self._on_outcome is not None:
+            self._on_outcome(outcome)
 
     def drain(self, *, deadline: float | None = None) -> Tally:
         """Run batches until nothing is due (`processor notify --once`, and tests)."""
-        import time
-
         total = Tally()
         while deadline is None or time.monotonic() < deadline:
             tally = self.run_batch()
@@ -162,98 +191,55 @@ class Notifier:
 
     # -- one row ----------------------------------------------------------------------------
 
-    def _settle(self, claimed: ClaimedNotification, mail: MailBatch) -> str:
-        policy = self.options.retry
-        if claimed.attempts > policy.max_attempts:
-            # Earlier holders stopped mid-send without recording anything, too many times.
-            return self._fail(claimed, "gave up: workers stopped while sending it", False)
-        if claimed.kind not in PURPOSES:
-            return self._fail(claimed, f"unknown notification kind {claimed.kind!r}", False)
-        with self.sessions() as session:
-            case = load_case_summary(session, claimed.case_id)
-        if case is None or not case.is_open:
-            return self._skip(claimed)
-        if claimed.kind == REMINDER_NOTIFICATION and payment_settling(
-            self.stripe, case.payment_intent_id
-        ):
-            return self._postpone(claimed)
+    def _prepare(self, claimed: ClaimedNotification, cases: FreshCases) -> Prepared | str:
+        """The email for this row, or the outcome already recorded when none will be sent."""
         try:
-            sent_to, locale, message_id = self._send(claimed, case, mail)
+            policy = self.options.retry
+            if claimed.attempts > policy.max_attempts:
+                # Earlier holders stopped mid-send without recording anything, too many times.
+                return self._fail(claimed, "gave up: workers stopped while sending it", False)
+            if claimed.kind not in PURPOSES:
+                return self._fail(claimed, f"unknown notification kind {claimed.kind!r}", False)
+            case = cases.get(claimed.case_id)
+            if case is None or not case.is_open:
+                return self._skip(claimed)
+            if claimed.kind == REMINDER_NOTIFICATION and payment_settling(
+                self.stripe, case.payment_intent_id
+            ):
+                return self._postpone(claimed)
+            recipient = resolve_recipient(case, self.stripe)
+            email = compose_email(
+                claimed,
+                case,
+                recipient,
+                settings=self.settings,
+                sender=self.sender,
+                clock=self.clock,
+            )
+            return Prepared(claimed=claimed, email=email, locale=recipient.locale)
         except DeliveryError as exc:
             return self._fail(claimed, str(exc), exc.retryable)
         except Exception as exc:
             # A bug (say, in a template) must not stop the worker; the policy bounds the retries.
             log.exception("notification %s failed unexpectedly", claimed.id)
             return self._fail(claimed, f"internal error: {type(exc).__name__}: {exc}", True)
-        return self._record_sent(claimed, sent_to, locale, message_id)
 
-    def _send(
-        self, claimed: ClaimedNotification, case: CaseSummary, mail: MailBatch
-    ) -> tuple[str, str, str]:
-        recipient = resolve_recipient(case, self.stripe)
-        settings = self.settings
-        # Every email carries a link issued now: reminders and fresh links never reuse one.
-        link = issue_link(
-            secret_key=settings.secret_key,
-            public_base_url=settings.public_base_url,
-            case_id=case.id,
-            ttl=settings.recovery_link_ttl,
-            clock=self.clock,
-        )
-        content = render_email(
-            RecoveryEmail(
-                purpose=claimed.kind,
-                case_kind=case.kind,
-                locale=recipient.locale,
-                merchant=settings.merchant_name,
-                customer_name=recipient.name,
-                amount=case.amount,
-                currency=case.currency,
-                link=link.url,
-                link_expires_at=link.expires_at,
-                method=case.method,
-                decline_code=case.decline_code or case.error_code,
+    def _deliver(self, prepared: Prepared, mail: MailBatch, sent: SentLog) -> str | None:
+        """Send one prepared email; None when the delivery waits in `sent` to be recorded."""
+        try:
+            mail.send(prepared.email, sender=self.sender.address)
+        except DeliveryError as exc:
+            return self._fail(prepared.claimed, str(exc), exc.retryable)
+        sent.add(
+            SentEmail(
+                claimed=prepared.claimed,
+                message_id=prepared.email.message_id,
+                recipient=prepared.email.recipient,
+                locale=prepared.locale,
+                sent_at=self.clock(),
             )
         )
-        message_id = message_id_for(claimed.id, case.id, self.sender.domain)
-        message = build_message(
-            content,
-            sender=self.sender,
-            recipient_address=recipient.email,
-            recipient_name=recipient.name,
-            message_id=message_id,
-            date=self.clock(),
-            locale=recipient.locale,
-        )
-        mail.send(message, sender=self.sender.address, recipient=recipient.email)
-        return recipient.email, recipient.locale, message_id
-
-    def _record_sent(
-        self, claimed: ClaimedNotification, recipient: str, locale: str, message_id: str
-    ) -> str:
-        now = self.clock()
-        with unit_of_work(self.sessions) as session:
-            held = mark_sent(
-                session,
-                claimed,
-                message_id=message_id,
-                recipient=recipient,
-                locale=locale,
-                now=now,
-            )
-            if held and claimed.kind == INITIAL_NOTIFICATION:
-                schedule_reminders(
-                    session,
-                    claimed.case_id,
-                    first_sent_at=now,
-                    schedule=self.settings.reminder_schedule,
-                    now=now,
-                )
-        if not held:
-            log.warning("notification %s was sent after its lease was lost", claimed.id)
-            return "lost"
-        log.info("notification %s sent (case %s, %s)", claimed.id, claimed.case_id, claimed.kind)
-        return "sent"
+        return None
 
     def _skip(self, claimed: ClaimedNotification) -> str:
         with unit_of_work(self.sessions) as session:

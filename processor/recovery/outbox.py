@@ -14,11 +14,12 @@ write lock when the transaction begins, which serialises claims just as well for
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from random import Random
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from processor.db.models import Notification
@@ -154,6 +155,58 @@ def mark_sent(
         claimed_until=None,
         updated_at=now,
     )
+
+
+@dataclass(frozen=True)
+class SentEmail:
+    """A delivery to record: which claim, what went out, to whom, when."""
+
+    claimed: ClaimedNotification
+    message_id: str
+    recipient: str
+    locale: str
+    sent_at: datetime
+
+
+def mark_sent_many(session: Session, sent: Sequence[SentEmail], *, now: datetime) -> int:
+    """Record several deliveries in one statement; how many rows this worker still held."""
+    if not sent:
+        return 0
+    n = NOTIFICATIONS.c
+    statement = (
+        update(NOTIFICATIONS)
+        .where(
+            n.id == bindparam("b_id"),
+            n.status == "sending",
+            n.claimed_by == bindparam("b_worker"),
+            n.attempts == bindparam("b_attempts"),
+        )
+        .values(
+            status="sent",
+            sent_at=bindparam("b_sent_at"),
+            message_id=bindparam("b_message_id"),
+            recipient=bindparam("b_recipient"),
+            locale=bindparam("b_locale"),
+            claimed_until=None,
+            updated_at=now,
+        )
+    )
+    result = session.connection().execute(
+        statement,
+        [
+            {
+                "b_id": email.claimed.id,
+                "b_worker": email.claimed.worker_id,
+                "b_attempts": email.claimed.attempts,
+                "b_sent_at": email.sent_at,
+                "b_message_id": email.message_id,
+                "b_recipient": email.recipient,
+                "b_locale": email.locale,
+            }
+            for email in sent
+        ],
+    )
+    return int(result.rowcount)
 
 
 def mark_skipped(session: Session, claimed: ClaimedNotification, *, now: datetime) -> bool:

@@ -8,7 +8,7 @@ sending each one, so none goes out after recovery.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 import stripe
@@ -51,9 +51,24 @@ def schedule_reminders(
     now: datetime,
 ) -> int:
     """Queue the case's reminders (once: each has its own dedup key); how many were added."""
-    status = session.scalar(select(RecoveryCase.status).where(RecoveryCase.id == case_id))
-    if status != "open":
+    return schedule_reminders_many(session, {case_id: first_sent_at}, schedule=schedule, now=now)
+
+
+def schedule_reminders_many(
+    session: Session,
+    first_sent: Mapping[int, datetime],
+    *,
+    schedule: Sequence[timedelta],
+    now: datetime,
+) -> int:
+    """Reminders for each open case in `first_sent` (case id -> when its first email went out)."""
+    if not first_sent or not schedule:
         return 0
+    open_cases = session.scalars(
+        select(RecoveryCase.id).where(
+            RecoveryCase.id.in_(list(first_sent)), RecoveryCase.status == "open"
+        )
+    ).all()
     rows = [
         {
             "case_id": case_id,
@@ -66,11 +81,12 @@ def schedule_reminders(
             "created_at": now,
             "updated_at": now,
         }
-        for sequence, due_at in enumerate(reminder_times(first_sent_at, schedule), start=1)
+        for case_id in sorted(open_cases)
+        for sequence, due_at in enumerate(reminder_times(first_sent[case_id], schedule), start=1)
     ]
     if not rows:
         return 0
-    # One statement for all of them: this runs once per first email, on the notifier's hot path.
+    # One statement for all of them: this runs on the notifier's hot path.
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     result = session.execute(

@@ -1,12 +1,15 @@
-"""What one recovery case looks like to the emails and the page: the case, the method that
-failed and the customer's contact details as we stored them, read in one query.
+"""What a recovery case looks like to the emails and the page: the case, the method that
+failed and the customer's contact details as we stored them, read in one query (for one case
+or a whole batch of them).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from processor.db.models import Customer, PaymentMethod, RecoveryCase
@@ -56,39 +59,79 @@ class CaseSummary:
         return self.status == "open"
 
 
+_CASES = RecoveryCase.__table__.c
+_METHODS = PaymentMethod.__table__.c
+_CUSTOMERS = Customer.__table__.c
+_SUMMARY_COLUMNS = (
+    _CASES.id,
+    _CASES.payment_intent_id,
+    _CASES.customer_id,
+    _CASES.kind,
+    _CASES.status,
+    _CASES.amount,
+    _CASES.currency,
+    _CASES.error_code,
+    _CASES.decline_code,
+    _CASES.failure_message,
+    _CASES.payment_method_id,
+    _METHODS.id.label("method_id"),
+    _METHODS.type.label("method_type"),
+    _METHODS.card_brand,
+    _METHODS.card_last4,
+    _METHODS.sepa_last4,
+    _CUSTOMERS.id.label("contact_id"),
+    _CUSTOMERS.email,
+    _CUSTOMERS.name,
+    _CUSTOMERS.preferred_locale,
+)
+
+
+def load_case_summaries(session: Session, case_ids: Iterable[int]) -> dict[int, CaseSummary]:
+    """Several cases in one query (the notifier reads a whole batch at once)."""
+    ids = list(case_ids)
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(*_SUMMARY_COLUMNS)
+        .select_from(RecoveryCase.__table__)
+        .outerjoin(PaymentMethod.__table__, _METHODS.id == _CASES.payment_method_id)
+        .outerjoin(Customer.__table__, _CUSTOMERS.id == _CASES.customer_id)
+        .where(_CASES.id.in_(ids))
+    )
+    return {row.id: _summary(row) for row in rows}
+
+
 def load_case_summary(session: Session, case_id: int) -> CaseSummary | None:
-    row = session.execute(
-        select(RecoveryCase, PaymentMethod, Customer)
-        .outerjoin(PaymentMethod, PaymentMethod.id == RecoveryCase.payment_method_id)
-        .outerjoin(Customer, Customer.id == RecoveryCase.customer_id)
-        .where(RecoveryCase.id == case_id)
-    ).first()
-    if row is None:
-        return None
-    case, method, customer = row
+    return load_case_summaries(session, [case_id]).get(case_id)
+
+
+def case_status(session: Session, case_id: int) -> str | None:
+    """Just the status: the cheap re-check right before an email goes out."""
+    return session.scalar(select(_CASES.status).where(_CASES.id == case_id))
+
+
+def _summary(row: Row[Any]) -> CaseSummary:
     return CaseSummary(
-        id=case.id,
-        payment_intent_id=case.payment_intent_id,
-        customer_id=case.customer_id,
-        kind=case.kind,
-        status=case.status,
-        amount=case.amount,
-        currency=case.currency,
-        error_code=case.error_code,
-        decline_code=case.decline_code,
-        failure_message=case.failure_message,
-        payment_method_id=case.payment_method_id,
+        id=row.id,
+        payment_intent_id=row.payment_intent_id,
+        customer_id=row.customer_id,
+        kind=row.kind,
+        status=row.status,
+        amount=row.amount,
+        currency=row.currency,
+        error_code=row.error_code,
+        decline_code=row.decline_code,
+        failure_message=row.failure_message,
+        payment_method_id=row.payment_method_id,
         method=None
-        if method is None
+        if row.method_id is None
         else MethodOnFile(
-            type=method.type,
-            card_brand=method.card_brand,
-            card_last4=method.card_last4,
-            sepa_last4=method.sepa_last4,
+            type=row.method_type,
+            card_brand=row.card_brand,
+            card_last4=row.card_last4,
+            sepa_last4=row.sepa_last4,
         ),
         contact=None
-        if customer is None
-        else StoredContact(
-            email=customer.email, name=customer.name, preferred_locale=customer.preferred_locale
-        ),
+        if row.contact_id is None
+        else StoredContact(email=row.email, name=row.name, preferred_locale=row.preferred_locale),
     )
