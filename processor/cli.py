@@ -233,7 +233,7 @@ def cmd_charge(args: argparse.Namespace, settings: Settings) -> int:
         print("processor charge: use --file alone, or the single-charge options", file=sys.stderr)
         return EXIT_FAILURE
     if args.file:
-        if args.rate <= 0 or args.concurrency < 1:
+        if args.rate <= 0 or (args.concurrency is not None and args.concurrency < 1):
             print("processor charge: --rate and --concurrency must be positive", file=sys.stderr)
             return EXIT_FAILURE
         options = BatchOptions(concurrency=args.concurrency, rate=args.rate)
@@ -297,7 +297,9 @@ def build_parser() -> argparse.ArgumentParser:
     charge.add_argument("--description")
     charge.add_argument("--file", help="CSV: reference, customer, amount, currency[, ...]")
     charge.add_argument("--rate", type=float, default=20.0, help="requests/s to Stripe (batch)")
-    charge.add_argument("--concurrency", type=int, default=8, help="charges in flight (batch)")
+    charge.add_argument(
+        "--concurrency", type=int, help="charges in flight (batch); default: the rate, 4 to 64"
+    )
     charge.add_argument("--results", help="result file (JSON lines); default: FILE.results.jsonl")
     charge.set_defaults(handler=cmd_charge)
 

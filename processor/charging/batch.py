@@ -8,6 +8,7 @@ Rows that reuse a stored reference for a different charge make the whole file in
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -29,14 +30,23 @@ from processor.errors import ProcessorError
 log = logging.getLogger(__name__)
 
 DEFAULT_RATE = 20.0
-DEFAULT_CONCURRENCY = 8
+MAX_DEFAULT_CONCURRENCY = 64
+
+
+def default_concurrency(rate: float) -> int:
+    """Enough charges in flight to use the rate when Stripe takes up to a second to answer."""
+    return max(4, min(MAX_DEFAULT_CONCURRENCY, math.ceil(rate)))
 
 
 @dataclass(frozen=True)
 class BatchOptions:
-    concurrency: int = DEFAULT_CONCURRENCY
     rate: float = DEFAULT_RATE  # requests per second to Stripe, across all workers
+    concurrency: int | None = None  # charges in flight; None: `default_concurrency(rate)`
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+    @property
+    def workers(self) -> int:
+        return self.concurrency or default_concurrency(self.rate)
 
 
 @dataclass(frozen=True)
@@ -123,14 +133,12 @@ def run_batch(
 
     limiter = TokenBucket(options.rate)
     charge_options = ChargeOptions(retry=options.retry, before_request=limiter.acquire)
-    with ThreadPoolExecutor(
-        max_workers=options.concurrency, thread_name_prefix="charge"
-    ) as executor:
+    with ThreadPoolExecutor(max_workers=options.workers, thread_name_prefix="charge") as executor:
         for result in _bounded_map(
             executor,
             lambda row: charge_row(deps, row, charge_options),
             to_send,
-            window=options.concurrency * 2,
+            window=options.workers * 2,
         ):
             report(result)
     return summary

@@ -82,7 +82,7 @@ def main() -> int:
     parser.add_argument("--charges", type=int, default=2000)
     parser.add_argument("--latency", type=float, default=0.1, help="seconds added per request")
     parser.add_argument("--rate", type=float, default=100.0, help="requests/s, both sides")
-    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--database-url", help="default: a fresh SQLite file")
     parser.add_argument("--profile", help="write a cProfile of the charging process here")
     args = parser.parse_args()
