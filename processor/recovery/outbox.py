@@ -46,7 +46,7 @@ class ClaimedNotification:
 class RetryPolicy:
     """Exponential backoff with jitter, up to `max_attempts` deliveries, then dead."""
 
-    max_attempts: int = 12
+    max_attempts: int = 16
     first_delay: timedelta = timedelta(seconds=30)
     max_delay: timedelta = timedelta(hours=1)
 

@@ -150,15 +150,19 @@ def run_single(emails: int, server_url: str | None) -> None:
             mailer=SmtpMailer.from_url(smtp_url),
             options=NotifierOptions(batch_size=50),
         )
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         tally = notifier.drain()
         elapsed = time.perf_counter() - started
+        cpu = time.process_time() - cpu_started
         rows = _sent_rows(engine)
         engine.dispose()
     duplicates = sum(n - 1 for n in Counter(received).values())
-    print(f"database: {make_url(database_url).get_backend_name()}")
+    print(
+        f"database: {make_url(database_url).get_backend_name()}; load average {os.getloadavg()[0]:.1f}"
+    )
     print(
         f"one worker: {tally['sent']} emails in {elapsed:.2f} s = {tally['sent'] / elapsed:.0f} emails/s"
+        f" ({tally['sent'] / cpu:.0f} per CPU-second of the worker process)"
     )
     print(
         f"server received {len(received)} messages, {duplicates} duplicates; rows sent: {len(rows)}"
