@@ -6,11 +6,13 @@ racing to insert the same row both succeed, and exactly one row exists afterward
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import Executable
 
 
 def insert_ignoring_conflict(
@@ -18,8 +20,17 @@ def insert_ignoring_conflict(
 ) -> bool:
     """Insert `values` unless a row with the same `conflict_on` columns exists; True if inserted."""
     dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(model).values(**values).on_conflict_do_nothing(index_elements=conflict_on)
-    # SQLAlchemy 2.1 reports -1 for an INSERT's rowcount on psycopg unless asked to keep it.
-    result = session.execute(statement.execution_options(preserve_rowcount=True))
+    if session.autoflush:
+        session.flush()  # as an ORM statement would: pending changes go first
+    result = session.execute(_statement(dialect, model, tuple(conflict_on)), dict(values))
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+@functools.cache
+def _statement(dialect: str, model: type[Any], conflict_on: tuple[str, ...]) -> Executable:
+    # One statement per table, its values passed as parameters: SQLAlchemy compiles it once
+    # and caches it, where `.values(**row)` would rebuild its cache key on every call.
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(model.__table__).on_conflict_do_nothing(index_elements=list(conflict_on))
+    # SQLAlchemy 2.1 reports -1 for an INSERT's rowcount on psycopg unless asked to keep it.
+    return statement.execution_options(preserve_rowcount=True)

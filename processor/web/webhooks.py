@@ -1,4 +1,5 @@
-"""`POST /webhooks/stripe`: read the raw body within its limit, then verify and store off the loop.
+"""`POST /webhooks/stripe`: read the raw body within its limit, then verify and store off the loop
+(in the receiver's writer thread, which commits deliveries in batches).
 
 Status codes: 200 stored (new, duplicate or ignored type); 400 bad signature or not an event
 (nothing written); 413 body over WEBHOOK_MAX_BODY_BYTES (the rest is never read); 500 the
@@ -8,9 +9,9 @@ unavailable (nothing written). Stripe retries everything but 2xx.
 
 from __future__ import annotations
 
+import asyncio
 import time
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -64,15 +65,10 @@ async def receive_stripe_webhook(request: Request) -> Response:
             status_code=413,
             headers={"Connection": "close"},
         )
-    receiver = WebhookReceiver(
-        sessions=runtime.sessions,
-        secrets=runtime.settings.stripe_webhook_secrets,
-        tolerance_seconds=runtime.settings.webhook_tolerance_seconds,
-        clock=runtime.clock,
-    )
+    receiver = _receiver(request)
     try:
-        receipt = await run_in_threadpool(
-            receiver.receive, body, request.headers.get("stripe-signature")
+        receipt = await asyncio.wrap_future(
+            receiver.receive(body, request.headers.get("stripe-signature"))
         )
     except (SignatureInvalid, PayloadInvalid) as exc:
         metrics.webhook_rejections.labels(exc.code).inc()
@@ -91,6 +87,15 @@ async def receive_stripe_webhook(request: Request) -> Response:
         status_code=503,
         headers={"Retry-After": RETRY_AFTER_SECONDS},
     )
+
+
+def _receiver(request: Request) -> WebhookReceiver:
+    """The app's one receiver (and writer thread), made on the first delivery."""
+    state = request.app.state
+    receiver = getattr(state, "webhook_receiver", None)
+    if receiver is None:
+        receiver = state.webhook_receiver = WebhookReceiver(state.runtime)
+    return receiver
 
 
 def routes() -> list[Route]:

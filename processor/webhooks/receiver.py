@@ -1,51 +1,32 @@
-"""What `POST /webhooks/stripe` calls, in a worker thread: verify, parse, record.
+"""What `POST /webhooks/stripe` hands a raw delivery to; re-exports the writer's `Receipt`.
 
-Raises `SignatureInvalid` or `PayloadInvalid` (400, nothing written); otherwise returns a
-`Receipt` whose outcome the web layer turns into 200, 500 or 503 and counts.
+`WebhookReceiver` is long-lived (one per app): it owns the writer thread that verifies,
+parses and stores deliveries in batches (see `writer`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from concurrent.futures import Future
 
-from sqlalchemy.orm import Session, sessionmaker
+from processor.runtime import Runtime
+from processor.webhooks.writer import Receipt, WebhookWriter
 
-from processor.clock import Clock
-from processor.errors import PayloadInvalid
-from processor.webhooks.envelope import parse_event
-from processor.webhooks.store import Outcome, record_event
-from processor.webhooks.verify import verify_signature
+__all__ = ["Receipt", "WebhookReceiver"]
 
 
-@dataclass(frozen=True, slots=True)
-class Receipt:
-    outcome: Outcome
-    event_id: str
-    event_type: str
-    secret_index: int
-
-
-@dataclass(frozen=True)
 class WebhookReceiver:
-    sessions: sessionmaker[Session]
-    secrets: Sequence[str]
-    tolerance_seconds: int
-    clock: Clock
-
-    def receive(self, body: bytes, signature_header: str | None) -> Receipt:
-        try:
-            payload = body.decode("utf-8")
-        except UnicodeDecodeError:
-            raise PayloadInvalid("body is not UTF-8 text") from None
-        now = self.clock()
-        secret_index = verify_signature(
-            payload,
-            signature_header,
-            self.secrets,
-            tolerance=self.tolerance_seconds,
-            now=now.timestamp(),
+    def __init__(self, runtime: Runtime) -> None:
+        settings = runtime.settings
+        self.writer = WebhookWriter(
+            runtime.engine,
+            settings.stripe_webhook_secrets,
+            settings.webhook_tolerance_seconds,
+            runtime.clock,
         )
-        event = parse_event(payload)
-        outcome = record_event(self.sessions, event, now=now, secret_index=secret_index)
-        return Receipt(outcome, event.id, event.type, secret_index)
+
+    def receive(self, body: bytes, signature_header: str | None) -> Future[Receipt]:
+        """Verify and store one delivery off the caller's thread; the future says how it went."""
+        return self.writer.submit(body, signature_header)
+
+    def close(self) -> None:
+        self.writer.close()

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import enum
 import logging
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, select, update
+from sqlalchemy import bindparam, case, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import (
     DisconnectionError,
@@ -32,6 +33,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
 from processor.db.models import StripeEvent
+from processor.db.types import UTCDateTime
 from processor.db.upsert import insert_ignoring_conflict
 from processor.logs import scrub
 from processor.webhooks.dispatch import Handler, handler_for
@@ -43,6 +45,29 @@ log = logging.getLogger(__name__)
 UNAVAILABLE_ERRORS = (OperationalError, InterfaceError, DisconnectionError, PoolTimeoutError)
 SETTLED_STATUSES = ("processed", "ignored")
 MAX_ERROR_LENGTH = 2000
+
+
+_EVENTS = StripeEvent.__table__
+# Static statements, values as parameters: SQLAlchemy compiles each once.
+_COUNT_DELIVERY = (
+    update(_EVENTS)
+    .where(_EVENTS.c.id == bindparam("p_id"))
+    .values(
+        delivery_count=_EVENTS.c.delivery_count + 1,
+        last_received_at=bindparam("p_now", type_=UTCDateTime()),
+    )
+    .returning(_EVENTS.c.status)
+)
+_MARK_PROCESSED = (
+    update(_EVENTS)
+    .where(_EVENTS.c.id == bindparam("p_id"))
+    .values(
+        status="processed",
+        processed_at=bindparam("p_now", type_=UTCDateTime()),
+        error=None,
+        attempt_count=_EVENTS.c.attempt_count + 1,
+    )
+)
 
 
 class Outcome(enum.Enum):
@@ -93,6 +118,25 @@ def record_event(
             extra={"event_id": event.id, "event_type": event.type},
         )
         return Outcome.UNAVAILABLE
+
+
+def record_batch(
+    session: Session,
+    events: Sequence[tuple[Event, int | None]],
+    *,
+    now: datetime,
+    source: str = "webhook",
+) -> list[Outcome]:
+    """Record several events (with their secret index) in the caller's one transaction.
+
+    Raises `HandlerFailed` if any handler raises: the caller then rolls the transaction back
+    and records the events one by one with `record_event`, which stores that one as failed.
+    Handlers almost never raise, so the common path pays for no savepoints.
+    """
+    return [
+        _record_and_apply(session, event, handler_for(event.type), now, secret_index, source)
+        for event, secret_index in events
+    ]
 
 
 def reapply_event(
@@ -161,12 +205,7 @@ def _record_and_apply(
         return Outcome.PROCESSED
     # Seen before. This UPDATE also takes the row lock, so two redeliveries of a failed
     # event cannot both re-apply it: the second sees the first one's `processed`.
-    status = session.execute(
-        update(StripeEvent)
-        .where(StripeEvent.id == event.id)
-        .values(delivery_count=StripeEvent.delivery_count + 1, last_received_at=now)
-        .returning(StripeEvent.status)
-    ).scalar_one()
+    status = session.execute(_COUNT_DELIVERY, {"p_id": event.id, "p_now": now}).scalar_one()
     if status in SETTLED_STATUSES or handler is None:
         return Outcome.DUPLICATE
     _apply(session, event, handler, now)
@@ -184,16 +223,7 @@ def _apply(session: Session, event: Event, handler: Handler, now: datetime) -> N
 
 
 def _mark_processed(session: Session, event_id: str, now: datetime) -> None:
-    session.execute(
-        update(StripeEvent)
-        .where(StripeEvent.id == event_id)
-        .values(
-            status="processed",
-            processed_at=now,
-            error=None,
-            attempt_count=StripeEvent.attempt_count + 1,
-        )
-    )
+    session.execute(_MARK_PROCESSED, {"p_id": event_id, "p_now": now})
 
 
 def store_failure(

@@ -12,28 +12,71 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, or_, update
+from sqlalchemy import and_, bindparam, case, or_, update
 from sqlalchemy.orm import Session
 
 from processor.db.models import Charge
+from processor.db.types import UTCDateTime
 from processor.recovery.cases import PaymentFailure, close_case, record_payment_failure
 from processor.webhooks.envelope import Event
 from processor.webhooks.handlers import ref_id, required_id, text_or_none
 
 UNCANCELABLE_CHARGE_STATUSES = ("succeeded", "error")
+_CHARGES = Charge.__table__
 
 
-def _charge_of(intent: Mapping[str, Any]) -> Any:
-    """The WHERE clause finding the charges row of this PaymentIntent."""
-    intent_id = required_id(intent)
+def _charges_of_intent() -> Any:
+    """The charges row of `:p_intent`, or, before the charger stored that id, of `:p_reference`."""
+    columns = _CHARGES.c
+    return or_(
+        columns.payment_intent_id == bindparam("p_intent"),
+        and_(columns.reference == bindparam("p_reference"), columns.payment_intent_id.is_(None)),
+    )
+
+
+# Static statements with parameters: compiled once by SQLAlchemy.
+_CHARGE_FAILED = (
+    update(_CHARGES)
+    .where(_charges_of_intent())
+    .values(
+        payment_intent_id=bindparam("p_intent"),
+        status=case((_CHARGES.c.status == "succeeded", "succeeded"), else_="failed"),
+        error_code=bindparam("p_error_code"),
+        decline_code=bindparam("p_decline_code"),
+        error_message=bindparam("p_error_message"),
+        updated_at=bindparam("p_now", type_=UTCDateTime()),
+    )
+)
+_CHARGE_SUCCEEDED = (
+    update(_CHARGES)
+    .where(_charges_of_intent())
+    .values(
+        payment_intent_id=bindparam("p_intent"),
+        status="succeeded",
+        completed_at=bindparam("p_at", type_=UTCDateTime()),
+        updated_at=bindparam("p_now", type_=UTCDateTime()),
+    )
+)
+# Failed or not yet answered, the charge is over, whatever failures arrive later.
+_CHARGE_CANCELED = (
+    update(_CHARGES)
+    .where(_charges_of_intent(), _CHARGES.c.status.not_in(UNCANCELABLE_CHARGE_STATUSES))
+    .values(
+        payment_intent_id=bindparam("p_intent"),
+        status="failed",
+        completed_at=bindparam("p_at", type_=UTCDateTime()),
+        updated_at=bindparam("p_now", type_=UTCDateTime()),
+    )
+)
+
+
+def _intent_keys(intent: Mapping[str, Any]) -> dict[str, Any]:
     metadata = intent.get("metadata")
     reference = metadata.get("reference") if isinstance(metadata, Mapping) else None
-    if not isinstance(reference, str):
-        return Charge.payment_intent_id == intent_id
-    return or_(
-        Charge.payment_intent_id == intent_id,
-        and_(Charge.reference == reference, Charge.payment_intent_id.is_(None)),
-    )
+    return {
+        "p_intent": required_id(intent),
+        "p_reference": reference if isinstance(reference, str) else None,
+    }
 
 
 def payment_failure(event: Event) -> PaymentFailure:
@@ -64,41 +107,24 @@ def on_payment_intent_payment_failed(session: Session, event: Event, now: dateti
     # The charge row shows the case's newest failure, whatever order failures arrived in;
     # a charge that succeeded stays succeeded.
     session.execute(
-        update(Charge)
-        .where(_charge_of(event.object))
-        .values(
-            payment_intent_id=required_id(event.object),
-            status=case((Charge.status == "succeeded", "succeeded"), else_="failed"),
-            error_code=recovery_case.error_code,
-            decline_code=recovery_case.decline_code,
-            error_message=recovery_case.failure_message,
-            updated_at=now,
-        )
+        _CHARGE_FAILED,
+        {
+            **_intent_keys(event.object),
+            "p_error_code": recovery_case.error_code,
+            "p_decline_code": recovery_case.decline_code,
+            "p_error_message": recovery_case.failure_message,
+            "p_now": now,
+        },
     )
 
 
 def on_payment_intent_succeeded(session: Session, event: Event, now: datetime) -> None:
-    intent_id = required_id(event.object)
-    close_case(session, intent_id, status="recovered", at=event.created, now=now)
-    session.execute(
-        update(Charge)
-        .where(_charge_of(event.object))
-        .values(
-            payment_intent_id=intent_id,
-            status="succeeded",
-            completed_at=event.created,
-            updated_at=now,
-        )
-    )
+    keys = _intent_keys(event.object)
+    close_case(session, keys["p_intent"], status="recovered", at=event.created, now=now)
+    session.execute(_CHARGE_SUCCEEDED, {**keys, "p_at": event.created, "p_now": now})
 
 
 def on_payment_intent_canceled(session: Session, event: Event, now: datetime) -> None:
-    intent_id = required_id(event.object)
-    close_case(session, intent_id, status="canceled", at=event.created, now=now)
-    # Failed or not yet answered, the charge is over: whatever failures arrive later.
-    session.execute(
-        update(Charge)
-        .where(_charge_of(event.object), Charge.status.not_in(UNCANCELABLE_CHARGE_STATUSES))
-        .values(payment_intent_id=intent_id, status="failed", completed_at=event.created,
-                updated_at=now)
-    )
+    keys = _intent_keys(event.object)
+    close_case(session, keys["p_intent"], status="canceled", at=event.created, now=now)
+    session.execute(_CHARGE_CANCELED, {**keys, "p_at": event.created, "p_now": now})

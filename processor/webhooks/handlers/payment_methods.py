@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, literal, update
+from sqlalchemy import bindparam, case, func, update
 from sqlalchemy.orm import Session
 
 from processor.db.models import PaymentMethod
@@ -40,11 +40,46 @@ def method_details(method: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _earliest(column: Any, value: datetime | None) -> Any:
-    if value is None:
-        return column
-    bound = literal(value, UTCDateTime())
-    return case((column.is_(None), bound), (column > bound, bound), else_=column)
+DETAIL_COLUMNS = tuple(method_details({}))
+_METHODS = PaymentMethod.__table__
+
+
+def _earliest(column: Any, value: Any) -> Any:
+    return case(
+        (value.is_(None), column), (column.is_(None), value), (column > value, value),
+        else_=column,
+    )
+
+
+def _merge_statement() -> Any:
+    # One static statement (values arrive as parameters), so SQLAlchemy compiles it once.
+    # NULL parameters leave the column as it is; details only ever fill what is missing.
+    columns = _METHODS.c
+    param = {name: bindparam(f"p_{name}", type_=columns[name].type) for name in (
+        *DETAIL_COLUMNS, "customer_id", "setup_intent_id", "updated_at"
+    )}
+    details_at = bindparam("p_details_updated_at", type_=UTCDateTime())
+    attached_at = bindparam("p_attached_at", type_=UTCDateTime())
+    detached_at = bindparam("p_detached_at", type_=UTCDateTime())
+    return (
+        update(_METHODS)
+        .where(columns.id == bindparam("p_id"))
+        .values(
+            {
+                **{name: func.coalesce(columns[name], param[name]) for name in DETAIL_COLUMNS},
+                "customer_id": func.coalesce(columns.customer_id, param["customer_id"]),
+                "setup_intent_id": func.coalesce(columns.setup_intent_id, param["setup_intent_id"]),
+                "details_updated_at": _earliest(columns.details_updated_at, details_at),
+                "attached_at": _earliest(columns.attached_at, attached_at),
+                "status": case((detached_at.is_not(None), "detached"), else_=columns.status),
+                "detached_at": _earliest(columns.detached_at, detached_at),
+                "updated_at": param["updated_at"],
+            }
+        )
+    )
+
+
+_MERGE = _merge_statement()
 
 
 def merge_method(
@@ -60,44 +95,24 @@ def merge_method(
     detached_at: datetime | None = None,
 ) -> None:
     """Create the row or fold what one source knows into it; commutative by construction."""
-    known = {k: v for k, v in (details or {}).items() if v is not None}
-    has_details = known.get("type") is not None
-    inserted = insert_ignoring_conflict(
-        session,
-        PaymentMethod,
-        {
-            "id": method_id,
-            "customer_id": customer_id,
-            "setup_intent_id": setup_intent_id,
-            **known,
-            "status": "detached" if detached_at else "active",
-            "attached_at": attached_at,
-            "detached_at": detached_at,
-            "details_updated_at": details_at if has_details else None,
-            "created_at": now,
-            "updated_at": now,
-        },
-        conflict_on=["id"],
-    )
-    if inserted:
-        return
-    values: dict[str, Any] = {
-        name: func.coalesce(getattr(PaymentMethod, name), value) for name, value in known.items()
+    known = {name: (details or {}).get(name) for name in DETAIL_COLUMNS}
+    has_details = known["type"] is not None
+    row = {
+        "id": method_id,
+        "customer_id": customer_id,
+        "setup_intent_id": setup_intent_id,
+        **known,
+        "status": "detached" if detached_at else "active",
+        "attached_at": attached_at,
+        "detached_at": detached_at,
+        "details_updated_at": details_at if has_details else None,
+        "created_at": now,
+        "updated_at": now,
     }
-    if customer_id is not None:
-        values["customer_id"] = func.coalesce(PaymentMethod.customer_id, customer_id)
-    if setup_intent_id is not None:
-        values["setup_intent_id"] = func.coalesce(PaymentMethod.setup_intent_id, setup_intent_id)
-    if has_details:
-        values["details_updated_at"] = _earliest(PaymentMethod.details_updated_at, details_at)
-    if attached_at is not None:
-        values["attached_at"] = _earliest(PaymentMethod.attached_at, attached_at)
-    if detached_at is not None:
-        values["status"] = "detached"
-        values["detached_at"] = _earliest(PaymentMethod.detached_at, detached_at)
-    session.execute(
-        update(PaymentMethod).where(PaymentMethod.id == method_id).values(**values, updated_at=now)
-    )
+    if insert_ignoring_conflict(session, PaymentMethod, row, conflict_on=["id"]):
+        return
+    parameters = {f"p_{name}": value for name, value in row.items() if name != "created_at"}
+    session.execute(_MERGE, parameters)
 
 
 def on_payment_method_attached(session: Session, event: Event, now: datetime) -> None:

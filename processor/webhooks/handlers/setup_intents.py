@@ -11,12 +11,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, literal, or_, update
+from sqlalchemy import bindparam, case, func, or_, update
 from sqlalchemy.orm import Session
 
 from processor.clock import from_unix
 from processor.db.models import SetupAttempt
-from processor.db.types import UTCDateTime
 from processor.db.upsert import insert_ignoring_conflict
 from processor.webhooks.envelope import Event
 from processor.webhooks.handlers import ref_id, required_id, text_or_none
@@ -34,17 +33,51 @@ STAGE = {
 }
 
 
-def _stage_of_row() -> Any:
-    # Rows store Stripe's status; a failed attempt is `requires_payment_method` with an error.
-    return case(
-        (
-            (SetupAttempt.status == "requires_payment_method")
-            & SetupAttempt.error_code.is_not(None),
-            STAGE["setup_failed"],
-        ),
-        *((SetupAttempt.status == status, stage) for status, stage in STAGE.items()),
+_ATTEMPTS = SetupAttempt.__table__
+_STATE_COLUMNS = (
+    "status", "payment_method_id", "error_code", "decline_code", "error_message",
+    "state_changed_at",
+)
+
+
+def _update_statement() -> Any:
+    # Static, with parameters, so SQLAlchemy compiles it once. The WHERE clause is the
+    # ordering rule: newer, or the same second and a later stage of the flow.
+    columns = _ATTEMPTS.c
+    param = {name: bindparam(f"p_{name}", type_=columns[name].type) for name in (
+        *_STATE_COLUMNS, "customer_id", "updated_at"
+    )}
+    row_stage = case(
+        ((columns.status == "requires_payment_method") & columns.error_code.is_not(None),
+         STAGE["setup_failed"]),
+        *((columns.status == status, stage) for status, stage in STAGE.items()),
         else_=0,
     )
+    at = param["state_changed_at"]
+    return (
+        update(_ATTEMPTS)
+        .where(
+            columns.setup_intent_id == bindparam("p_setup_intent_id"),
+            or_(
+                columns.state_changed_at.is_(None),
+                columns.state_changed_at < at,
+                (columns.state_changed_at == at) & (row_stage < bindparam("p_stage")),
+            ),
+        )
+        .values(
+            {
+                **{name: param[name] for name in _STATE_COLUMNS},
+                "payment_method_id": func.coalesce(
+                    param["payment_method_id"], columns.payment_method_id
+                ),
+                "customer_id": func.coalesce(columns.customer_id, param["customer_id"]),
+                "updated_at": param["updated_at"],
+            }
+        )
+    )
+
+
+_UPDATE = _update_statement()
 
 
 def apply_setup_state(
@@ -78,28 +111,10 @@ def apply_setup_state(
     )
     if inserted:
         return
-    at = literal(event.created, UTCDateTime())
-    session.execute(
-        update(SetupAttempt)
-        .where(
-            SetupAttempt.setup_intent_id == intent_id,
-            or_(
-                SetupAttempt.state_changed_at.is_(None),
-                SetupAttempt.state_changed_at < at,
-                (SetupAttempt.state_changed_at == at) & (_stage_of_row() < STAGE[stage]),
-            ),
-        )
-        .values(
-            {
-                **state,
-                "payment_method_id": func.coalesce(
-                    state["payment_method_id"], SetupAttempt.payment_method_id
-                ),
-                "customer_id": func.coalesce(SetupAttempt.customer_id, customer_id),
-                "updated_at": now,
-            }
-        )
-    )
+    parameters = {f"p_{name}": value for name, value in state.items()}
+    parameters.update(p_setup_intent_id=intent_id, p_customer_id=customer_id,
+                      p_updated_at=now, p_stage=STAGE[stage])
+    session.execute(_UPDATE, parameters)
 
 
 def on_setup_intent_succeeded(session: Session, event: Event, now: datetime) -> None:

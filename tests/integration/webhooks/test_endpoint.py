@@ -6,6 +6,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -153,21 +154,25 @@ def test_an_oversized_body_is_refused_before_it_is_sent(app: LiveApp) -> None:
     assert answer.startswith(b"HTTP/1.1 413")
 
 
-class FailsOnce:
+class FailsUntilFixed:
+    """Does the real handler's work, then raises until the test fixes it."""
+
     def __init__(self) -> None:
-        self.calls = 0
+        self.fixed = False
 
     def __call__(self, session: Session, event: Event, now: datetime) -> None:
-        self.calls += 1
         on_payment_intent_payment_failed(session, event, now)
-        if self.calls == 1:
-            raise RuntimeError("renderer crashed")
+        if not self.fixed:
+            raise RuntimeError(self.message)
+
+    message = "renderer crashed"
 
 
 def test_a_failing_handler_gets_500_then_the_redelivery_applies_it(
     app: LiveApp, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(HANDLERS, "payment_intent.payment_failed", FailsOnce())
+    handler = FailsUntilFixed()
+    monkeypatch.setitem(HANDLERS, "payment_intent.payment_failed", handler)
     body = failed_payment()
     first = post(app, body, signature(body, NEW))
     assert first.status_code == 500
@@ -176,11 +181,30 @@ def test_a_failing_handler_gets_500_then_the_redelivery_applies_it(
         row = session.get(StripeEvent, "evt_http")
         assert row is not None and (row.status, row.error) == ("failed", "RuntimeError: renderer crashed")
         assert session.scalars(select(RecoveryCase)).all() == []
+    handler.fixed = True
     second = post(app, body, signature(body, NEW))
     assert (second.status_code, second.json()["outcome"]) == (200, "reapplied")
     with app.runtime.sessions() as session:
         assert session.get(StripeEvent, "evt_http").status == "processed"  # type: ignore[union-attr]
         assert len(session.scalars(select(Notification)).all()) == 1
+
+
+def test_a_failing_event_in_a_batch_does_not_fail_the_others(
+    app: LiveApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(HANDLERS, "payment_intent.payment_failed", FailsUntilFixed())
+    bodies = [failed_payment("evt_bad")] + [
+        body_of(stripe_event("payment_intent.succeeded", payment_intent(f"pi_ok{n}")))
+        for n in range(15)
+    ]
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        statuses = list(pool.map(lambda body: post(app, body, signature(body, NEW)).status_code,
+                                 bodies))
+    assert statuses == [500] + [200] * 15
+    with app.runtime.sessions() as session:
+        stored = {e.id: e.status for e in session.scalars(select(StripeEvent))}
+    assert stored.pop("evt_bad") == "failed"
+    assert set(stored.values()) == {"processed"} and len(stored) == 15
 
 
 def test_an_unreachable_database_gets_503(live_app: Callable[..., LiveApp]) -> None:

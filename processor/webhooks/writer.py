@@ -1,0 +1,179 @@
+"""The receiver's writer: one thread per process that verifies, parses and stores deliveries,
+grouping whatever arrived while the previous commit ran into one transaction (group commit).
+
+Why: most of an event's cost is its transaction's fixed cost — BEGIN and COMMIT, the
+connection checkout, and on SQLite the single write lock and the fsync that makes the commit
+survive a power loss. Shared by the events that queued meanwhile, it is paid once per batch.
+If a handler raises, the batch is rolled back and its events are recorded again one per
+transaction, so the failing one is stored as failed (and answered 500) on its own. A
+delivery's future resolves only after COMMIT has returned, so a 2xx is never sent for an
+event that is not durably stored; if the database cannot commit, every event of the batch is
+answered UNAVAILABLE (503) and nothing of it is kept.
+
+On SQLite the writer's connections run with `synchronous=FULL` (the engine's default is
+NORMAL): in WAL mode NORMAL survives a crash of the process but may lose the last commits on a
+power loss; FULL syncs the WAL at every commit, which batching makes affordable.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from processor.clock import Clock
+from processor.errors import PayloadInvalid, ProcessorError
+from processor.webhooks.envelope import Event, parse_event
+from processor.webhooks.store import UNAVAILABLE_ERRORS, Outcome, record_batch, record_event
+from processor.webhooks.verify import verify_signature
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 64
+_DURABLE_FLAG = "processor_synchronous_full"
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """What happened to one delivery: the web layer maps `outcome` to a status and counts it."""
+
+    outcome: Outcome
+    event_id: str
+    event_type: str
+    secret_index: int
+
+
+@dataclass(slots=True)
+class _Delivery:
+    body: bytes
+    signature_header: str | None
+    future: Future[Receipt]
+
+
+class WebhookWriter:
+    """Accepts raw deliveries from any thread; answers each with a future `Receipt`.
+
+    The future raises `SignatureInvalid` or `PayloadInvalid` for a delivery that must be
+    refused (nothing is written for it).
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        secrets: Sequence[str],
+        tolerance_seconds: int,
+        clock: Clock,
+        *,
+        max_batch: int = MAX_BATCH,
+    ) -> None:
+        self.engine = engine
+        self.secrets = tuple(secrets)
+        self.tolerance_seconds = tolerance_seconds
+        self.clock = clock
+        self.max_batch = max_batch
+        self._queue: queue.SimpleQueue[_Delivery | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="webhook-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, body: bytes, signature_header: str | None) -> Future[Receipt]:
+        future: Future[Receipt] = Future()
+        self._queue.put(_Delivery(body, signature_header, future))
+        return future
+
+    def close(self) -> None:
+        """Finish what was submitted, then stop the thread."""
+        self._queue.put(None)
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            stop = False
+            while len(batch) < self.max_batch:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stop = True
+                    break
+                batch.append(item)
+            try:
+                self._write(batch)
+            except BaseException as exc:  # never leave a request waiting forever
+                log.exception("webhook batch failed unexpectedly")
+                for delivery in batch:
+                    if not delivery.future.done():
+                        delivery.future.set_exception(exc)
+            if stop:
+                return
+
+    def _write(self, batch: list[_Delivery]) -> None:
+        now = self.clock()
+        accepted: list[tuple[_Delivery, Event, int]] = []
+        for delivery in batch:
+            try:
+                accepted.append((delivery, *self._verify(delivery, now.timestamp())))
+            except ProcessorError as exc:
+                delivery.future.set_exception(exc)
+        if not accepted:
+            return
+        events = [(event, secret_index) for _delivery, event, secret_index in accepted]
+        try:
+            with self.engine.connect() as connection:
+                if connection.dialect.name == "sqlite":
+                    _make_commits_durable(connection)
+                try:
+                    with Session(bind=connection) as session, session.begin():
+                        outcomes = record_batch(session, events, now=now)
+                except UNAVAILABLE_ERRORS:
+                    raise
+                except Exception:
+                    # A handler raised (or something unexpected did): nothing of the batch
+                    # was kept. Record each event in a transaction of its own, which stores
+                    # the failing one as failed and answers only it with a 500.
+                    one_by_one = sessionmaker(bind=connection)
+                    outcomes = [
+                        record_event(one_by_one, event, now=now, secret_index=secret_index)
+                        for event, secret_index in events
+                    ]
+        except UNAVAILABLE_ERRORS as exc:
+            log.warning(
+                "%d webhook event(s) not stored, database unavailable: %s",
+                len(accepted),
+                type(exc).__name__,
+            )
+            outcomes = [Outcome.UNAVAILABLE] * len(accepted)
+        for (delivery, event, secret_index), outcome in zip(accepted, outcomes, strict=True):
+            delivery.future.set_result(Receipt(outcome, event.id, event.type, secret_index))
+
+    def _verify(self, delivery: _Delivery, now: float) -> tuple[Event, int]:
+        try:
+            payload = delivery.body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise PayloadInvalid("body is not UTF-8 text") from None
+        secret_index = verify_signature(
+            payload,
+            delivery.signature_header,
+            self.secrets,
+            tolerance=self.tolerance_seconds,
+            now=now,
+        )
+        return parse_event(payload), secret_index
+
+
+def _make_commits_durable(connection: Connection) -> None:
+    # Outside any transaction (SQLite refuses to change it inside one), once per connection.
+    pooled = connection.connection
+    if not pooled.info.get(_DURABLE_FLAG):
+        pooled.driver_connection.execute("PRAGMA synchronous=FULL")  # type: ignore[union-attr]
+        pooled.info[_DURABLE_FLAG] = True
