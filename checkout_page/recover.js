@@ -364,7 +364,13 @@
         await waitForRecovery(intent.status);
         return;
       }
-      if (!intent.clientSecret || !intent.paymentMethod) throw new ShownError(state.text.generic);
+      if (!intent.clientSecret) throw new ShownError(state.text.generic);
+      if (intent.status === 'requires_action') {
+        // An earlier attempt stopped at the bank's challenge (a closed tab): pick it up there.
+        await settle(await state.stripe.handleNextAction({ clientSecret: intent.clientSecret }));
+        return;
+      }
+      if (!intent.paymentMethod) throw new ShownError(state.text.generic);
       const result = await state.stripe.confirmPayment({
         clientSecret: intent.clientSecret,
         confirmParams: { payment_method: intent.paymentMethod, return_url: state.data.returnUrl },
