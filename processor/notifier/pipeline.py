@@ -90,7 +90,7 @@ class SentLog:
             # twice, with the same Message-ID.
             log.warning("%s notifications were sent after their lease was lost", lost)
         for email in waiting:
-            log.info(
+            log.debug(
                 "notification %s sent (case %s, %s)",
                 email.claimed.id,
                 email.claimed.case_id,

@@ -159,6 +159,10 @@ class Notifier:
                         self.count(tally, outcome)
                 sent.flush_if_due()
             sent.flush()
+        log.info(
+            "notifier batch: %s",
+            ", ".join(f"{outcome} {n}" for outcome, n in tally.counts.items() if n),
+        )
         return tally
 
     def count(self, tally: Tally, outcome: str) -> None:
