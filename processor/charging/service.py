@@ -29,6 +29,7 @@ from processor.charging.ledger import (
     record_unresolved,
     reserve_charge,
 )
+from processor.charging.lookup import find_intent_by_reference, outlived_its_key
 from processor.charging.request import (
     ChargeOutcome,
     ChargeRefused,
@@ -152,7 +153,36 @@ def _resume(
         )
     if row.status in FINAL_STATUSES:
         return outcome_from_row(row, resumed=True)
+    if outlived_its_key(row.created_at, deps.clock()):
+        intent = _find_forgotten_intent(deps, row, options)
+        if intent is not None:
+            return _store_intent(deps, row, intent, AttemptCounter())
     return _send(deps, row, options)
+
+
+def _find_forgotten_intent(deps: Collaborators, row: ChargeRow, options: ChargeOptions) -> Any:
+    """The PaymentIntent a long-pending row may have created, found by its reference."""
+    call = partial(
+        call_with_retries,
+        policy=options.retry,
+        before_request=options.before_request,
+        sleep=options.sleep,
+    )
+    try:
+        return find_intent_by_reference(
+            deps.stripe,
+            customer_id=row.customer_id,
+            reference=row.reference,
+            since=row.created_at,
+            call=call,
+        )
+    except (stripe.StripeError, LookupError) as exc:
+        detail = describe_stripe_error(exc) if isinstance(exc, stripe.StripeError) else str(exc)
+        raise ChargeUnresolved(
+            f"charge {row.reference} has been pending longer than Stripe keeps idempotency "
+            f"keys, and its PaymentIntent could not be looked up ({detail}); nothing was sent",
+            reference=row.reference,
+        ) from exc
 
 
 def payment_intent_params(row: ChargeRow, public_base_url: str) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from processor.charging import (
 )
 from processor.charging.csvfile import BatchRow
 from processor.runtime import Runtime
-from tests.integration.charging.conftest import attempts_for, charge_row
+from tests.integration.charging.conftest import attempts_for, cases, charge_row
 
 NO_RETRY = ChargeOptions(retry=RetryPolicy(attempts=1))
 
@@ -148,3 +148,52 @@ def test_injected_500s_are_retried_under_the_same_key(
     assert summary.counts["succeeded"] == 12 and summary.errors == 0
     for row in rows:
         assert attempts_for(sandbox, row.request.reference or "") == 1
+
+
+@pytest.mark.parametrize(
+    ("card", "status"),
+    [("pm_card_visa", "succeeded"), ("pm_card_chargeCustomerFail", "failed")],
+)
+def test_a_charge_pending_past_the_key_window_is_looked_up_not_sent_again(
+    runtime: Runtime, sandbox: Any, fast: ChargeOptions, clock: Any, card: str, status: str
+) -> None:
+    customer, method = sandbox.saved_card("stale@example.com", card)
+    request = ChargeRequest(customer, 1999, "jpy", payment_method_id=method, reference="stale")
+    sandbox.control.inject_errors(1.0, after_execution=True)
+    with pytest.raises(ChargeUnresolved):
+        charge_off_session(runtime, request, NO_RETRY)
+    sandbox.control.inject_errors(0.0)
+    # A day later Stripe has forgotten the key: resending would charge again.
+    clock.advance(hours=25)
+    sandbox.control.advance_clock(25 * 3600)
+
+    outcome = charge_off_session(runtime, request, fast)
+    assert outcome.status == status and not outcome.resumed
+    [attempt] = sandbox.control.charges_for(idempotency_key="charge:stale")
+    assert outcome.payment_intent_id == attempt.payment_intent
+    assert charge_row(runtime.sessions, "stale").attempt_count == 1  # found, not resent
+    if status == "failed":
+        [case] = cases(runtime.sessions)
+        assert (case.payment_intent_id, case.kind) == (
+            attempt.payment_intent,
+            "payment_method_required",
+        )
+        assert case.last_charge_id == attempt.charge_id
+
+
+def test_a_charge_pending_past_the_key_window_that_never_reached_stripe_is_sent(
+    runtime: Runtime, sandbox: Any, fast: ChargeOptions, clock: Any
+) -> None:
+    customer, method = sandbox.saved_card("never-sent@example.com", "pm_card_visa")
+    request = ChargeRequest(customer, 1999, "jpy", payment_method_id=method, reference="lost")
+    sandbox.control.inject_errors(1.0)  # refused before anything ran
+    with pytest.raises(ChargeUnresolved):
+        charge_off_session(runtime, request, NO_RETRY)
+    sandbox.control.inject_errors(0.0)
+    assert attempts_for(sandbox, "lost") == 0
+    clock.advance(hours=30)
+    sandbox.control.advance_clock(30 * 3600)
+
+    outcome = charge_off_session(runtime, request, fast)
+    assert outcome.status == "succeeded"
+    assert attempts_for(sandbox, "lost") == 1
