@@ -12,8 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import stripe
 from sqlalchemy.orm import Session, sessionmaker
@@ -54,6 +53,7 @@ from processor.db.engine import unit_of_work
 from processor.recovery.cases import PaymentFailure, record_payment_failure
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 AUTHENTICATION_REQUIRED = "authentication_required"
 
@@ -78,6 +78,16 @@ class ChargeOptions:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     before_request: Callable[[], None] = _send_now
     sleep: Callable[[float], None] = time.sleep
+
+    def call(self, request: Callable[[], T], counter: AttemptCounter | None = None) -> T:
+        """Send one Stripe request, paced and retried as these options say."""
+        return call_with_retries(
+            request,
+            policy=self.retry,
+            before_request=self.before_request,
+            sleep=self.sleep,
+            counter=counter,
+        )
 
 
 def charge_off_session(
@@ -117,19 +127,13 @@ def charge_off_session(
 def _choose_method(
     deps: Collaborators, request: ChargeRequest, options: ChargeOptions
 ) -> SelectedMethod:
-    call = partial(
-        call_with_retries,
-        policy=options.retry,
-        before_request=options.before_request,
-        sleep=options.sleep,
-    )
     try:
         return select_payment_method(
             stripe_client=deps.stripe,
             sessions=deps.sessions,
             customer_id=request.customer_id,
             now=deps.clock(),
-            call=call,
+            call=options.call,
         )
     except stripe.StripeError as exc:
         raise ChargeUnresolved(
@@ -162,19 +166,13 @@ def _resume(
 
 def _find_forgotten_intent(deps: Collaborators, row: ChargeRow, options: ChargeOptions) -> Any:
     """The PaymentIntent a long-pending row may have created, found by its reference."""
-    call = partial(
-        call_with_retries,
-        policy=options.retry,
-        before_request=options.before_request,
-        sleep=options.sleep,
-    )
     try:
         return find_intent_by_reference(
             deps.stripe,
             customer_id=row.customer_id,
             reference=row.reference,
             since=row.created_at,
-            call=call,
+            call=options.call,
         )
     except (stripe.StripeError, LookupError) as exc:
         detail = describe_stripe_error(exc) if isinstance(exc, stripe.StripeError) else str(exc)
@@ -207,15 +205,12 @@ def _send(deps: Collaborators, row: ChargeRow, options: ChargeOptions) -> Charge
     params = payment_intent_params(row, deps.settings.public_base_url)
     counter = AttemptCounter()
     try:
-        intent = call_with_retries(
+        intent = options.call(
             lambda: deps.stripe.v1.payment_intents.create(
                 params,  # type: ignore[arg-type]
                 {"idempotency_key": row.idempotency_key},
             ),
-            policy=options.retry,
-            before_request=options.before_request,
-            sleep=options.sleep,
-            counter=counter,
+            counter,
         )
     except stripe.CardError as exc:
         return _store_decline(deps, row, exc, counter)
