@@ -133,7 +133,8 @@ def run_batch(
 
     limiter = TokenBucket(options.rate)
     charge_options = ChargeOptions(retry=options.retry, before_request=limiter.acquire)
-    with ThreadPoolExecutor(max_workers=options.workers, thread_name_prefix="charge") as executor:
+    executor = ThreadPoolExecutor(max_workers=options.workers, thread_name_prefix="charge")
+    try:
         for result in _bounded_map(
             executor,
             lambda row: charge_row(deps, row, charge_options),
@@ -141,6 +142,11 @@ def run_batch(
             window=options.workers * 2,
         ):
             report(result)
+    except BaseException:
+        # Interrupted: let the charges in flight finish and write their outcome, start no more.
+        executor.shutdown(wait=True, cancel_futures=True)
+        raise
+    executor.shutdown(wait=True)
     return summary
 
 

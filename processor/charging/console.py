@@ -24,6 +24,7 @@ from processor.errors import InvalidInput, ProcessorError
 EXIT_CHARGED = 0
 EXIT_FAILED = 1
 EXIT_DECLINED = 2
+EXIT_INTERRUPTED = 130
 MAX_PROBLEMS_SHOWN = 50
 
 
@@ -85,6 +86,13 @@ def charge_file(
     except InvalidBatchFile as exc:
         _print_problems(err, exc, source=str(path))
         return EXIT_FAILED
+    except KeyboardInterrupt:
+        err.print(
+            "interrupted: the charges in flight were finished; run the same file again to "
+            "charge the rest (nothing is charged twice)",
+            soft_wrap=True,
+        )
+        return EXIT_INTERRUPTED
     elapsed = time.monotonic() - started
     console.print(summary_table(summary))
     console.print(

@@ -314,7 +314,8 @@ def _store(
                 now=now,
             )
     outcome = outcome_from_row(stored, resumed=False)
-    log.info(
+    log.log(
+        logging.DEBUG if outcome.category in ("succeeded", "processing") else logging.INFO,
         "charge %s: %s %s",
         row.reference,
         outcome.status,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -163,3 +164,39 @@ def test_a_batch_killed_midway_finishes_on_rerun_without_charging_anyone_twice(
     assert len(records) == count
     resumed = {record["reference"] for record in records if record["resumed"]}
     assert resumed == {ref for ref, status in statuses.items() if status == "succeeded"}
+
+
+def test_an_interrupted_batch_finishes_what_it_sent_and_stops(
+    sandbox: Any, database_url: str, tmp_path: Path, engine: Engine
+) -> None:
+    count = 30
+    lines = ["reference,customer,amount,currency,payment_method"]
+    for index in range(count):
+        customer, method = sandbox.saved_card(f"int{index}@example.com", "pm_card_visa")
+        lines.append(f"int-{index},{customer},{1000 + index},usd,{method}")
+    path = tmp_path / "charges.csv"
+    path.write_text("\n".join(lines) + "\n")
+    sandbox.control.set_latency(0.15)
+    command = [sys.executable, "-m", "processor", "charge", "--file", str(path),
+               "--rate", "10", "--concurrency", "4"]  # fmt: skip
+    batch = subprocess.Popen(
+        command,
+        env=cli_environment(database_url, sandbox),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while len(sandbox.control.charge_attempts) < 8:
+        assert time.monotonic() < deadline and batch.poll() is None
+        time.sleep(0.02)
+    batch.send_signal(signal.SIGINT)
+    _out, err = batch.communicate(timeout=20)
+    assert batch.returncode == 130, err
+    assert "interrupted" in err and "run the same file again" in err
+
+    with engine.connect() as connection:
+        statuses = [status for (status,) in connection.execute(select(Charge.status))]
+    assert statuses and set(statuses) == {"succeeded"}  # nothing left pending
+    assert len(statuses) == len(sandbox.control.charge_attempts) < count
