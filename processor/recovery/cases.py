@@ -12,10 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.orm import Session
 
 from processor.db.models import Notification, RecoveryCase, StripeEvent
+from processor.db.types import UTCDateTime
 from processor.db.upsert import insert_ignoring_conflict
 
 AUTHENTICATION_REQUIRED = "authentication_required"
@@ -56,6 +57,7 @@ def record_payment_failure(
     session: Session, failure: PaymentFailure, *, now: datetime
 ) -> RecoveryCase:
     """Open the case for this PaymentIntent or fold a newer failure into it."""
+    lock_payment_intent(session, failure.payment_intent_id)
     kind = classify_decline(failure.code, failure.decline_code)
     inserted = insert_ignoring_conflict(
         session,
@@ -109,19 +111,58 @@ def record_payment_failure(
     return case
 
 
+_CASES = RecoveryCase.__table__
+_NOTIFICATIONS = Notification.__table__
+# Static statements (values as parameters): closing runs for every successful payment.
+_CLOSE_OPEN_CASE = (
+    update(_CASES)
+    .where(_CASES.c.payment_intent_id == bindparam("p_intent"), _CASES.c.status == "open")
+    .values(
+        status=bindparam("p_status"),
+        resolved_at=bindparam("p_at", type_=UTCDateTime()),
+        updated_at=bindparam("p_now", type_=UTCDateTime()),
+    )
+)
+_CANCEL_PENDING_OF_INTENT = (
+    update(_NOTIFICATIONS)
+    .where(
+        _NOTIFICATIONS.c.case_id
+        == select(_CASES.c.id)
+        .where(_CASES.c.payment_intent_id == bindparam("p_intent"))
+        .scalar_subquery(),
+        _NOTIFICATIONS.c.status == "pending",
+    )
+    .values(status="canceled", updated_at=bindparam("p_now", type_=UTCDateTime()))
+)
+
+
 def close_case(
     session: Session, payment_intent_id: str, *, status: str, at: datetime, now: datetime
-) -> RecoveryCase | None:
-    """Mark the case recovered or canceled and cancel the emails still waiting for it."""
-    case = _lock_case(session, payment_intent_id, missing_ok=True)
-    if case is None:
-        return None
-    if case.status == "open":
-        case.status = status
-        case.resolved_at = at
-        case.updated_at = now
-    cancel_pending_notifications(session, case.id, now=now)
-    return case
+) -> None:
+    """Mark the case recovered or canceled and cancel the emails still waiting for it.
+
+    Without a case (the payment never failed, or its failure is still on its way) nothing
+    changes here: a failure recorded later finds this outcome and opens the case closed.
+    """
+    lock_payment_intent(session, payment_intent_id)
+    parameters = {"p_intent": payment_intent_id, "p_status": status, "p_at": at, "p_now": now}
+    session.execute(_CLOSE_OPEN_CASE, parameters)
+    session.execute(_CANCEL_PENDING_OF_INTENT, parameters)
+
+
+def lock_payment_intent(session: Session, payment_intent_id: str) -> None:
+    """Serialise, until commit, everything that records an outcome of this PaymentIntent.
+
+    A failure and a success of the same intent may be recorded at the same moment by two
+    transactions; neither would see the other's uncommitted rows, and the case could stay
+    open after the payment succeeded. On PostgreSQL a transaction-scoped advisory lock on the
+    intent makes the second wait for the first; SQLite already runs one writer at a time.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(_ADVISORY_LOCK, {"p_key": payment_intent_id})
+
+
+_ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:p_key, 0))")
 
 
 def cancel_pending_notifications(session: Session, case_id: int, *, now: datetime) -> int:
@@ -152,19 +193,14 @@ def _queue_first_notification(session: Session, case: RecoveryCase, *, now: date
     )
 
 
-def _lock_case(
-    session: Session, payment_intent_id: str, *, missing_ok: bool = False
-) -> RecoveryCase:
+def _lock_case(session: Session, payment_intent_id: str) -> RecoveryCase:
     statement = (
         select(RecoveryCase)
         .where(RecoveryCase.payment_intent_id == payment_intent_id)
         .with_for_update()
         .execution_options(populate_existing=True)
     )
-    case = session.scalars(statement).one_or_none()
-    if case is None and not missing_ok:
-        raise LookupError(payment_intent_id)
-    return case  # type: ignore[return-value]
+    return session.scalars(statement).one()
 
 
 def _known_outcome(session: Session, payment_intent_id: str) -> tuple[str, datetime] | None:
