@@ -36,6 +36,7 @@ from processor.webhooks.verify import verify_signature
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 64
+POSTGRESQL_THREADS = 4
 _DURABLE_FLAG = "processor_synchronous_full"
 
 
@@ -71,6 +72,7 @@ class WebhookWriter:
         clock: Clock,
         *,
         max_batch: int = MAX_BATCH,
+        threads: int | None = None,
     ) -> None:
         self.engine = engine
         self.secrets = tuple(secrets)
@@ -78,8 +80,16 @@ class WebhookWriter:
         self.clock = clock
         self.max_batch = max_batch
         self._queue: queue.SimpleQueue[_Delivery | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="webhook-writer", daemon=True)
-        self._thread.start()
+        if threads is None:
+            # SQLite has one writer at a time: a second thread would only wait for the lock.
+            # PostgreSQL overlaps one batch's round trips with another's work.
+            threads = 1 if engine.dialect.name == "sqlite" else POSTGRESQL_THREADS
+        self._threads = [
+            threading.Thread(target=self._run, name=f"webhook-writer-{n}", daemon=True)
+            for n in range(threads)
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def submit(self, body: bytes, signature_header: str | None) -> Future[Receipt]:
         future: Future[Receipt] = Future()
@@ -87,9 +97,11 @@ class WebhookWriter:
         return future
 
     def close(self) -> None:
-        """Finish what was submitted, then stop the thread."""
-        self._queue.put(None)
-        self._thread.join(timeout=30)
+        """Finish what was submitted, then stop the threads."""
+        for _thread in self._threads:
+            self._queue.put(None)
+        for thread in self._threads:
+            thread.join(timeout=30)
 
     def _run(self) -> None:
         while True:
