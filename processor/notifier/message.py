@@ -10,13 +10,16 @@ refolds every header, which cost more than everything else a send does at hundre
 from __future__ import annotations
 
 import re
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from email.charset import QP, Charset
 from email.header import Header
 from email.mime.multipart import MIMEMultipart
 from email.mime.nonmultipart import MIMENonMultipart
+from email.policy import Compat32
 from email.utils import format_datetime, formataddr, getaddresses
+from typing import Any
 
 from processor.errors import DeliveryError
 from processor.notifier.render import EmailContent
@@ -39,6 +42,7 @@ EXPECTED_HEADERS = frozenset(
         b"auto-submitted",
     }
 )
+_BOUNDARY_PREFIX = "=_recovery_"  # "=_" never starts a line of base64 or quoted-printable
 _UTF8_BASE64 = Charset("utf-8")  # base64 bodies: safe whatever the text holds
 _ASCII_QP = Charset("us-ascii")
 _ASCII_QP.body_encoding = QP  # long ASCII lines (HTML) are folded safely too
@@ -102,7 +106,8 @@ def build_message(
     locale: str,
 ) -> OutgoingEmail:
     address = checked_address(recipient_address)
-    message = MIMEMultipart("alternative")
+    # A boundary that cannot occur in encoded bodies spares the generator its search for one.
+    message = MIMEMultipart("alternative", boundary=_BOUNDARY_PREFIX + secrets.token_hex(12))
     message["From"] = _mailbox(sender.name, sender.address)
     message["To"] = _mailbox(recipient_name or "", address)
     message["Subject"] = _encoded(header_text(content.subject))
@@ -113,9 +118,26 @@ def build_message(
     message["Auto-Submitted"] = "auto-generated"
     message.attach(_part(content.text, "plain"))
     message.attach(_part(content.html, "html"))
-    data = message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
+    data = message.as_bytes(policy=_WIRE)
     _check_headers(data)
     return OutgoingEmail(recipient=address, message_id=message_id, data=data)
+
+
+class _WirePolicy(Compat32):
+    """CRLF line ends; short ASCII headers written as they are, not run through `Header`."""
+
+    def fold_binary(self, name: str, value: Any) -> bytes:
+        if (
+            isinstance(value, str)
+            and value.isascii()
+            and len(name) + len(value) + 2 <= 78
+            and not _CONTROL.search(value)
+        ):
+            return f"{name}: {value}{self.linesep}".encode("ascii")
+        return super().fold_binary(name, value)
+
+
+_WIRE = _WirePolicy(linesep="\r\n")
 
 
 def _mailbox(name: str, address: str) -> str:

@@ -86,10 +86,10 @@ def schedule_reminders_many(
     ]
     if not rows:
         return 0
-    # One statement for all of them: this runs on the notifier's hot path.
+    # One compiled statement run for every row (executemany): on the notifier's hot path a
+    # multi-row VALUES clause would be compiled anew for each batch.
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    result = session.execute(
-        insert(Notification).values(rows).on_conflict_do_nothing(index_elements=["dedup_key"])
-    )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    statement = insert(Notification.__table__).on_conflict_do_nothing(index_elements=["dedup_key"])
+    result = session.connection().execute(statement, rows)
+    return int(result.rowcount)
