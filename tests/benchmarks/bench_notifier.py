@@ -64,9 +64,10 @@ def _serve_smtp(port: int, ready: Any, stop: Any, results: Any) -> None:
     controller = Controller(Handler(), hostname="127.0.0.1", port=port)
     controller.start()
     ready.set()
+    cpu_started = time.process_time()
     stop.wait()
     controller.stop()
-    results.put(seen)
+    results.put((seen, time.process_time() - cpu_started))
 
 
 @contextmanager
@@ -83,8 +84,11 @@ def smtp_server():  # type: ignore[no-untyped-def]
         yield f"smtp://127.0.0.1:{port}", received
     finally:
         stop.set()
-        received.extend(results.get(timeout=60))
+        seen, cpu = results.get(timeout=60)
+        received.extend(seen)
         process.join(timeout=30)
+        if seen:
+            print(f"SMTP server: {len(seen)} messages, {cpu / len(seen) * 1000:.2f} ms CPU each")
 
 
 # ----------------------------------------------------------------------------- databases
@@ -233,7 +237,10 @@ def run_pair(emails: int, server_url: str) -> None:
         engine.dispose()
     ids = Counter(received)
     shares = Counter(row.claimed_by for row in rows)
-    print("database: postgresql; two `processor notify` processes")
+    print(
+        "database: postgresql; two `processor notify` processes; "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
     print(f"drained {emails} emails in {elapsed:.2f} s = {emails / elapsed:.0f} emails/s")
     print(f"rows per worker: {sorted(shares.values())}; exit codes {codes}")
     print(
