@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 import math
+import queue
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from processor.charging.csvfile import BatchRow, FileProblem, InvalidBatchFile
@@ -171,18 +172,18 @@ def _bounded_map(
     """Like `executor.map`, in completion order, with at most `window` rows queued at once.
 
     Keeping the queue short means an interrupted batch has started few rows it never finished.
+    Finished futures arrive through a queue, so each result costs the same however many run.
     """
-    pending: set[Future[RowResult]] = set()
+    finished: queue.SimpleQueue[Future[RowResult]] = queue.SimpleQueue()
+    in_flight = 0
     for row in rows:
-        if len(pending) >= window:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                yield future.result()
-        pending.add(executor.submit(work, row))
-    while pending:
-        done, pending = wait(pending, return_when=FIRST_COMPLETED)
-        for future in done:
-            yield future.result()
+        if in_flight >= window:
+            yield finished.get().result()
+            in_flight -= 1
+        executor.submit(work, row).add_done_callback(finished.put)
+        in_flight += 1
+    for _ in range(in_flight):
+        yield finished.get().result()
 
 
 def _finished(row: BatchRow, outcome: ChargeOutcome) -> RowResult:
