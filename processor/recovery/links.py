@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
@@ -44,6 +45,7 @@ class RecoveryLink:
     expires_at: datetime
 
 
+@lru_cache(maxsize=32)
 def _serializer(secret_key: str, purpose: str, clock: Clock) -> URLSafeTimedSerializer:
     if purpose not in PURPOSES:
         raise ValueError(f"unknown link purpose {purpose!r}")
