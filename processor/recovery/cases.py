@@ -9,10 +9,13 @@ case is born closed because the success arrived first (it is then written cancel
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import bindparam, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from processor.db.models import Notification, RecoveryCase, StripeEvent
@@ -53,66 +56,129 @@ def notification_dedup_key(case_id: int, sequence: int) -> str:
     return f"case:{case_id}:{sequence}"
 
 
+@dataclass(frozen=True)
+class CaseState:
+    """A recovery case as the current transaction leaves it."""
+
+    id: int
+    kind: str
+    status: str
+    error_code: str | None
+    decline_code: str | None
+    failure_message: str | None
+    failure_count: int
+
+
 def record_payment_failure(
     session: Session, failure: PaymentFailure, *, now: datetime
-) -> RecoveryCase:
-    """Open the case for this PaymentIntent or fold a newer failure into it."""
+) -> CaseState:
+    """Open the case for this PaymentIntent or fold a newer failure into it.
+
+    Core statements, not the ORM: this runs for every failed payment, on the webhook's hot
+    path as well as the charger's.
+    """
     lock_payment_intent(session, failure.payment_intent_id)
     kind = classify_decline(failure.code, failure.decline_code)
-    inserted = insert_ignoring_conflict(
-        session,
-        RecoveryCase,
-        {
-            "payment_intent_id": failure.payment_intent_id,
-            "customer_id": failure.customer_id,
-            "payment_method_id": failure.payment_method_id,
-            "kind": kind,
-            "status": "open",
-            "amount": failure.amount,
-            "currency": failure.currency.lower(),
-            "error_code": failure.code,
-            "decline_code": failure.decline_code,
-            "failure_message": failure.message,
-            "failure_count": 1,
-            "opened_at": failure.failed_at,
-            "last_failure_at": failure.failed_at,
-            "last_charge_id": failure.charge_id,
-            "updated_at": now,
-        },
-        conflict_on=["payment_intent_id"],
-    )
-    case = _lock_case(session, failure.payment_intent_id)
-    if inserted:
-        _queue_first_notification(session, case, now=now)
+    row = {
+        "payment_intent_id": failure.payment_intent_id,
+        "customer_id": failure.customer_id,
+        "payment_method_id": failure.payment_method_id,
+        "kind": kind,
+        "status": "open",
+        "amount": failure.amount,
+        "currency": failure.currency.lower(),
+        "error_code": failure.code,
+        "decline_code": failure.decline_code,
+        "failure_message": failure.message,
+        "failure_count": 1,
+        "opened_at": failure.failed_at,
+        "last_failure_at": failure.failed_at,
+        "last_charge_id": failure.charge_id,
+        "updated_at": now,
+    }
+    dialect = session.get_bind().dialect.name
+    case_id = session.execute(_insert_case(dialect), row).scalar()
+    if case_id is not None:
+        _queue_first_notification(session, case_id, now=now)
+        status = "open"
         outcome = _known_outcome(session, failure.payment_intent_id)
         if outcome is not None:
             # The success or cancellation was recorded before this (late) failure arrived:
             # end where in-order delivery ends, closed with its email canceled.
-            case.status, case.resolved_at = outcome
-            cancel_pending_notifications(session, case.id, now=now)
-        return case
+            status, resolved_at = outcome
+            session.execute(
+                _SET_OUTCOME, {"p_id": case_id, "p_status": status, "p_at": resolved_at}
+            )
+            cancel_pending_notifications(session, case_id, now=now)
+        return CaseState(case_id, kind, status, failure.code, failure.decline_code,
+                         failure.message, 1)
+    case = session.execute(_LOCK_CASE, {"p_intent": failure.payment_intent_id}).one()
     if failure.charge_id is not None and failure.charge_id == case.last_charge_id:
-        return case  # the same attempt, already reported by the other path
-    case.failure_count += 1
-    case.updated_at = now
-    if failure.failed_at < case.opened_at:
-        case.opened_at = failure.failed_at
+        return _state(case)  # the same attempt, already reported by the other path
+    changed = case._asdict()
+    changed["failure_count"] = case.failure_count + 1
+    changed["opened_at"] = min(case.opened_at, failure.failed_at)
     if (failure.failed_at, failure.charge_id or "") >= (
         case.last_failure_at,
         case.last_charge_id or "",
     ):
-        case.kind = kind
-        case.error_code = failure.code
-        case.decline_code = failure.decline_code
-        case.failure_message = failure.message
-        case.payment_method_id = failure.payment_method_id or case.payment_method_id
-        case.last_failure_at = failure.failed_at
-        case.last_charge_id = failure.charge_id
-    return case
+        changed.update(
+            kind=kind,
+            error_code=failure.code,
+            decline_code=failure.decline_code,
+            failure_message=failure.message,
+            payment_method_id=failure.payment_method_id or case.payment_method_id,
+            last_failure_at=failure.failed_at,
+            last_charge_id=failure.charge_id,
+        )
+    parameters = {f"p_{name}": value for name, value in changed.items()}
+    session.execute(_UPDATE_CASE, {**parameters, "p_updated_at": now})
+    return _state(changed)
+
+
+def _state(case: Any) -> CaseState:
+    values = case if isinstance(case, dict) else case._asdict()
+    return CaseState(**{name: values[name] for name in CaseState.__dataclass_fields__})
 
 
 _CASES = RecoveryCase.__table__
 _NOTIFICATIONS = Notification.__table__
+_CASE_FIELDS = (
+    "id", "kind", "status", "payment_method_id", "error_code", "decline_code",
+    "failure_message", "failure_count", "opened_at", "last_failure_at", "last_charge_id",
+)
+_LOCK_CASE = (
+    select(*(_CASES.c[name] for name in _CASE_FIELDS))
+    .where(_CASES.c.payment_intent_id == bindparam("p_intent"))
+    .with_for_update()
+)
+_UPDATE_CASE = (
+    update(_CASES)
+    .where(_CASES.c.id == bindparam("p_id"))
+    .values(
+        {
+            name: bindparam(f"p_{name}", type_=_CASES.c[name].type)
+            for name in (*_CASE_FIELDS[1:], "updated_at")
+        }
+    )
+)
+_SET_OUTCOME = (
+    update(_CASES)
+    .where(_CASES.c.id == bindparam("p_id"))
+    .values(status=bindparam("p_status"), resolved_at=bindparam("p_at", type_=UTCDateTime()))
+)
+
+
+@functools.cache
+def _insert_case(dialect: str) -> Any:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
+        insert(_CASES)
+        .on_conflict_do_nothing(index_elements=["payment_intent_id"])
+        .returning(_CASES.c.id)
+    )
+
+
 # Static statements (values as parameters): closing runs for every successful payment.
 _CLOSE_OPEN_CASE = (
     update(_CASES)
@@ -174,15 +240,15 @@ def cancel_pending_notifications(session: Session, case_id: int, *, now: datetim
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
-def _queue_first_notification(session: Session, case: RecoveryCase, *, now: datetime) -> None:
+def _queue_first_notification(session: Session, case_id: int, *, now: datetime) -> None:
     insert_ignoring_conflict(
         session,
         Notification,
         {
-            "case_id": case.id,
+            "case_id": case_id,
             "kind": INITIAL_NOTIFICATION,
             "sequence": 0,
-            "dedup_key": notification_dedup_key(case.id, 0),
+            "dedup_key": notification_dedup_key(case_id, 0),
             "status": "pending",
             "attempts": 0,
             "next_attempt_at": now,
@@ -191,16 +257,6 @@ def _queue_first_notification(session: Session, case: RecoveryCase, *, now: date
         },
         conflict_on=["dedup_key"],
     )
-
-
-def _lock_case(session: Session, payment_intent_id: str) -> RecoveryCase:
-    statement = (
-        select(RecoveryCase)
-        .where(RecoveryCase.payment_intent_id == payment_intent_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    return session.scalars(statement).one()
 
 
 _OUTCOME_EVENTS = (
