@@ -178,6 +178,18 @@ class Server:
     process: subprocess.Popen[bytes]
     url: str
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) used so far by the server and its worker processes."""
+        pids = [self.process.pid]
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        if children.exists():
+            pids += [int(pid) for pid in children.read_text().split()]
+        ticks = 0
+        for pid in pids:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])
+        return ticks / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         self.process.terminate()
         try:
@@ -441,7 +453,9 @@ def measure(args: argparse.Namespace, workdir: Path) -> list[dict[str, Any]]:
                     try:
                         load(server.url, warmup, args.connections, 1, workdir)
                         before = stored_events(url)
+                        cpu_before = server.cpu_seconds()
                         result = load(server.url, events, args.connections, args.seconds, workdir)
+                        cpu = server.cpu_seconds() - cpu_before
                     finally:
                         server.stop()
                     events.unlink()
@@ -455,6 +469,7 @@ def measure(args: argparse.Namespace, workdir: Path) -> list[dict[str, Any]]:
                         "events_per_s": round(result.per_second),
                         "p50_ms": round(result.p50_ms, 2),
                         "p99_ms": round(result.p99_ms, 2),
+                        "server_cpu_us_per_event": round(1e6 * cpu / max(result.requests, 1)),
                         "non2xx": result.non2xx,
                         "errors": result.errors,
                         "stored": stored,
@@ -477,13 +492,15 @@ def measure(args: argparse.Namespace, workdir: Path) -> list[dict[str, Any]]:
 
 def table(rows: list[dict[str, Any]]) -> str:
     lines = [
-        "| database | workers | endpoint | events/s | p50 ms | p99 ms | non-2xx |",
-        "| --- | --- | --- | ---: | ---: | ---: | ---: |",
+        "| database | workers | endpoint | events/s | p50 ms | p99 ms | non-2xx "
+        "| server CPU µs/event |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for row in rows:
         lines.append(
             f"| {row['database']} | {row['workers']} | {row['endpoint']} | "
-            f"{row['events_per_s']:,} | {row['p50_ms']} | {row['p99_ms']} | {row['non2xx']} |"
+            f"{row['events_per_s']:,} | {row['p50_ms']} | {row['p99_ms']} | {row['non2xx']} | "
+            f"{row['server_cpu_us_per_event']} |"
         )
     return "\n".join(lines)
 
@@ -521,3 +538,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
