@@ -192,3 +192,20 @@ def test_bad_recipient_address_is_a_permanent_failure(address: str) -> None:
             locale="en",
         )
     assert failure.value.retryable is False
+
+
+def test_a_header_block_that_is_not_as_built_is_refused() -> None:
+    from processor.errors import DeliveryError
+    from processor.notifier import message
+
+    good = _sent_bytes("Ada")
+    head, body = good.split(b"\r\n\r\n", 1)
+    message._check_headers(good)  # what build_message makes passes
+    for bad_head in (
+        head + b"\r\nBcc: attacker@evil.example",
+        head + b"\r\nTo: second@evil.example",
+        head.replace(b"\r\nAuto-Submitted: auto-generated", b""),
+    ):
+        with pytest.raises(DeliveryError) as refused:
+            message._check_headers(bad_head + b"\r\n\r\n" + body)
+        assert refused.value.retryable is False
