@@ -23,6 +23,7 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -144,20 +145,7 @@ class WebhookWriter:
             with self.engine.connect() as connection:
                 if connection.dialect.name == "sqlite":
                     _make_commits_durable(connection)
-                try:
-                    with Session(bind=connection) as session, session.begin():
-                        outcomes = record_batch(session, events, now=now)
-                except UNAVAILABLE_ERRORS:
-                    raise
-                except Exception:
-                    # A handler raised (or something unexpected did): nothing of the batch
-                    # was kept. Record each event in a transaction of its own, which stores
-                    # the failing one as failed and answers only it with a 500.
-                    one_by_one = sessionmaker(bind=connection)
-                    outcomes = [
-                        record_event(one_by_one, event, now=now, secret_index=secret_index)
-                        for event, secret_index in events
-                    ]
+                outcomes = self._store(connection, events, now)
         except UNAVAILABLE_ERRORS as exc:
             log.warning(
                 "%d webhook event(s) not stored, database unavailable: %s",
@@ -167,6 +155,26 @@ class WebhookWriter:
             outcomes = [Outcome.UNAVAILABLE] * len(accepted)
         for (delivery, event, secret_index), outcome in zip(accepted, outcomes, strict=True):
             delivery.future.set_result(Receipt(outcome, event.id, event.type, secret_index))
+
+    def _store(
+        self, connection: Connection, events: list[tuple[Event, int]], now: datetime
+    ) -> list[Outcome]:
+        try:
+            with Session(bind=connection) as session, session.begin():
+                return record_batch(session, events, now=now)
+        except UNAVAILABLE_ERRORS as exc:
+            if not _lost_a_lock_race(exc):
+                raise
+        except Exception:  # noqa: S110 - a handler raised: handled below, event by event
+            pass
+        # Nothing of the batch was kept (a handler raised, or PostgreSQL broke a deadlock
+        # between two batches). Record each event in a transaction of its own: only a
+        # failing event is stored as failed and answered 500.
+        one_by_one = sessionmaker(bind=connection)
+        return [
+            record_event(one_by_one, event, now=now, secret_index=secret_index)
+            for event, secret_index in events
+        ]
 
     def _verify(self, delivery: _Delivery, now: float) -> tuple[Event, int]:
         try:
@@ -181,6 +189,11 @@ class WebhookWriter:
             now=now,
         )
         return parse_event(payload), secret_index
+
+
+def _lost_a_lock_race(exc: Exception) -> bool:
+    """PostgreSQL aborted the batch to break a deadlock (or a serialisation conflict)."""
+    return getattr(getattr(exc, "orig", None), "sqlstate", None) in {"40P01", "40001"}
 
 
 def _make_commits_durable(connection: Connection) -> None:
