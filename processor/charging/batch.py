@@ -13,6 +13,7 @@ import queue
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 
 from processor.charging.csvfile import BatchRow, FileProblem, InvalidBatchFile
 from processor.charging.ledger import (
@@ -25,8 +26,15 @@ from processor.charging.ledger import (
 from processor.charging.ratelimit import TokenBucket
 from processor.charging.request import CATEGORIES, ERROR, ChargeOutcome
 from processor.charging.retry import RetryPolicy
-from processor.charging.service import ChargeOptions, Collaborators, charge_off_session
-from processor.errors import ProcessorError
+from processor.charging.service import (
+    ChargeOptions,
+    Collaborators,
+    charge_off_session,
+    reserve_named_charge,
+    resume_charge,
+)
+from processor.db.engine import unit_of_work
+from processor.errors import InvalidInput, ProcessorError
 
 log = logging.getLogger(__name__)
 
@@ -132,16 +140,13 @@ def run_batch(
     if not to_send:
         return summary
 
-    limiter = TokenBucket(options.rate)
+    # A tenth of a second's worth of catch-up after a stall; never more than `rate` per second.
+    limiter = TokenBucket(options.rate, burst=max(1, round(options.rate / 10)))
     charge_options = ChargeOptions(retry=options.retry, before_request=limiter.acquire)
     executor = ThreadPoolExecutor(max_workers=options.workers, thread_name_prefix="charge")
+    jobs = _jobs(deps, to_send, stored, charge_options, chunk=options.workers)
     try:
-        for result in _bounded_map(
-            executor,
-            lambda row: charge_row(deps, row, charge_options),
-            to_send,
-            window=options.workers * 2,
-        ):
+        for result in _bounded_map(executor, jobs, window=options.workers * 2):
             report(result)
     except BaseException:
         # Interrupted: let the charges in flight finish and write their outcome, start no more.
@@ -151,10 +156,74 @@ def run_batch(
     return summary
 
 
-def charge_row(deps: Collaborators, row: BatchRow, options: ChargeOptions) -> RowResult:
+Job = Callable[[], RowResult]
+
+
+def _jobs(
+    deps: Collaborators,
+    rows: list[BatchRow],
+    stored: dict[str, ChargeRow],
+    options: ChargeOptions,
+    *,
+    chunk: int,
+) -> Iterator[Job]:
+    """One job per row, writing the pending rows of a chunk in one transaction when it can.
+
+    Rows that name their method need nothing from Stripe before their row is written, so a
+    chunk of them is reserved together, just before the chunk is sent: one transaction where
+    there would be one per row. Pending rows of an earlier run are resumed as they are.
+    """
+    for start in range(0, len(rows), chunk):
+        part = rows[start : start + chunk]
+        fresh = [
+            row
+            for row in part
+            if row.request.payment_method_id and (row.request.reference or "") not in stored
+        ]
+        reserved, refused = _reserve_together(deps, fresh)
+        for row in part:
+            reference = row.request.reference or ""
+            if reference in refused:
+                yield partial(_failed, row, refused[reference])
+            elif reference in reserved or reference in stored:
+                existing = reserved.get(reference) or stored[reference]
+                yield partial(
+                    _guarded, row, partial(resume_charge, deps, existing, row.request, options)
+                )
+            else:
+                yield partial(
+                    _guarded, row, partial(charge_off_session, deps, row.request, options)
+                )
+
+
+def _reserve_together(
+    deps: Collaborators, rows: list[BatchRow]
+) -> tuple[dict[str, ChargeRow], dict[str, str]]:
+    """Pending rows for `rows` in one transaction: (written, refused with the reason)."""
+    reserved: dict[str, ChargeRow] = {}
+    refused: dict[str, str] = {}
+    if not rows:
+        return reserved, refused
+    try:
+        with unit_of_work(deps.sessions) as session:
+            now = deps.clock()
+            for row in rows:
+                try:
+                    stored = reserve_named_charge(session, row.request, now=now)
+                except InvalidInput as exc:  # raised before this row wrote anything
+                    refused[row.request.reference or ""] = str(exc)
+                else:
+                    reserved[stored.reference] = stored
+    except Exception:  # the rows then go one by one, each reporting its own failure
+        log.exception("could not reserve %d charges together", len(rows))
+        return {}, {}
+    return reserved, refused
+
+
+def _guarded(row: BatchRow, charge: Callable[[], ChargeOutcome]) -> RowResult:
     """One row's charge; any failure becomes that row's result rather than stopping the batch."""
     try:
-        return _finished(row, charge_off_session(deps, row.request, options))
+        return _finished(row, charge())
     except ProcessorError as exc:
         return _failed(row, str(exc))
     except Exception as exc:  # one broken row must not take the batch down; a rerun resolves it
@@ -163,24 +232,21 @@ def charge_row(deps: Collaborators, row: BatchRow, options: ChargeOptions) -> Ro
 
 
 def _bounded_map(
-    executor: ThreadPoolExecutor,
-    work: Callable[[BatchRow], RowResult],
-    rows: Iterable[BatchRow],
-    *,
-    window: int,
+    executor: ThreadPoolExecutor, jobs: Iterable[Job], *, window: int
 ) -> Iterator[RowResult]:
-    """Like `executor.map`, in completion order, with at most `window` rows queued at once.
+    """Run `jobs`, yielding results in completion order, with at most `window` queued at once.
 
-    Keeping the queue short means an interrupted batch has started few rows it never finished.
-    Finished futures arrive through a queue, so each result costs the same however many run.
+    Keeping the queue short means an interrupted batch has started few rows it never finished,
+    and `jobs` is only advanced as room frees up. Finished futures arrive through a queue, so
+    each result costs the same however many run.
     """
     finished: queue.SimpleQueue[Future[RowResult]] = queue.SimpleQueue()
     in_flight = 0
-    for row in rows:
+    for job in jobs:
         if in_flight >= window:
             yield finished.get().result()
             in_flight -= 1
-        executor.submit(work, row).add_done_callback(finished.put)
+        executor.submit(job).add_done_callback(finished.put)
         in_flight += 1
     for _ in range(in_flight):
         yield finished.get().result()

@@ -1,14 +1,20 @@
-"""A client-side token bucket shared by every worker of a batch, so we stay under Stripe's limit.
+"""A client-side rate limit shared by every worker of a batch, so we stay under Stripe's limit.
 
-Each request takes the next free slot `1/rate` seconds after the previous one; up to `burst`
-slots may be taken at once after a quiet spell. Pacing uses a monotonic clock, not wall time.
+Requests are spaced `1/rate` seconds apart; after a stall (a slow answer, a busy CPU) up to
+`burst` requests may go at once to catch up. On top of that, no rolling one-second window ever
+holds more than `rate` requests, which is how Stripe counts: catching up never earns a 429.
+Pacing uses a monotonic clock, not wall time.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
+
+WINDOW_SECONDS = 1.0
 
 
 class TokenBucket:
@@ -29,6 +35,8 @@ class TokenBucket:
         self.rate = rate
         self.burst = burst
         self._interval = 1.0 / rate
+        self._per_window = max(1, math.floor(rate * WINDOW_SECONDS))
+        self._recent: deque[float] = deque(maxlen=self._per_window)
         self._monotonic = monotonic
         self._sleep = sleep
         self._lock = threading.Lock()
@@ -39,10 +47,14 @@ class TokenBucket:
         with self._lock:
             now = self._monotonic()
             # Unused time banks at most `burst` slots, so a quiet spell cannot become a flood.
-            earliest = now - (self.burst - 1) * self._interval
-            slot = max(self._next_slot, earliest)
+            slot = max(self._next_slot, now - (self.burst - 1) * self._interval)
+            if len(self._recent) == self._per_window:
+                # The window ending at `slot` must not hold `rate` requests already.
+                slot = max(slot, self._recent[0] + WINDOW_SECONDS)
             self._next_slot = slot + self._interval
-            return max(0.0, slot - now)
+            send_at = max(slot, now)  # a slot banked in the past is used now
+            self._recent.append(send_at)
+            return send_at - now
 
     def acquire(self) -> None:
         wait = self.reserve()

@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 import stripe
@@ -106,22 +107,26 @@ def charge_off_session(
     if request.payment_method_id is not None:
         # The method is named: nothing to ask Stripe before the row, so one transaction.
         with unit_of_work(deps.sessions) as session:
-            row = find_charge(session, request.reference)
-            if row is None:
-                check_named_method(
-                    session, request.payment_method_id, request.customer_id, deps.clock().date()
-                )
-                row, _inserted = reserve_charge(
-                    session, request, request.payment_method_id, now=deps.clock()
-                )
-        return _resume(deps, row, request, options)
+            row = find_charge(session, request.reference) or reserve_named_charge(
+                session, request, now=deps.clock()
+            )
+        return resume_charge(deps, row, request, options)
     with deps.sessions() as session:
         row = find_charge(session, request.reference)
     if row is None:
         method = _choose_method(deps, request, options)
         with unit_of_work(deps.sessions) as session:
             row, _inserted = reserve_charge(session, request, method.id, now=deps.clock())
-    return _resume(deps, row, request, options)
+    return resume_charge(deps, row, request, options)
+
+
+def reserve_named_charge(session: Session, request: ChargeRequest, *, now: datetime) -> ChargeRow:
+    """Write the pending row of a validated request that names its method (`InvalidInput` if
+    we know the method cannot be charged); the existing row if the reference has one."""
+    assert request.payment_method_id is not None
+    check_named_method(session, request.payment_method_id, request.customer_id, now.date())
+    row, _inserted = reserve_charge(session, request, request.payment_method_id, now=now)
+    return row
 
 
 def _choose_method(
@@ -143,9 +148,10 @@ def _choose_method(
         ) from exc
 
 
-def _resume(
+def resume_charge(
     deps: Collaborators, row: ChargeRow, request: ChargeRequest, options: ChargeOptions
 ) -> ChargeOutcome:
+    """Carry the charge of `row` (written for a validated `request`) to its outcome."""
     conflict = conflict_with(row, request)
     if conflict is not None:
         raise ChargeRefused(conflict, reference=row.reference, code="reference_conflict")

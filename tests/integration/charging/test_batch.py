@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from processor.charging import BatchOptions, InvalidBatchFile, read_batch_file, run_batch
 from processor.charging.console import charge_file
-from processor.db.models import Charge
+from processor.db.models import Charge, PaymentMethod
 from processor.runtime import Runtime
 from tests.integration.charging.conftest import FAST_RETRY, attempts_for
 
@@ -160,3 +160,36 @@ def test_the_console_run_prints_a_summary_and_writes_a_result_file(
     assert declined["recovery_kind"] == "authentication_required"
     assert declined["payment_intent"].startswith("pi_")
     assert declined["line"] == 3 and declined["resumed"] is False
+
+
+def test_named_methods_known_unusable_are_refused_row_by_row(
+    runtime: Runtime, sandbox: Any, tmp_path: Path
+) -> None:
+    lines = ["reference,customer,amount,currency,payment_method"]
+    for index in range(6):
+        customer, method = sandbox.saved_card(f"named{index}@example.com", "pm_card_visa")
+        lines.append(f"named-{index},{customer},{1000 + index},usd,{method}")
+        if index == 3:
+            detached = (customer, method)
+    now = runtime.clock()
+    with runtime.sessions.begin() as session:
+        session.add(
+            PaymentMethod(
+                id=detached[1], customer_id=detached[0], type="card", status="detached",
+                created_at=now, updated_at=now,
+            )
+        )  # fmt: skip
+    path = tmp_path / "charges.csv"
+    path.write_text("\n".join(lines) + "\n")
+    results = {}
+    summary = run_batch(
+        runtime,
+        read_batch_file(path),
+        OPTIONS,
+        on_result=lambda result: results.__setitem__(result.reference, result),
+    )
+    assert (summary.counts["succeeded"], summary.errors) == (5, 1)
+    assert "was detached" in (results["named-3"].error or "")
+    assert attempts_for(sandbox, "named-3") == 0
+    with runtime.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Charge)) == 5

@@ -8,6 +8,8 @@ import time
 
 import pytest
 import stripe
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from processor.charging.ratelimit import TokenBucket
 from processor.charging.retry import (
@@ -160,3 +162,35 @@ def test_backoff_is_capped_and_jittered() -> None:
     assert all(delay <= 4.0 for delay in delays)
     assert delays[-1] >= 2.0  # the cap, halved at worst by jitter
     assert len({round(delay, 6) for delay in delays}) == len(delays)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rate=st.integers(min_value=2, max_value=150),
+    burst=st.integers(min_value=1, max_value=20),
+    gaps=st.lists(st.floats(min_value=0.0, max_value=0.3), min_size=1, max_size=400),
+)
+def test_no_rolling_second_ever_holds_more_than_the_rate(
+    rate: int, burst: int, gaps: list[float]
+) -> None:
+    """Whatever the stalls between callers, catching up never breaks Stripe's per-second count."""
+    fake = FakeTime()
+    bucket = TokenBucket(rate, burst=burst, monotonic=fake.monotonic, sleep=fake.sleep)
+    sends = []
+    for gap in gaps:
+        fake.now += gap
+        sends.append(fake.now + bucket.reserve())
+    for index, moment in enumerate(sends):
+        in_window = [other for other in sends[: index + 1] if moment - 1.0 < other <= moment]
+        assert len(in_window) <= rate
+
+
+def test_a_stall_is_caught_up_within_the_burst() -> None:
+    fake = FakeTime()
+    bucket = TokenBucket(100, burst=10, monotonic=fake.monotonic, sleep=fake.sleep)
+    for _ in range(50):
+        bucket.acquire()  # steady: 10 ms apart
+    fake.now += 0.2  # a 200 ms stall: 20 slots missed
+    waits = [bucket.reserve() for _ in range(12)]
+    assert waits[:10] == pytest.approx([0.0] * 10, abs=1e-9)  # ten go at once
+    assert waits[10] > 0.001
