@@ -12,7 +12,7 @@ import hashlib
 import hmac
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 from itsdangerous import BadSignature, TimestampSigner
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -23,6 +23,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from processor.db.engine import unit_of_work
+from processor.errors import ProcessorError
 from processor.ops_report import OpsReport, build_report
 from processor.runtime import Runtime
 from processor.web.funnel_chart import funnel_bars
@@ -144,13 +145,19 @@ async def replay(request: Request) -> Response:
         return Response("Sign in first.", status_code=401)
     event_id = request.path_params["event_id"]
     outcome = await run_in_threadpool(_replay_event, runtime, event_id)
-    return RedirectResponse(f"/ops?notice=replay+{event_id}:+{outcome}", status_code=303)
+    notice = urlencode({"notice": f"Replay of {event_id}: {outcome}"})
+    return RedirectResponse(f"/ops?{notice}", status_code=303)
 
 
 def _replay_event(runtime: Runtime, event_id: str) -> str:
     from processor.webhooks.replay import replay_event
 
-    return str(replay_event(runtime.sessions, event_id, now=runtime.clock()))
+    try:
+        replayed = replay_event(runtime.sessions, event_id, clock=runtime.clock)
+    except ProcessorError as exc:
+        return f"not replayed: {exc}"
+    detail = f" ({replayed.error})" if replayed.error else ""
+    return f"{replayed.outcome.value}{detail}"
 
 
 def routes() -> list[BaseRoute]:

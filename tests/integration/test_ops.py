@@ -67,3 +67,42 @@ def test_login_sets_a_strict_cookie_and_replay_needs_csrf(ops_client) -> None:  
     assert ops_client.get("/ops").status_code == 200
     refused = ops_client.post("/ops/events/evt_1/replay", data={"csrf": "wrong"})
     assert refused.status_code == 403
+
+
+def test_replay_button_reapplies_a_failed_event(ops_client, sessions, clock) -> None:  # type: ignore[no-untyped-def]
+    import json
+    import re
+
+    from sqlalchemy import select
+
+    from processor.db.models import StripeEvent
+
+    now = clock()
+    payload = json.dumps({
+        "id": "evt_failed_1", "object": "event", "type": "payment_intent.succeeded",
+        "created": int(now.timestamp()), "api_version": "2026-10-28.endive", "livemode": False,
+        "data": {"object": {"id": "pi_replay", "object": "payment_intent", "status": "succeeded",
+                            "amount": 1999, "currency": "usd", "customer": "cus_1"}},
+    })
+    with unit_of_work(sessions) as session:
+        session.add(RecoveryCase(
+            payment_intent_id="pi_replay", kind="payment_method_required", status="open",
+            amount=1999, currency="usd", opened_at=now, last_failure_at=now, updated_at=now,
+        ))
+        session.add(StripeEvent(
+            id="evt_failed_1", type="payment_intent.succeeded", object_id="pi_replay",
+            stripe_created_at=now, received_at=now, last_received_at=now, status="failed",
+            error="OperationalError: database is locked", delivery_count=1, attempt_count=1,
+            source="webhook", payload=payload,
+        ))
+    ops_client.post("/ops/login", data={"token": TOKEN})
+    page = ops_client.get("/ops")
+    assert "evt_failed_1" in page.text
+    csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text).group(1)
+    replayed = ops_client.post("/ops/events/evt_failed_1/replay", data={"csrf": csrf})
+    assert replayed.status_code == 200
+    assert "Replay of evt_failed_1: " in replayed.text
+    with unit_of_work(sessions) as session:
+        assert session.scalar(select(StripeEvent.status).where(StripeEvent.id == "evt_failed_1")) == "processed"
+        assert session.scalar(select(RecoveryCase.status)) == "recovered"
+    assert "No failed events." in ops_client.get("/ops").text
