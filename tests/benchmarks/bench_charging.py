@@ -26,6 +26,7 @@ import stripe
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 
+from processor.charging.batch import default_concurrency
 from processor.config import _normalise_database_url
 from processor.db.engine import make_engine
 from processor.db.migrate import upgrade_to_head
@@ -82,7 +83,7 @@ def main() -> int:
     parser.add_argument("--charges", type=int, default=2000)
     parser.add_argument("--latency", type=float, default=0.1, help="seconds added per request")
     parser.add_argument("--rate", type=float, default=100.0, help="requests/s, both sides")
-    parser.add_argument("--concurrency", type=int, default=20)
+    parser.add_argument("--concurrency", type=int, help="default: the command's own default")
     parser.add_argument("--database-url", help="default: a fresh SQLite file")
     parser.add_argument("--profile", help="write a cProfile of the charging process here")
     args = parser.parse_args()
@@ -118,7 +119,9 @@ def main() -> int:
         )
         profile = ["-m", "cProfile", "-o", args.profile] if args.profile else []
         command = [sys.executable, *profile, "-m", "processor", "charge", "--file", str(batch),
-                   "--rate", str(args.rate), "--concurrency", str(args.concurrency)]  # fmt: skip
+                   "--rate", str(args.rate)]  # fmt: skip
+        if args.concurrency:
+            command += ["--concurrency", str(args.concurrency)]
         started = time.monotonic()
         sandbox_cpu = time.process_time()
         children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -155,7 +158,8 @@ def main() -> int:
 
     allowed = args.charges / args.rate
     print(f"database: {make_url(database_url).get_backend_name()}; latency {args.latency * 1000:.0f} ms; "
-          f"rate limit {args.rate:g}/s (client and sandbox); concurrency {args.concurrency}")  # fmt: skip
+          f"rate limit {args.rate:g}/s (client and sandbox); "
+          f"concurrency {args.concurrency or default_concurrency(args.rate)}")  # fmt: skip
     print(f"charged: {succeeded}/{args.charges} succeeded; sandbox charges {len(keys)}, "
           f"distinct keys {len(set(keys))}; requests sent {sent} (retries {sent - args.charges})")  # fmt: skip
     print(f"batch: {batch_seconds:.2f} s ({args.charges / batch_seconds:.1f} charges/s); "

@@ -11,7 +11,7 @@ import stripe
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from processor.charging.ratelimit import TokenBucket
+from processor.charging.ratelimit import JITTER_MARGIN_SECONDS, TokenBucket
 from processor.charging.retry import (
     AttemptCounter,
     RetryPolicy,
@@ -36,10 +36,13 @@ class FakeTime:
 def test_requests_are_spaced_one_interval_apart() -> None:
     fake = FakeTime()
     bucket = TokenBucket(20, monotonic=fake.monotonic, sleep=fake.sleep)
-    for _ in range(21):
+    for _ in range(20):
         bucket.acquire()
-    # The first goes at once; twenty more need twenty intervals of 50 ms.
-    assert fake.now - 100.0 == pytest.approx(1.0)
+    # The first goes at once; nineteen more need nineteen intervals of 50 ms.
+    assert fake.now - 100.0 == pytest.approx(0.95)
+    # The 21st waits until the first has left the rolling second, with the jitter margin.
+    bucket.acquire()
+    assert fake.now - 100.0 == pytest.approx(1.0 + JITTER_MARGIN_SECONDS)
 
 
 def test_a_quiet_spell_banks_at_most_the_burst() -> None:
@@ -181,7 +184,8 @@ def test_no_rolling_second_ever_holds_more_than_the_rate(
         fake.now += gap
         sends.append(fake.now + bucket.reserve())
     for index, moment in enumerate(sends):
-        in_window = [other for other in sends[: index + 1] if moment - 1.0 < other <= moment]
+        window_start = moment - 1.0 - JITTER_MARGIN_SECONDS
+        in_window = [other for other in sends[: index + 1] if window_start < other <= moment]
         assert len(in_window) <= rate
 
 
