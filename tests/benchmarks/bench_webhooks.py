@@ -475,11 +475,13 @@ def measure(args: argparse.Namespace, workdir: Path) -> list[dict[str, Any]]:
                         "stored": stored,
                         "wrapped": acknowledged > args.events,
                     }
-                    # wrk stops counting with up to one request per connection still in flight, after the
-                    # warm-up and after the run:
-                    # those may be stored without being counted as answered.
-                    if stored is not None and not row["wrapped"] and not (
-                        acknowledged <= stored <= acknowledged + 2 * args.connections
+                    # wrk stops counting with up to one request per connection still in
+                    # flight, after the warm-up and after the run: those may be stored
+                    # without being counted as answered.
+                    if (
+                        stored is not None
+                        and not row["wrapped"]
+                        and not (acknowledged <= stored <= acknowledged + 2 * args.connections)
                     ):
                         row["mismatch"] = f"{acknowledged} acknowledged, {stored} stored"
                     rows.append(row)
@@ -538,4 +540,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-
