@@ -51,7 +51,7 @@ from processor.charging.stripe_values import id_of, value_of
 from processor.clock import Clock
 from processor.config import Settings
 from processor.db.engine import unit_of_work
-from processor.recovery.cases import PaymentFailure, record_payment_failure
+from processor.recovery.cases import PaymentFailure, lock_payment_intent, record_payment_failure
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -301,6 +301,10 @@ def _store(
 ) -> ChargeOutcome:
     now = deps.clock()
     with unit_of_work(deps.sessions) as session:
+        if answer.payment_intent_id is not None:
+            # Same lock order as the webhook handlers (intent first, then the charges row),
+            # so a 402 and its `payment_intent.payment_failed` arriving together cannot deadlock.
+            lock_payment_intent(session, answer.payment_intent_id)
         stored = record_answer(session, row.id, answer, attempts=counter.sent, now=now)
         if open_case and answer.payment_intent_id is not None:
             record_payment_failure(
