@@ -18,6 +18,8 @@ from processor.clock import Clock
 from processor.db.engine import unit_of_work
 from processor.db.models import PaymentMethod, SetupAttempt
 from processor.db.upsert import insert_ignoring_conflict
+from processor.webhooks.handlers import ref_id
+from processor.webhooks.handlers.payment_methods import merge_method, method_details
 
 
 @dataclass(frozen=True)
@@ -106,57 +108,23 @@ def record_payment_method(
     *,
     setup_intent_id: str | None,
 ) -> PaymentMethod:
-    """Store a PaymentMethod object Stripe returned, filling only what is not yet known."""
+    """Store a PaymentMethod object Stripe returned, filling only what is not yet known.
+
+    The same merge the `payment_method.attached` webhook uses, so either may come first.
+    """
     now = clock()
-    card = method.get("card") or {}
-    sepa = method.get("sepa_debit") or {}
-    details = {
-        "type": method.get("type"),
-        "card_brand": card.get("brand"),
-        "card_last4": card.get("last4"),
-        "card_exp_month": card.get("exp_month"),
-        "card_exp_year": card.get("exp_year"),
-        "card_funding": card.get("funding"),
-        "card_country": card.get("country"),
-        "sepa_last4": sepa.get("last4"),
-        "sepa_bank_code": sepa.get("bank_code"),
-        "sepa_country": sepa.get("country"),
-        "allow_redisplay": method.get("allow_redisplay"),
-    }
+    customer_id = ref_id(method.get("customer"))
     with unit_of_work(sessions) as session:
-        inserted = insert_ignoring_conflict(
+        merge_method(
             session,
-            PaymentMethod,
-            {
-                "id": method["id"],
-                "customer_id": method.get("customer"),
-                "setup_intent_id": setup_intent_id,
-                **details,
-                "status": "active",
-                "attached_at": now if method.get("customer") else None,
-                "details_updated_at": now,
-                "created_at": now,
-                "updated_at": now,
-            },
-            conflict_on=["id"],
+            method["id"],
+            now=now,
+            details=method_details(method),
+            details_at=now,
+            customer_id=customer_id,
+            setup_intent_id=setup_intent_id,
+            attached_at=now if customer_id else None,
         )
-        if not inserted:
-            filled = {
-                name: func.coalesce(getattr(PaymentMethod, name), value)
-                for name, value in details.items()
-                if value is not None
-            }
-            session.execute(
-                update(PaymentMethod)
-                .where(PaymentMethod.id == method["id"])
-                .values(
-                    **filled,
-                    customer_id=func.coalesce(PaymentMethod.customer_id, method.get("customer")),
-                    setup_intent_id=func.coalesce(PaymentMethod.setup_intent_id, setup_intent_id),
-                    details_updated_at=func.coalesce(PaymentMethod.details_updated_at, now),
-                    updated_at=now,
-                )
-            )
         row = session.scalars(select(PaymentMethod).where(PaymentMethod.id == method["id"])).one()
         session.expunge(row)
         return row
