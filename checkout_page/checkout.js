@@ -11,7 +11,9 @@
 (() => {
   'use strict';
 
-  const $ = (id) => document.getElementById(id);
+  const { $, ShownError, api, announce, clearError, showError, appearance } = window.PageKit;
+  const loadScript = (url) => window.PageKit.loadScript(url, 'The payment form could not load. Reload the page to try again.');
+  const setBusy = (name, busy, message) => { state.busy = busy; window.PageKit.setBusy(name, busy, message); };
   const state = { config: null, stripe: null, elements: null, customer: null, busy: false };
 
   const BRAND_NAMES = {
@@ -19,47 +21,11 @@
     mastercard: 'Mastercard', unionpay: 'UnionPay', visa: 'Visa', cartes_bancaires: 'Cartes Bancaires'
   };
 
-  // An error whose message is meant for the person using the page.
-  class ShownError extends Error {}
-
   // ------------------------------------------------------------------ talking to our server
-
-  async function api(method, path, body) {
-    const init = { method, credentials: 'same-origin', headers: { Accept: 'application/json' } };
-    if (body !== undefined) {
-      init.headers['Content-Type'] = 'application/json';
-      init.body = JSON.stringify(body);
-    }
-    let response;
-    try {
-      response = await fetch(path, init);
-    } catch (_networkError) {
-      return { ok: false, status: 0, data: null };
-    }
-    let data = null;
-    try {
-      data = await response.json();
-    } catch (_notJson) {
-      data = null;
-    }
-    return { ok: response.ok, status: response.status, data };
-  }
 
   function messageOf(answer, fallback) {
     if (answer.status === 0) return 'We could not reach our server. Check your connection and try again.';
     return (answer.data && answer.data.error && answer.data.error.message) || fallback;
-  }
-
-  function loadScript(url) {
-    return new Promise((resolve, reject) => {
-      if (window.Stripe) { resolve(); return; }
-      const script = document.createElement('script');
-      script.src = url;
-      script.async = true;
-      script.addEventListener('load', () => resolve());
-      script.addEventListener('error', () => reject(new ShownError('The payment form could not load. Reload the page to try again.')));
-      document.head.appendChild(script);
-    });
   }
 
   // ------------------------------------------------------------------ page state helpers
@@ -67,33 +33,6 @@
   function showStep(id) {
     for (const step of ['signup-step', 'payment-step', 'success-step']) $(step).hidden = step !== id;
     $('loading').hidden = true;
-  }
-
-  function announce(text) {
-    $('busy-status').textContent = text;
-  }
-
-  function setBusy(formName, busy, message) {
-    state.busy = busy;
-    const button = $(formName + '-submit');
-    $(formName + '-fields').disabled = busy;
-    button.setAttribute('aria-busy', busy ? 'true' : 'false');
-    $(formName + '-form').setAttribute('aria-busy', busy ? 'true' : 'false');
-    announce(busy ? message : '');
-    // Disabling the fieldset drops focus; give it back to the button so keyboard users stay put.
-    if (!busy && (!document.activeElement || document.activeElement === document.body)) button.focus();
-  }
-
-  function showError(id, message) {
-    const box = $(id);
-    box.textContent = message;
-    box.hidden = false;
-  }
-
-  function clearError(id) {
-    const box = $(id);
-    box.textContent = '';
-    box.hidden = true;
   }
 
   function setFieldError(name, message) {
@@ -105,28 +44,6 @@
     if (message) input.setAttribute('aria-invalid', 'true');
     else input.removeAttribute('aria-invalid');
     return true;
-  }
-
-  function cssVariable(name, fallback) {
-    const value = getComputedStyle(document.documentElement).getPropertyValue(name).trim();
-    return value || fallback;
-  }
-
-  // The Elements take their look from the page's own CSS custom properties.
-  function appearance() {
-    return {
-      theme: 'stripe',
-      variables: {
-        colorPrimary: cssVariable('--color-primary', '#3d4eac'),
-        colorBackground: cssVariable('--color-surface', '#ffffff'),
-        colorText: cssVariable('--color-text', '#1f2430'),
-        colorTextSecondary: cssVariable('--color-muted', '#5b6170'),
-        colorDanger: cssVariable('--color-danger', '#b3261e'),
-        fontFamily: cssVariable('--font-family', 'system-ui, sans-serif'),
-        borderRadius: cssVariable('--radius', '8px'),
-        spacingUnit: '4px'
-      }
-    };
   }
 
   function describeMethod(method) {

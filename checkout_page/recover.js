@@ -17,7 +17,9 @@
 (() => {
   'use strict';
 
-  const $ = (id) => document.getElementById(id);
+  const { $, ShownError, api, announce, clearError, showError, appearance } = window.PageKit;
+  const loadScript = (url) => window.PageKit.loadScript(url, state.text.loadFailed);
+  const setBusy = (name, busy, message) => { state.busy = busy; window.PageKit.setBusy(name, busy, message); };
   const POLL_INTERVAL_MS = 1000;
   const POLL_LIMIT_MS = 60000;
   const BRANDS = {
@@ -128,31 +130,7 @@
   const base = `/recover/${encodeURIComponent(token)}`;
   const state = { text: TEXT.en, locale: 'en', data: null, stripe: null, elements: null, busy: false };
 
-  // An error whose message is meant for the person using the page.
-  class ShownError extends Error {}
-
   // ------------------------------------------------------------------ talking to our server
-
-  async function api(method, path, body) {
-    const init = { method, credentials: 'same-origin', cache: 'no-store', headers: { Accept: 'application/json' } };
-    if (body !== undefined) {
-      init.headers['Content-Type'] = 'application/json';
-      init.body = JSON.stringify(body);
-    }
-    let response;
-    try {
-      response = await fetch(path, init);
-    } catch (_networkError) {
-      return { ok: false, status: 0, data: null };
-    }
-    let data = null;
-    try {
-      data = await response.json();
-    } catch (_notJson) {
-      data = null;
-    }
-    return { ok: response.ok, status: response.status, data };
-  }
 
   function errorCode(answer) {
     return answer.data && answer.data.error ? answer.data.error.code : null;
@@ -166,18 +144,6 @@
     return state.locale === 'en' && message && answer.status < 500 ? message : fallback;
   }
 
-  function loadScript(url) {
-    return new Promise((resolve, reject) => {
-      if (window.Stripe) { resolve(); return; }
-      const script = document.createElement('script');
-      script.src = url;
-      script.async = true;
-      script.addEventListener('load', () => resolve());
-      script.addEventListener('error', () => reject(new ShownError(state.text.loadFailed)));
-      document.head.appendChild(script);
-    });
-  }
-
   // ------------------------------------------------------------------ page state helpers
 
   const STEPS = ['pay-step', 'confirming-step', 'done-step', 'closed-step', 'expired-step', 'invalid-step'];
@@ -188,31 +154,6 @@
     if (focusId) $(focusId).focus();
   }
 
-  function announce(text) {
-    $('busy-status').textContent = text;
-  }
-
-  function setBusy(name, busy, message) {
-    state.busy = busy;
-    const button = $(name + '-submit');
-    const fields = $(name + '-fields');
-    if (fields) fields.disabled = busy;
-    else button.disabled = busy;
-    button.setAttribute('aria-busy', busy ? 'true' : 'false');
-    announce(busy ? message : '');
-    if (!busy && (!document.activeElement || document.activeElement === document.body)) button.focus();
-  }
-
-  function showError(id, message) {
-    $(id).textContent = message;
-    $(id).hidden = false;
-  }
-
-  function clearError(id) {
-    $(id).textContent = '';
-    $(id).hidden = true;
-  }
-
   function useLanguage(locale) {
     state.locale = TEXT[locale] ? locale : 'en';
     state.text = TEXT[state.locale];
@@ -220,25 +161,6 @@
     document.title = state.text.title;
     $('page-title').textContent = state.text.title;
     $('loading-text').textContent = state.text.loading;
-  }
-
-  function cssVariable(name, fallback) {
-    const value = getComputedStyle(document.documentElement).getPropertyValue(name).trim();
-    return value || fallback;
-  }
-
-  function appearance() {
-    return {
-      theme: 'stripe',
-      variables: {
-        colorPrimary: cssVariable('--color-primary', '#3d4eac'),
-        colorBackground: cssVariable('--color-surface', '#ffffff'),
-        colorText: cssVariable('--color-text', '#1f2430'),
-        colorDanger: cssVariable('--color-danger', '#b3261e'),
-        fontFamily: cssVariable('--font-family', 'system-ui, sans-serif'),
-        borderRadius: cssVariable('--radius', '8px')
-      }
-    };
   }
 
   // ------------------------------------------------------------------ states without a form
