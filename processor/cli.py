@@ -288,7 +288,14 @@ def build_parser() -> argparse.ArgumentParser:
     notify.add_argument("--poll-interval", type=float, default=1.0, help="seconds between polls")
     notify.set_defaults(handler=cmd_notify)
 
-    charge = sub.add_parser("charge", help="charge saved methods off-session (one, or a CSV batch)")
+    charge = sub.add_parser(
+        "charge",
+        help="charge saved methods off-session (one, or a CSV batch)",
+        description="Charge a saved method while the customer is away, never twice per "
+        "reference. Exit status: 0 charged or processing; 2 declined (a recovery case is "
+        "open); 1 nothing charged, or no answer from Stripe (run the same reference or file "
+        "again). See docs/charging.md.",
+    )
     charge.add_argument("--customer", help="cus_... (single charge)")
     charge.add_argument("--amount", help="in the currency's minor unit: 1999 is $19.99 or ¥1,999")
     charge.add_argument("--currency", help="three letters, e.g. usd, eur, jpy")
