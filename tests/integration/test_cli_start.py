@@ -1,0 +1,59 @@
+"""The command line: every command has help, and bad settings stop it before anything starts."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+COMMANDS = ("serve", "migrate", "notify", "charge", "reconcile", "replay", "sandbox", "prune")
+
+
+def run(*args: str, **environment: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "DATABASE_URL"))}
+    env.update(environment)
+    return subprocess.run(
+        [sys.executable, "-m", "processor", *args],
+        capture_output=True, text=True, env=env, timeout=60, check=False,
+    )
+
+
+def test_top_level_help_lists_every_command() -> None:
+    answer = run("--help")
+    assert answer.returncode == 0
+    for command in COMMANDS:
+        assert command in answer.stdout
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_each_command_has_help(command: str) -> None:
+    answer = run(command, "--help")
+    assert answer.returncode == 0, answer.stderr
+    assert f"usage: processor {command}" in answer.stdout
+
+
+def test_bad_settings_stop_serve_and_name_each_setting(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    answer = run(
+        "serve", "--port", "1",
+        DATABASE_URL="mysql://root@localhost/x", STRIPE_SECRET_KEY="sk_test_abc",
+    )
+    assert answer.returncode == 2
+    for setting in ("DATABASE_URL", "STRIPE_PUBLISHABLE_KEY", "STRIPE_WEBHOOK_SECRETS", "SECRET_KEY"):
+        assert f"- {setting}:" in answer.stderr
+    assert "Uvicorn running" not in answer.stderr
+
+
+def test_a_live_key_is_refused_in_sandbox_mode() -> None:
+    answer = run("migrate", SANDBOX="1", STRIPE_SECRET_KEY="sk_live_abc")
+    assert answer.returncode == 2
+    assert "STRIPE_SECRET_KEY: a live key cannot be used in sandbox mode" in answer.stderr
+
+
+def test_migrate_creates_the_schema_of_an_empty_sqlite_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    database = tmp_path / "fresh.db"
+    answer = run("migrate", DATABASE_URL=f"sqlite:///{database}")
+    assert answer.returncode == 0, answer.stderr
+    assert "database at revision" in answer.stdout
+    assert database.exists()
