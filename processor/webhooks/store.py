@@ -34,10 +34,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from processor.db.models import StripeEvent
 from processor.db.types import UTCDateTime
-from processor.db.upsert import insert_ignoring_conflict
 from processor.logs import scrub
 from processor.webhooks.dispatch import Handler, handler_for
 from processor.webhooks.envelope import Event
+from processor.webhooks.fast_insert import insert_event_row
 
 log = logging.getLogger(__name__)
 
@@ -184,9 +184,8 @@ def _record_and_apply(
 ) -> Outcome:
     # Inserted as already settled: if the handler raises, the whole transaction (row
     # included) rolls back, so a `processed` row is never visible without its effects.
-    inserted = insert_ignoring_conflict(
+    inserted = insert_event_row(
         session,
-        StripeEvent,
         _event_row(
             event,
             now=now,
@@ -196,7 +195,6 @@ def _record_and_apply(
             processed_at=now if handler else None,
             attempt_count=1 if handler else 0,
         ),
-        conflict_on=["id"],
     )
     if inserted:
         if handler is None:

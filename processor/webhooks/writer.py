@@ -10,9 +10,9 @@ delivery's future resolves only after COMMIT has returned, so a 2xx is never sen
 event that is not durably stored; if the database cannot commit, every event of the batch is
 answered UNAVAILABLE (503) and nothing of it is kept.
 
-On SQLite the writer's connections run with `synchronous=FULL` (the engine's default is
-NORMAL): in WAL mode NORMAL survives a crash of the process but may lose the last commits on a
-power loss; FULL syncs the WAL at every commit, which batching makes affordable.
+On SQLite every connection runs with `synchronous=FULL` (processor.db.engine): in WAL mode
+NORMAL survives a crash of the process but may lose the last commits on a power loss; FULL
+syncs the WAL at every commit, which batching makes affordable.
 """
 
 from __future__ import annotations
@@ -38,7 +38,6 @@ log = logging.getLogger(__name__)
 
 MAX_BATCH = 64
 POSTGRESQL_THREADS = 4
-_DURABLE_FLAG = "processor_synchronous_full"
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,8 +142,6 @@ class WebhookWriter:
         events = [(event, secret_index) for _delivery, event, secret_index in accepted]
         try:
             with self.engine.connect() as connection:
-                if connection.dialect.name == "sqlite":
-                    _make_commits_durable(connection)
                 outcomes = self._store(connection, events, now)
         except UNAVAILABLE_ERRORS as exc:
             log.warning(
@@ -195,10 +192,3 @@ def _lost_a_lock_race(exc: Exception) -> bool:
     """PostgreSQL aborted the batch to break a deadlock (or a serialisation conflict)."""
     return getattr(getattr(exc, "orig", None), "sqlstate", None) in {"40P01", "40001"}
 
-
-def _make_commits_durable(connection: Connection) -> None:
-    # Outside any transaction (SQLite refuses to change it inside one), once per connection.
-    pooled = connection.connection
-    if not pooled.info.get(_DURABLE_FLAG):
-        pooled.driver_connection.execute("PRAGMA synchronous=FULL")  # type: ignore[union-attr]
-        pooled.info[_DURABLE_FLAG] = True
