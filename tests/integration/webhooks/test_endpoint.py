@@ -56,6 +56,15 @@ def stored_events(app: LiveApp) -> int:
         return int(session.scalar(select(func.count()).select_from(StripeEvent)) or 0)
 
 
+def test_only_post_is_accepted_and_answers_carry_the_security_headers(app: LiveApp) -> None:
+    assert httpx.get(f"{app.url}/webhooks/stripe", timeout=10).status_code == 405
+    body = failed_payment("evt_headers")
+    answer = post(app, body, signature(body, NEW))
+    assert answer.status_code == 200
+    assert answer.headers["content-type"] == "application/json"
+    assert answer.headers["x-content-type-options"] == "nosniff"
+
+
 def test_a_signed_event_is_stored_and_acknowledged(app: LiveApp) -> None:
     body = failed_payment()
     answer = post(app, body, signature(body, NEW))
