@@ -6,7 +6,6 @@ from the signed session cookie, never from the request body.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -19,7 +18,7 @@ from processor import customers, setup_intents
 from processor.config import Settings
 from processor.errors import InvalidInput
 from processor.runtime import Runtime
-from processor.web.security import json_route
+from processor.web.security import json_route, read_json_object
 from processor.web.session import session_customer_id, start_session
 
 NO_STORE = {"cache-control": "no-store"}
@@ -27,16 +26,6 @@ NO_STORE = {"cache-control": "no-store"}
 
 def _runtime(request: Request) -> Runtime:
     return request.app.state.runtime  # type: ignore[no-any-return]
-
-
-async def _json_object(request: Request) -> dict[str, Any]:
-    try:
-        body = json.loads(await request.body())
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput("The request body is not valid JSON.", code="malformed_json") from exc
-    if not isinstance(body, dict):
-        raise InvalidInput("The request body must be a JSON object.", code="malformed_json")
-    return body
 
 
 def _optional_text(body: dict[str, Any], name: str) -> str | None:
@@ -73,7 +62,7 @@ async def config(request: Request) -> JSONResponse:
 async def create_customer(request: Request) -> JSONResponse:
     """Sign up: create (or, for the same browser and email, reuse) the Stripe Customer."""
     runtime = _runtime(request)
-    body = await _json_object(request)
+    body = await read_json_object(request)
     sign_up = customers.SignUp(
         email=_optional_text(body, "email") or "",
         name=_optional_text(body, "name") or "",
@@ -106,7 +95,7 @@ async def create_confirm_intent(request: Request) -> JSONResponse:
     """`{confirmationTokenId}` -> `{client_secret, status}` for the session's customer."""
     runtime = _runtime(request)
     customer_id = _required_customer(request, runtime.settings)
-    body = await _json_object(request)
+    body = await read_json_object(request)
     started = await run_in_threadpool(
         setup_intents.create_and_confirm,
         runtime.sessions,

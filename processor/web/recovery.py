@@ -11,7 +11,6 @@ only when the `payment_intent.succeeded` webhook says so; the page polls `case` 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -21,14 +20,13 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from processor.config import Settings
-from processor.errors import InvalidInput
 from processor.recovery import page
 from processor.recovery.links import LinkExpired, LinkInvalid
 from processor.recovery.money import format_money
 from processor.runtime import Runtime
 from processor.web.errors import error_body
 from processor.web.pages import PAGES_DIRECTORY
-from processor.web.security import json_route
+from processor.web.security import json_route, read_json_object
 
 RECOVER_HTML = PAGES_DIRECTORY / "recover.html"
 NO_STORE = {"cache-control": "no-store"}
@@ -107,7 +105,7 @@ async def payment_intent(request: Request) -> Response:
 @_answers_domain_refusals
 async def confirm(request: Request) -> Response:
     runtime = _runtime(request)
-    body = await _json_object(request)
+    body = await read_json_object(request)
     case = page.usable_case(await _linked(request))
     intent = await run_in_threadpool(
         lambda: page.confirm_with_confirmation_token(
@@ -163,16 +161,6 @@ def _page_url(settings: Settings, request: Request) -> str:
 def _accepted_languages(request: Request) -> list[str]:
     header = request.headers.get("accept-language", "")
     return [part.split(";")[0].strip() for part in header.split(",") if part.strip()]
-
-
-async def _json_object(request: Request) -> dict[str, Any]:
-    try:
-        body = json.loads(await request.body())
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput("The request body is not valid JSON.", code="malformed_json") from exc
-    if not isinstance(body, dict):
-        raise InvalidInput("The request body must be a JSON object.", code="malformed_json")
-    return body
 
 
 def routes(settings: Settings) -> list[BaseRoute]:

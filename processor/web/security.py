@@ -7,16 +7,20 @@ that lets Stripe.js (or the sandbox's stand-in) load and talk to its API, and no
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.requests import Request
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from processor.config import Settings
+from processor.errors import InvalidInput
 
 DEFAULT_MAX_JSON_BYTES = 8 * 1024
 _UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -86,6 +90,17 @@ class JsonRequestGuard:
             return message
 
         return limited_receive
+
+
+async def read_json_object(request: Request) -> dict[str, Any]:
+    """The body of a `json_route` request as a JSON object, or a 400 `malformed_json`."""
+    try:
+        body = json.loads(await request.body())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput("The request body is not valid JSON.", code="malformed_json") from exc
+    if not isinstance(body, dict):
+        raise InvalidInput("The request body must be a JSON object.", code="malformed_json")
+    return body
 
 
 def json_route(
