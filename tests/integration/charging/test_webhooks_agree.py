@@ -21,7 +21,6 @@ from processor.charging import (
 )
 from processor.db.models import RecoveryCase, StripeEvent
 from tests.fixtures.app import LiveApp
-from tests.fixtures.sandbox import SandboxHandle
 from tests.integration.charging.conftest import FAST_RETRY, cases, charge_row
 
 FAST = ChargeOptions(retry=FAST_RETRY)
@@ -37,17 +36,7 @@ def app(live_app: Callable[..., LiveApp]) -> LiveApp:
     return live_app()
 
 
-def handle(app: LiveApp) -> SandboxHandle:
-    """The mounted stand-in, with the fixture's helpers (saved_card)."""
-    settings = app.settings
-    return SandboxHandle(
-        url=f"{app.url}/sandbox/stripe",
-        control=app.sandbox,
-        secret_key=settings.stripe_secret_key,
-        publishable_key=settings.stripe_publishable_key,
-        webhook_secret=settings.stripe_webhook_secrets[0],
-        client=app.runtime.stripe,
-    )
+handle = LiveApp.stand_in
 
 
 def failure_events(app: LiveApp, intent_id: str) -> list[StripeEvent]:

@@ -13,7 +13,6 @@ from processor.db.engine import unit_of_work
 from processor.db.models import Customer, RecoveryCase
 from processor.recovery.links import issue_link
 from tests.fixtures.app import LiveApp
-from tests.fixtures.sandbox import SandboxHandle
 
 FAST = ChargeOptions(retry=RetryPolicy(attempts=4, base_delay=0.02, max_delay=0.2))
 
@@ -27,17 +26,7 @@ class OpenCase:
     payment_intent_id: str
 
 
-def stand_in(app: LiveApp) -> SandboxHandle:
-    """The sandbox mounted in the app, with the fixture's helpers."""
-    settings = app.settings
-    return SandboxHandle(
-        url=f"{app.url}/sandbox/stripe",
-        control=app.sandbox,
-        secret_key=settings.stripe_secret_key,
-        publishable_key=settings.stripe_publishable_key,
-        webhook_secret=settings.stripe_webhook_secrets[0],
-        client=app.runtime.stripe,
-    )
+stand_in = LiveApp.stand_in
 
 
 def failed_charge(

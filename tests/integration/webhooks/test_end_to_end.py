@@ -34,16 +34,7 @@ NEW = "whsec_e2e_new_secret"
 OLD = "whsec_e2e_old_secret"
 
 
-def stand_in(app: LiveApp) -> SandboxHandle:
-    settings = app.settings
-    return SandboxHandle(
-        url=f"{app.url}/sandbox/stripe",
-        control=app.sandbox,
-        secret_key=settings.stripe_secret_key,
-        publishable_key=settings.stripe_publishable_key,
-        webhook_secret=settings.stripe_webhook_secrets[0],
-        client=app.runtime.stripe,
-    )
+stand_in = LiveApp.stand_in
 
 
 def decline_off_session(handle: SandboxHandle, card: str) -> tuple[str, str]:
