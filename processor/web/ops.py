@@ -103,6 +103,7 @@ async def dashboard(request: Request) -> Response:
         bars=funnel_bars(report.funnel),
         csrf=_csrf_token(runtime, cookie) if cookie else "",
         merchant=runtime.settings.merchant_name,
+        sandbox=runtime.settings.sandbox,
         notice=request.query_params.get("notice"),
     )
 

@@ -106,3 +106,25 @@ def test_replay_button_reapplies_a_failed_event(ops_client, sessions, clock) -> 
         assert session.scalar(select(StripeEvent.status).where(StripeEvent.id == "evt_failed_1")) == "processed"
         assert session.scalar(select(RecoveryCase.status)) == "recovered"
     assert "No failed events." in ops_client.get("/ops").text
+
+
+def test_with_real_keys_no_sandbox_route_exists(make_settings, engine) -> None:  # type: ignore[no-untyped-def]
+    settings = make_settings(
+        sandbox=False, stripe_secret_key="sk_test_real", stripe_publishable_key="pk_test_real",
+        stripe_webhook_secrets=("whsec_real",), secret_key="r" * 40,
+    )
+    with TestClient(create_app(build_runtime(settings, engine=engine))) as client:
+        for path in ("/sandbox", "/sandbox/mail/", "/sandbox/stripe/v3/stripe.js",
+                     "/sandbox/stripe/v1/customers"):
+            assert client.get(path).status_code == 404, path
+        assert client.post("/sandbox/charges", data={"customer": "cus_1"}).status_code in (404, 405)
+        config = client.get("/config").json()
+    assert config["sandbox"] is False
+    assert config["stripeJsUrl"] == "https://js.stripe.com/v3"
+
+
+def test_sandbox_mode_marks_the_ops_page(make_settings, engine) -> None:  # type: ignore[no-untyped-def]
+    runtime = build_runtime(make_settings(ops_token=TOKEN), engine=engine)
+    with TestClient(create_app(runtime)) as client:
+        page = client.get("/ops", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert "Sandbox mode" in page.text
