@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -72,7 +72,6 @@ class Settings:
     log_format: str = "text"
     sandbox: bool = True
     run_notifier: bool = True
-    extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def stripe_js_url(self) -> str:
@@ -218,6 +217,7 @@ def load_settings(
     parsed("WEBHOOK_TOLERANCE_SECONDS", _positive_int, "webhook_tolerance_seconds")
     parsed("WEBHOOK_MAX_BODY_BYTES", _positive_int, "webhook_max_body_bytes")
     parsed("STRIPE_MAX_NETWORK_RETRIES", _non_negative_int, "stripe_max_network_retries")
+    parsed("STRIPE_TIMEOUT_SECONDS", _positive_float, "stripe_timeout_seconds")
     parsed("RUN_NOTIFIER", _boolean, "run_notifier")
 
     if problems:
@@ -229,6 +229,13 @@ def _positive_int(raw: str) -> int:
     value = int(raw)
     if value <= 0:
         raise ValueError("must be a positive whole number")
+    return value
+
+
+def _positive_float(raw: str) -> float:
+    value = float(raw)
+    if not value > 0:
+        raise ValueError("must be a positive number of seconds")
     return value
 
 
