@@ -158,6 +158,13 @@ def _token(call: Call, params: Params) -> StripeObject | None:
     return call.store.require("confirmation_token", token_id, param="confirmation_token")
 
 
+def _return_url(intent: StripeObject, params: Params, token: StripeObject | None) -> str | None:
+    """The confirm call's `return_url`, else the token's, else the one the intent kept."""
+    return (
+        as_str(params, "return_url") or (token or {}).get("return_url") or intent.get("_return_url")
+    )
+
+
 def check_confirmable(
     call: Call, intent: StripeObject, params: Params, *, off_session: bool
 ) -> None:
@@ -166,9 +173,7 @@ def check_confirmable(
     token = _token(call, params)
     if token is not None:
         confirmation_tokens.check_usable(call, token)
-    return_url = (
-        as_str(params, "return_url") or (token or {}).get("return_url") or intent.get("_return_url")
-    )
+    return_url = _return_url(intent, params, token)
     apm = intent["automatic_payment_methods"]
     if (
         not off_session
@@ -206,13 +211,11 @@ def choose_payment_method(
     """Explicit `payment_method` wins over the token's, which wins over the intent's own."""
     check_confirmable(call, intent, params, off_session=off_session)
     token = _token(call, params)
-    intent["_return_url"] = (
-        as_str(params, "return_url") or (token or {}).get("return_url") or intent.get("_return_url")
-    )
+    intent["_return_url"] = _return_url(intent, params, token)
     if (
         token is not None
         and token.get("setup_future_usage")
-        and intent["object"] == ("payment_intent")
+        and intent["object"] == "payment_intent"
     ):
         intent["setup_future_usage"] = intent["setup_future_usage"] or token["setup_future_usage"]
     explicit = as_str(params, "payment_method")
@@ -307,5 +310,4 @@ def intent_for_attempt(call: Call, attempt_id: str) -> StripeObject:
     attempt = call.store.objects.get(attempt_id)
     if attempt is None or attempt["object"] != "three_d_secure_attempt":
         raise no_such("three_d_secure_attempt", attempt_id)
-    intent = call.store.objects[attempt["intent"]]
-    return intent
+    return call.store.objects[attempt["intent"]]

@@ -94,7 +94,3 @@ def match(method: str, path: str) -> tuple[ApiRoute, dict[str, str]] | None:
         if found:
             return route, found.groupdict()
     return None
-
-
-def path_exists(path: str) -> bool:
-    return any(route.pattern.match(path) for route in ROUTES)
