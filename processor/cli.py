@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from processor.config import Settings, SettingsError, load_settings
 from processor.logs import configure_logging
@@ -16,16 +16,6 @@ from processor.logs import configure_logging
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
-
-Command = Callable[[argparse.Namespace, Settings], int]
-
-
-def _not_built(name: str) -> Command:
-    def command(_args: argparse.Namespace, _settings: Settings) -> int:
-        print(f"processor {name}: not built yet", file=sys.stderr)
-        return EXIT_USAGE
-
-    return command
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
