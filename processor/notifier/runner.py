@@ -79,7 +79,3 @@ class BackgroundNotifier:
         self._thread.join(timeout=STOP_TIMEOUT_SECONDS)
         if self._thread.is_alive():
             log.warning("notifier did not stop within %.0f s", STOP_TIMEOUT_SECONDS)
-
-    @property
-    def running(self) -> bool:
-        return self._thread.is_alive()

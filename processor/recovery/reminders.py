@@ -42,18 +42,6 @@ def reminder_times(first_sent_at: datetime, schedule: Sequence[timedelta]) -> li
     return [first_sent_at + offset for offset in sorted(schedule)]
 
 
-def schedule_reminders(
-    session: Session,
-    case_id: int,
-    *,
-    first_sent_at: datetime,
-    schedule: Sequence[timedelta],
-    now: datetime,
-) -> int:
-    """Queue the case's reminders (once: each has its own dedup key); how many were added."""
-    return schedule_reminders_many(session, {case_id: first_sent_at}, schedule=schedule, now=now)
-
-
 def schedule_reminders_many(
     session: Session,
     first_sent: Mapping[int, datetime],
@@ -61,7 +49,8 @@ def schedule_reminders_many(
     schedule: Sequence[timedelta],
     now: datetime,
 ) -> int:
-    """Reminders for each open case in `first_sent` (case id -> when its first email went out)."""
+    """Queue reminders for each open case in `first_sent` (case id -> when its first email
+    went out), once: each has its own dedup key. Returns how many were added."""
     if not first_sent or not schedule:
         return 0
     open_cases = session.scalars(
