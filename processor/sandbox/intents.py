@@ -13,7 +13,7 @@ from processor.sandbox.errors import invalid_request, no_such
 from processor.sandbox.ids import new_id
 from processor.sandbox.payment_methods import REUSED_MESSAGE, resolve
 from processor.sandbox.store import StripeObject, public
-from processor.sandbox.wire import Params, as_bool, as_dict, as_str
+from processor.sandbox.wire import Params, as_bool, as_dict, as_str, reject_unknown
 
 LABEL = {"setup_intent": "SetupIntent", "payment_intent": "PaymentIntent"}
 REMOVED_PARAMS_MESSAGE = (
@@ -97,6 +97,25 @@ def reject_payment_method_types(params: Params) -> None:
         )
 
 
+def accepted(call: Call, names: frozenset[str]) -> frozenset[str]:
+    """`names`, plus the extras Stripe.js sends when the caller holds a publishable key."""
+    return (names | CLIENT_EXTRAS) if call.publishable else names
+
+
+def customer_param(call: Call, params: Params) -> str | None:
+    """The `customer` parameter, checked to name an existing Customer when given."""
+    customer_id = as_str(params, "customer")
+    if customer_id:
+        call.store.require("customer", customer_id, param="customer")
+    return customer_id
+
+
+def set_payment_method(call: Call, intent: StripeObject, method_id: str | None) -> None:
+    """Attach (or clear) the PaymentMethod a later confirm will use, without confirming."""
+    intent["payment_method"] = resolve(call, method_id)["id"] if method_id else None
+    intent["status"] = "requires_confirmation" if method_id else "requires_payment_method"
+
+
 def view(call: Call, intent: StripeObject) -> StripeObject:
     """The whole intent for secret keys; the subset Stripe.js sees for publishable keys."""
     shown = public(intent)
@@ -149,6 +168,11 @@ def find_for_client(call: Call, kind: str) -> StripeObject:
     intent = call.store.require(kind, call.path_args["id"])
     check_client_secret(call, intent)
     return intent
+
+
+def retrieve(call: Call, kind: str) -> StripeObject:
+    reject_unknown(call.params, accepted(call, frozenset({"expand"})))
+    return view(call, find_for_client(call, kind))
 
 
 def _token(call: Call, params: Params) -> StripeObject | None:

@@ -11,7 +11,6 @@ from processor.sandbox.context import Call
 from processor.sandbox.currencies import validate_amount
 from processor.sandbox.errors import SandboxError, invalid_request, unexpected_state
 from processor.sandbox.ids import client_secret, new_id
-from processor.sandbox.payment_methods import resolve
 from processor.sandbox.store import StripeObject
 from processor.sandbox.wire import (
     Params,
@@ -125,9 +124,7 @@ def create(call: Call) -> StripeObject:
             raise invalid_request(
                 f"You can only pass in `{name}` when `confirm` is set to true.", param=name
             )
-    customer_id = as_str(params, "customer")
-    if customer_id:
-        call.store.require("customer", customer_id, param="customer")
+    customer_id = intents.customer_param(call, params)
     usage = as_str(params, "setup_future_usage")
     if usage not in (None, "off_session", "on_session"):
         raise invalid_request(
@@ -186,8 +183,7 @@ def create(call: Call) -> StripeObject:
     }
     explicit = as_str(params, "payment_method")
     if explicit and not confirm:
-        intent["payment_method"] = resolve(call, explicit)["id"]
-        intent["status"] = "requires_confirmation"
+        intents.set_payment_method(call, intent, explicit)
     if confirm:
         intents.check_confirmable(call, intent, params, off_session=off_session)
     call.store.add(intent)
@@ -200,7 +196,7 @@ def create(call: Call) -> StripeObject:
 def confirm(call: Call) -> StripeObject:
     params = call.params
     intents.reject_payment_method_types(params)
-    reject_unknown(params, CONFIRM_PARAMS | (intents.CLIENT_EXTRAS if call.publishable else set()))
+    reject_unknown(params, intents.accepted(call, CONFIRM_PARAMS))
     intent = intents.find_for_client(call, "payment_intent")
     off_session = _off_session(params)
     if off_session and call.publishable:
@@ -236,10 +232,7 @@ def _confirm(call: Call, intent: StripeObject, params: Params, *, off_session: b
 
 
 def retrieve(call: Call) -> StripeObject:
-    reject_unknown(
-        call.params, frozenset({"expand"}) | (intents.CLIENT_EXTRAS if call.publishable else set())
-    )
-    return intents.view(call, intents.find_for_client(call, "payment_intent"))
+    return intents.retrieve(call, "payment_intent")
 
 
 def update(call: Call) -> StripeObject:
@@ -269,14 +262,9 @@ def update(call: Call) -> StripeObject:
         if name in params:
             intent[name] = as_str(params, name)
     if "customer" in params:
-        customer_id = as_str(params, "customer")
-        if customer_id:
-            call.store.require("customer", customer_id, param="customer")
-        intent["customer"] = customer_id
+        intent["customer"] = intents.customer_param(call, params)
     if "payment_method" in params:
-        explicit = as_str(params, "payment_method")
-        intent["payment_method"] = resolve(call, explicit)["id"] if explicit else None
-        intent["status"] = "requires_confirmation" if explicit else "requires_payment_method"
+        intents.set_payment_method(call, intent, as_str(params, "payment_method"))
     intent["metadata"] = merge_metadata(intent["metadata"], params.get("metadata"))
     intent["last_payment_error"] = None
     call.store.touch()

@@ -13,7 +13,7 @@ from processor.sandbox import intents, listing
 from processor.sandbox.context import Call
 from processor.sandbox.errors import invalid_request, unexpected_state
 from processor.sandbox.ids import client_secret, new_id
-from processor.sandbox.payment_methods import attach, decline_error, resolve
+from processor.sandbox.payment_methods import attach, decline_error
 from processor.sandbox.store import StripeObject, public
 from processor.sandbox.wire import (
     Params,
@@ -93,9 +93,7 @@ def create(call: Call) -> StripeObject:
             raise invalid_request(
                 f"You can only pass in `{name}` when `confirm` is set to true.", param=name
             )
-    customer_id = as_str(params, "customer")
-    if customer_id:
-        call.store.require("customer", customer_id, param="customer")
+    customer_id = intents.customer_param(call, params)
     usage = as_str(params, "usage") or "off_session"
     if usage not in ("off_session", "on_session"):
         raise invalid_request(
@@ -139,8 +137,7 @@ def create(call: Call) -> StripeObject:
     }
     explicit = as_str(params, "payment_method")
     if explicit and not confirm:
-        intent["payment_method"] = resolve(call, explicit)["id"]
-        intent["status"] = "requires_confirmation"
+        intents.set_payment_method(call, intent, explicit)
     if confirm:
         intents.check_confirmable(call, intent, params, off_session=False)
     call.store.add(intent)
@@ -153,7 +150,7 @@ def create(call: Call) -> StripeObject:
 def confirm(call: Call) -> StripeObject:
     params = call.params
     intents.reject_payment_method_types(params)
-    reject_unknown(params, CONFIRM_PARAMS | (intents.CLIENT_EXTRAS if call.publishable else set()))
+    reject_unknown(params, intents.accepted(call, CONFIRM_PARAMS))
     intent = intents.find_for_client(call, "setup_intent")
     _confirm(call, intent, params)
     return intents.view(call, intent)
@@ -251,10 +248,7 @@ def _set_attempt_status(
 
 
 def retrieve(call: Call) -> StripeObject:
-    reject_unknown(
-        call.params, frozenset({"expand"}) | (intents.CLIENT_EXTRAS if call.publishable else set())
-    )
-    return intents.view(call, intents.find_for_client(call, "setup_intent"))
+    return intents.retrieve(call, "setup_intent")
 
 
 def update(call: Call) -> StripeObject:
@@ -265,16 +259,11 @@ def update(call: Call) -> StripeObject:
         raise unexpected_state("setup_intent", intent["id"], intent["status"], "update")
     params = call.params
     if "customer" in params:
-        customer_id = as_str(params, "customer")
-        if customer_id:
-            call.store.require("customer", customer_id, param="customer")
-        intent["customer"] = customer_id
+        intent["customer"] = intents.customer_param(call, params)
     if "description" in params:
         intent["description"] = as_str(params, "description")
     if "payment_method" in params:
-        explicit = as_str(params, "payment_method")
-        intent["payment_method"] = resolve(call, explicit)["id"] if explicit else None
-        intent["status"] = "requires_confirmation" if explicit else "requires_payment_method"
+        intents.set_payment_method(call, intent, as_str(params, "payment_method"))
     intent["metadata"] = merge_metadata(intent["metadata"], params.get("metadata"))
     call.store.touch()
     return intents.view(call, intent)
