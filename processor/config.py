@@ -122,7 +122,13 @@ def load_settings(
 
     secret_key = text("STRIPE_SECRET_KEY")
     sandbox_flag = (text("SANDBOX") or "auto").lower()
-    sandbox = secret_key is None if sandbox_flag == "auto" else sandbox_flag in {"1", "true", "yes"}
+    sandbox = secret_key is None
+    if sandbox_flag != "auto":
+        # The same spellings as every other switch: an unknown one is named, never read as "off".
+        try:
+            sandbox = _boolean(sandbox_flag)
+        except ValueError as exc:
+            problems.append(f"SANDBOX: {exc} (or auto)")
     kwargs["sandbox"] = sandbox
 
     database_url = text("DATABASE_URL")

@@ -37,6 +37,7 @@ def test_real_keys_leave_sandbox_mode_and_split_rotated_secrets() -> None:
         ({"DATABASE_URL": "not a url"}, "DATABASE_URL"),
         ({"DATABASE_URL": "mysql://root@localhost/x"}, "DATABASE_URL"),
         ({"SANDBOX": "1", "STRIPE_SECRET_KEY": "sk_live_abc"}, "STRIPE_SECRET_KEY"),
+        ({"SANDBOX": "maybe"}, "SANDBOX"),
         ({**GOOD_LIVE, "STRIPE_WEBHOOK_SECRETS": ""}, "STRIPE_WEBHOOK_SECRETS"),
         ({**GOOD_LIVE, "STRIPE_WEBHOOK_SECRETS": "nope"}, "STRIPE_WEBHOOK_SECRETS"),
         ({**GOOD_LIVE, "SECRET_KEY": "change-me"}, "SECRET_KEY"),
@@ -50,6 +51,12 @@ def test_bad_settings_are_named(environ: dict[str, str], named: str) -> None:
     with pytest.raises(SettingsError) as caught:
         load_settings(environ, env_file=None)
     assert any(problem.startswith(named) for problem in caught.value.problems)
+
+
+@pytest.mark.parametrize(("flag", "sandbox"), [("on", True), ("yes", True), ("off", False)])
+def test_sandbox_switch_reads_like_every_other_switch(flag: str, sandbox: bool) -> None:
+    settings = load_settings({**GOOD_LIVE, "SANDBOX": flag}, env_file=None)
+    assert settings.sandbox is sandbox
 
 
 def test_every_problem_is_reported_at_once() -> None:
