@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -22,20 +24,24 @@ def alembic_config(url: str | None = None) -> Config:
 
 
 def upgrade_to_head(engine: Engine) -> None:
-    with engine.begin() as connection:
-        config = alembic_config()
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+    _run(engine, command.upgrade, "head")
 
 
 def downgrade_to_base(engine: Engine) -> None:
+    _run(engine, command.downgrade, "base")
+
+
+def _run(engine: Engine, alembic_command: Callable[[Config, str], None], revision: str) -> None:
     with engine.begin() as connection:
         config = alembic_config()
         config.attributes["connection"] = connection
-        command.downgrade(config, "base")
+        alembic_command(config, revision)
 
 
+@functools.cache
 def head_revision() -> str | None:
+    # The migration scripts ship with the code and cannot change under a running process; read
+    # them once, not on every readiness probe.
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
