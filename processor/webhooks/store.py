@@ -109,7 +109,7 @@ def record_event(
             with sessions.begin() as session:
                 store_failure(
                     session, event, describe_error(cause), now=now, secret_index=secret_index,
-                    source=source, counted=True,
+                    source=source,
                 )
             return Outcome.FAILED
     except UNAVAILABLE_ERRORS as exc:
@@ -232,7 +232,6 @@ def store_failure(
     now: datetime,
     secret_index: int | None,
     source: str,
-    counted: bool,
 ) -> None:
     """Record that this delivery's handler raised, in a transaction of its own.
 
@@ -256,7 +255,7 @@ def store_failure(
         statement.on_conflict_do_update(
             index_elements=["id"],
             set_={
-                "delivery_count": StripeEvent.delivery_count + (1 if counted else 0),
+                "delivery_count": StripeEvent.delivery_count + 1,
                 "attempt_count": StripeEvent.attempt_count + 1,
                 "last_received_at": now,
                 "status": case((settled, StripeEvent.status), else_="failed"),
