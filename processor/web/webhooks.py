@@ -29,10 +29,11 @@ from processor.webhooks.receiver import WebhookReceiver
 from processor.webhooks.store import Outcome
 
 RETRY_AFTER_SECONDS = "30"
-ACKNOWLEDGED = (Outcome.PROCESSED, Outcome.IGNORED, Outcome.DUPLICATE, Outcome.REAPPLIED)
 # The 2xx answers, encoded once: {"received": true, "outcome": ...}.
 OK_BODIES = {
-    outcome: orjson.dumps({"received": True, "outcome": outcome.value}) for outcome in ACKNOWLEDGED
+    outcome: orjson.dumps({"received": True, "outcome": outcome.value})
+    for outcome in Outcome
+    if outcome.acknowledged
 }
 
 
