@@ -12,7 +12,7 @@ import smtplib
 import socket
 import ssl
 from contextlib import AbstractContextManager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -40,7 +40,7 @@ class SmtpConfig:
     implicit_tls: bool = False
     starttls: bool = False
     username: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)  # never in a traceback or log
     timeout: float = DEFAULT_TIMEOUT_SECONDS
 
     @classmethod

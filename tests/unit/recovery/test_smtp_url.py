@@ -24,6 +24,7 @@ def test_starttls_with_login() -> None:
     assert config.port == 587
     assert (config.username, config.password) == ("user@x", "p@ss/word")
     assert "p@ss" not in config.describe()
+    assert "p@ss" not in repr(config)
 
 
 def test_smtps() -> None:
