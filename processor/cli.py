@@ -37,7 +37,6 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         if "PUBLIC_BASE_URL" not in os.environ:
             # The in-app stand-in and its webhooks must reach this very server.
             os.environ["PUBLIC_BASE_URL"] = address
-            address = os.environ["PUBLIC_BASE_URL"]
         engine = make_engine(settings.database_url)
         upgrade_to_head(engine)
         engine.dispose()
