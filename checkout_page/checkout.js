@@ -11,15 +11,10 @@
 (() => {
   'use strict';
 
-  const { $, ShownError, api, announce, clearError, showError, appearance } = window.PageKit;
+  const { $, ShownError, BRAND_NAMES, api, announce, clearError, showError, appearance } = window.PageKit;
   const loadScript = (url) => window.PageKit.loadScript(url, 'The payment form could not load. Reload the page to try again.');
   const setBusy = (name, busy, message) => { state.busy = busy; window.PageKit.setBusy(name, busy, message); };
   const state = { config: null, stripe: null, elements: null, customer: null, busy: false };
-
-  const BRAND_NAMES = {
-    amex: 'American Express', diners: 'Diners Club', discover: 'Discover', jcb: 'JCB',
-    mastercard: 'Mastercard', unionpay: 'UnionPay', visa: 'Visa', cartes_bancaires: 'Cartes Bancaires'
-  };
 
   // ------------------------------------------------------------------ talking to our server
 

@@ -1,13 +1,19 @@
 /*
  * What the save-a-method page and the recovery page share: JSON calls to our own server,
- * loading Stripe.js, the busy/error states of a form, and the Elements' appearance taken
- * from the page's CSS custom properties. Loaded before each page's own script, as a file
- * (the Content-Security-Policy forbids inline script).
+ * loading Stripe.js, the busy/error states of a form, card brand names, and the Elements'
+ * appearance taken from the page's CSS custom properties. Loaded before each page's own
+ * script, as a file (the Content-Security-Policy forbids inline script).
  */
 (() => {
   'use strict';
 
   const $ = (id) => document.getElementById(id);
+
+  // Card brands as Stripe names them, as a person would read them.
+  const BRAND_NAMES = Object.freeze({
+    amex: 'American Express', diners: 'Diners Club', discover: 'Discover', jcb: 'JCB',
+    mastercard: 'Mastercard', unionpay: 'UnionPay', visa: 'Visa', cartes_bancaires: 'Cartes Bancaires'
+  });
 
   // An error whose message is meant for the person using the page.
   class ShownError extends Error {}
@@ -97,6 +103,6 @@
   }
 
   window.PageKit = Object.freeze({
-    $, ShownError, api, loadScript, announce, setBusy, showError, clearError, appearance
+    $, ShownError, BRAND_NAMES, api, loadScript, announce, setBusy, showError, clearError, appearance
   });
 })();

@@ -17,15 +17,11 @@
 (() => {
   'use strict';
 
-  const { $, ShownError, api, announce, clearError, showError, appearance } = window.PageKit;
+  const { $, ShownError, BRAND_NAMES, api, announce, clearError, showError, appearance } = window.PageKit;
   const loadScript = (url) => window.PageKit.loadScript(url, state.text.loadFailed);
   const setBusy = (name, busy, message) => { state.busy = busy; window.PageKit.setBusy(name, busy, message); };
   const POLL_INTERVAL_MS = 1000;
   const POLL_LIMIT_MS = 60000;
-  const BRANDS = {
-    amex: 'American Express', diners: 'Diners Club', discover: 'Discover', jcb: 'JCB',
-    mastercard: 'Mastercard', unionpay: 'UnionPay', visa: 'Visa', cartes_bancaires: 'Cartes Bancaires'
-  };
 
   const TEXT = {
     en: {
@@ -45,7 +41,7 @@
       },
       method: (method) => method.type === 'sepa_debit'
         ? `your bank account ending in ${method.last4}`
-        : `your ${BRANDS[method.brand] || 'card'} ending in ${method.last4}`,
+        : `your ${BRAND_NAMES[method.brand] || 'card'} ending in ${method.last4}`,
       savedMethod: (label) => `You will pay with ${label}.`,
       confirmButton: (amount) => `Confirm ${amount}`,
       payButton: (amount) => `Pay ${amount}`,
@@ -93,7 +89,7 @@
       },
       method: (method) => method.type === 'sepa_debit'
         ? `ご登録の口座（末尾 ${method.last4}）`
-        : `ご登録の${BRANDS[method.brand] || 'カード'}（末尾 ${method.last4}）`,
+        : `ご登録の${BRAND_NAMES[method.brand] || 'カード'}（末尾 ${method.last4}）`,
       savedMethod: (label) => `${label}でお支払いいただきます。`,
       confirmButton: (amount) => `${amount} のお支払いを確認する`,
       payButton: (amount) => `${amount} を支払う`,
@@ -131,10 +127,6 @@
   const state = { text: TEXT.en, locale: 'en', data: null, stripe: null, elements: null, busy: false };
 
   // ------------------------------------------------------------------ talking to our server
-
-  function errorCode(answer) {
-    return answer.data && answer.data.error ? answer.data.error.code : null;
-  }
 
   // Our server's messages are English; in another language show our own words for the case.
   function messageOf(answer, fallback) {
