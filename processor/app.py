@@ -36,23 +36,25 @@ def create_app(runtime: Runtime) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         notifier = None
+        method_details = None
         sink_mailer = None
         if mail_sink is not None:
             await run_in_threadpool(mail_sink.start)
             sink_mailer = SmtpMailer.from_url(mail_sink.url)
         if runtime.settings.run_notifier:
             notifier = BackgroundNotifier.for_runtime(runtime, sink_mailer)
-        if notifier is not None:
             notifier.start()
-        # Fills in saved methods whose `payment_method.attached` never came (calls Stripe).
-        method_details = (
-            MethodDetailsWorker(runtime.sessions, runtime.stripe, runtime.clock).start()
-            if runtime.settings.run_notifier
-            else None
-        )
+            # Fills in saved methods whose `payment_method.attached` never came (calls Stripe).
+            method_details = MethodDetailsWorker(
+                runtime.sessions, runtime.stripe, runtime.clock
+            ).start()
         try:
             yield
         finally:
+            # Made on the first delivery (web.webhooks): finish what it holds, stop its threads.
+            webhook_receiver = getattr(app.state, "webhook_receiver", None)
+            if webhook_receiver is not None:
+                await run_in_threadpool(webhook_receiver.close)
             if method_details is not None:
                 await run_in_threadpool(method_details.stop)
             if notifier is not None:
