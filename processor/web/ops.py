@@ -27,6 +27,7 @@ from processor.errors import ProcessorError
 from processor.ops_report import OpsReport, build_report
 from processor.runtime import Runtime
 from processor.web.funnel_chart import funnel_bars
+from processor.webhooks.replay import replay_event
 
 COOKIE_NAME = "ops_session"
 COOKIE_MAX_AGE_SECONDS = 12 * 3600
@@ -151,8 +152,6 @@ async def replay(request: Request) -> Response:
 
 
 def _replay_event(runtime: Runtime, event_id: str) -> str:
-    from processor.webhooks.replay import replay_event
-
     try:
         replayed = replay_event(runtime.sessions, event_id, clock=runtime.clock)
     except ProcessorError as exc:
