@@ -14,7 +14,14 @@ from processor.sandbox.errors import SandboxError, invalid_request
 from processor.sandbox.ids import new_id
 from processor.sandbox.payment_methods import build_card, build_sepa, from_magic_id
 from processor.sandbox.store import StripeObject, public
-from processor.sandbox.wire import Params, as_dict, as_str, missing_param, reject_unknown
+from processor.sandbox.wire import (
+    Params,
+    as_choice,
+    as_dict,
+    as_str,
+    missing_param,
+    reject_unknown,
+)
 
 LIFETIME_SECONDS = 12 * 60 * 60
 HELPER_PARAMS = frozenset(
@@ -29,6 +36,7 @@ HELPER_PARAMS = frozenset(
     }
 )
 CLIENT_PARAMS = HELPER_PARAMS | {"mandate_data", "key", "_stripe_version", "client_context"}
+USAGES = ("off_session", "on_session")
 HELPER_TYPES = frozenset({"sepa_debit"})
 CLIENT_TYPES = frozenset({"card", "sepa_debit"})
 
@@ -53,12 +61,7 @@ def retrieve(call: Call) -> StripeObject:
 def _create(call: Call, allowed_types: frozenset[str]) -> StripeObject:
     params = call.params
     method = method_from(call, params, allowed_types)
-    usage = as_str(params, "setup_future_usage")
-    if usage not in (None, "off_session", "on_session"):
-        raise invalid_request(
-            "Invalid setup_future_usage: must be one of off_session or on_session",
-            param="setup_future_usage",
-        )
+    usage = as_choice(params, "setup_future_usage", USAGES)
     created = call.now
     token: StripeObject = {
         "id": new_id("ctoken"),

@@ -15,6 +15,7 @@ from processor.sandbox.store import StripeObject
 from processor.sandbox.wire import (
     Params,
     as_bool,
+    as_choice,
     as_int,
     as_str,
     merge_metadata,
@@ -81,6 +82,8 @@ UPDATE_PARAMS = frozenset(
 LIST_PARAMS = frozenset(
     {"customer", "created", "limit", "starting_after", "ending_before", "expand"}
 )
+USAGES = ("off_session", "on_session")
+CANCELLATION_REASONS = ("duplicate", "fraudulent", "requested_by_customer", "abandoned")
 CONFIRMABLE = ("requires_payment_method", "requires_confirmation", "requires_action")
 CANCELABLE = (
     "requires_payment_method",
@@ -125,12 +128,7 @@ def create(call: Call) -> StripeObject:
                 f"You can only pass in `{name}` when `confirm` is set to true.", param=name
             )
     customer_id = intents.customer_param(call, params)
-    usage = as_str(params, "setup_future_usage")
-    if usage not in (None, "off_session", "on_session"):
-        raise invalid_request(
-            "Invalid setup_future_usage: must be one of off_session or on_session",
-            param="setup_future_usage",
-        )
+    usage = as_choice(params, "setup_future_usage", USAGES)
     intent_id = new_id("pi")
     intent: StripeObject = {
         "id": intent_id,
@@ -285,13 +283,7 @@ def cancel(call: Call) -> StripeObject:
             code="payment_intent_unexpected_state",
             payment_intent=intents.view(call, intent),
         )
-    reason = as_str(call.params, "cancellation_reason")
-    if reason not in (None, "duplicate", "fraudulent", "requested_by_customer", "abandoned"):
-        raise invalid_request(
-            "Invalid cancellation_reason: must be one of duplicate, fraudulent, "
-            "requested_by_customer or abandoned",
-            param="cancellation_reason",
-        )
+    reason = as_choice(call.params, "cancellation_reason", CANCELLATION_REASONS)
     intent.update(
         status="canceled", cancellation_reason=reason, canceled_at=call.now, next_action=None
     )

@@ -18,6 +18,7 @@ from processor.sandbox.store import StripeObject, public
 from processor.sandbox.wire import (
     Params,
     as_bool,
+    as_choice,
     as_dict,
     as_str,
     merge_metadata,
@@ -94,11 +95,7 @@ def create(call: Call) -> StripeObject:
                 f"You can only pass in `{name}` when `confirm` is set to true.", param=name
             )
     customer_id = intents.customer_param(call, params)
-    usage = as_str(params, "usage") or "off_session"
-    if usage not in ("off_session", "on_session"):
-        raise invalid_request(
-            "Invalid usage: must be one of off_session or on_session", param="usage"
-        )
+    usage = as_choice(params, "usage", ("off_session", "on_session")) or "off_session"
     intent_id = new_id("seti")
     intent: StripeObject = {
         "id": intent_id,
@@ -274,13 +271,9 @@ def cancel(call: Call) -> StripeObject:
     intent = call.store.require("setup_intent", call.path_args["id"])
     if intent["status"] not in CANCELABLE:
         raise unexpected_state("setup_intent", intent["id"], intent["status"], "cancel")
-    reason = as_str(call.params, "cancellation_reason")
-    if reason not in (None, "abandoned", "duplicate", "requested_by_customer"):
-        raise invalid_request(
-            "Invalid cancellation_reason: must be one of abandoned, duplicate or "
-            "requested_by_customer",
-            param="cancellation_reason",
-        )
+    reason = as_choice(
+        call.params, "cancellation_reason", ("abandoned", "duplicate", "requested_by_customer")
+    )
     intent.update(status="canceled", cancellation_reason=reason, next_action=None)
     call.store.touch()
     call.emit("setup_intent.canceled", intent)

@@ -134,6 +134,15 @@ def as_str(params: Params, name: str, *, required: bool = False) -> str | None:
     return value
 
 
+def as_choice(params: Params, name: str, choices: tuple[str, ...]) -> str | None:
+    """A string that must be one of `choices` when given (400 naming them otherwise)."""
+    value = as_str(params, name)
+    if value is not None and value not in choices:
+        allowed = ", ".join(choices[:-1]) + " or " + choices[-1]
+        raise invalid_request(f"Invalid {name}: must be one of {allowed}", param=name)
+    return value
+
+
 def as_dict(params: Params, name: str) -> dict[str, Any]:
     value = params.get(name)
     if value is None or value == "":
