@@ -208,8 +208,8 @@ def confirm(call: Call) -> StripeObject:
 def _confirm(call: Call, intent: StripeObject, params: Params, *, off_session: bool) -> None:
     if intent["status"] not in CONFIRMABLE:
         raise unexpected_state("payment_intent", intent["id"], intent["status"], "confirm")
+    usage = as_choice(params, "setup_future_usage", USAGES)
     method = intents.choose_payment_method(call, intent, params, off_session=off_session)
-    usage = as_str(params, "setup_future_usage")
     if usage is not None:
         intent["setup_future_usage"] = usage
     intent["payment_method"] = method["id"]
@@ -244,6 +244,7 @@ def update(call: Call) -> StripeObject:
         "requires_action",
     ):
         raise unexpected_state("payment_intent", intent["id"], intent["status"], "update")
+    usage = as_choice(params, "setup_future_usage", USAGES)
     amount = as_int(params, "amount")
     currency = (as_str(params, "currency") or intent["currency"]).lower()
     if amount is not None or "currency" in params:
@@ -255,10 +256,11 @@ def update(call: Call) -> StripeObject:
         "receipt_email",
         "statement_descriptor",
         "statement_descriptor_suffix",
-        "setup_future_usage",
     ):
         if name in params:
             intent[name] = as_str(params, name)
+    if "setup_future_usage" in params:
+        intent["setup_future_usage"] = usage
     if "customer" in params:
         intent["customer"] = intents.customer_param(call, params)
     if "payment_method" in params:

@@ -100,6 +100,24 @@ def test_off_session_needs_confirm(sandbox: SandboxHandle) -> None:
     assert raised.value.param == "off_session"
 
 
+def test_setup_future_usage_must_be_a_known_value(sandbox: SandboxHandle) -> None:
+    intent = sandbox.client.v1.payment_intents.create({"amount": 100, "currency": "usd"})
+
+    with pytest.raises(stripe.InvalidRequestError) as on_update:
+        sandbox.client.v1.payment_intents.update(intent.id, {"setup_future_usage": "sometimes"})  # type: ignore[typeddict-item]
+    with pytest.raises(stripe.InvalidRequestError) as on_confirm:
+        sandbox.client.v1.payment_intents.confirm(
+            intent.id,
+            {"payment_method": "pm_card_visa", "setup_future_usage": "sometimes"},  # type: ignore[typeddict-item]
+        )
+
+    assert on_update.value.param == on_confirm.value.param == "setup_future_usage"
+    unchanged = sandbox.client.v1.payment_intents.retrieve(intent.id)
+    assert unchanged.status == "requires_payment_method"
+    assert unchanged.setup_future_usage is None
+    assert unchanged.latest_charge is None
+
+
 def test_return_url_needed_when_redirects_are_allowed(sandbox: SandboxHandle) -> None:
     customer = sandbox.client.v1.customers.create({})
     token = sandbox.client.v1.test_helpers.confirmation_tokens.create(
