@@ -76,6 +76,22 @@ def test_a_signed_event_is_stored_and_acknowledged(app: LiveApp) -> None:
         assert session.scalars(select(RecoveryCase)).one().payment_intent_id == "pi_http"
 
 
+def test_stopping_the_app_stops_the_webhook_writer_threads(app: LiveApp) -> None:
+    before = set(threading.enumerate())
+    body = failed_payment("evt_before_shutdown")
+    assert post(app, body, signature(body, NEW)).status_code == 200
+    writers = [
+        thread
+        for thread in set(threading.enumerate()) - before
+        if thread.name.startswith("webhook-writer")
+    ]
+    assert writers
+    app.stop()
+    for thread in writers:
+        thread.join(timeout=10)
+    assert not [thread.name for thread in writers if thread.is_alive()]
+
+
 def test_the_old_secret_still_works_during_rotation_and_is_recorded(app: LiveApp) -> None:
     body = failed_payment()
     assert post(app, body, signature(body, OLD)).status_code == 200
