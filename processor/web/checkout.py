@@ -22,6 +22,7 @@ from processor.web.security import json_route, read_json_object
 from processor.web.session import session_customer_id, start_session
 
 NO_STORE = {"cache-control": "no-store"}
+NO_SESSION = "Sign up first: this browser has no session."
 
 
 def _runtime(request: Request) -> Runtime:
@@ -40,7 +41,7 @@ def _optional_text(body: dict[str, Any], name: str) -> str | None:
 def _required_customer(request: Request, settings: Settings) -> str:
     customer_id = session_customer_id(request, settings)
     if customer_id is None:
-        raise HTTPException(401, "Sign up first: this browser has no session.")
+        raise HTTPException(401, NO_SESSION)
     return customer_id
 
 
@@ -87,7 +88,7 @@ async def current_customer(request: Request) -> JSONResponse:
     customer_id = _required_customer(request, runtime.settings)
     record = await run_in_threadpool(customers.find_customer, runtime.sessions, customer_id)
     if record is None:
-        raise HTTPException(401, "Sign up first: this browser has no session.")
+        raise HTTPException(401, NO_SESSION)
     return JSONResponse(_customer_json(record), headers=NO_STORE)
 
 
