@@ -43,7 +43,8 @@ def create_app(runtime: Runtime) -> Starlette:
             sink_mailer = SmtpMailer.from_url(mail_sink.url)
         if runtime.settings.run_notifier:
             notifier = BackgroundNotifier.for_runtime(runtime, sink_mailer)
-            notifier.start()
+            if notifier is not None:  # None without an SMTP server: emails wait in the outbox
+                notifier.start()
             # Fills in saved methods whose `payment_method.attached` never came (calls Stripe).
             method_details = MethodDetailsWorker(
                 runtime.sessions, runtime.stripe, runtime.clock
