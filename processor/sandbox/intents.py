@@ -110,10 +110,16 @@ def customer_param(call: Call, params: Params) -> str | None:
     return customer_id
 
 
-def set_payment_method(call: Call, intent: StripeObject, method_id: str | None) -> None:
+def payment_method_param(call: Call, params: Params) -> StripeObject | None:
+    """The usable PaymentMethod the `payment_method` parameter names, if it names one."""
+    method_id = as_str(params, "payment_method")
+    return resolve(call, method_id) if method_id else None
+
+
+def set_payment_method(intent: StripeObject, method: StripeObject | None) -> None:
     """Attach (or clear) the PaymentMethod a later confirm will use, without confirming."""
-    intent["payment_method"] = resolve(call, method_id)["id"] if method_id else None
-    intent["status"] = "requires_confirmation" if method_id else "requires_payment_method"
+    intent["payment_method"] = method["id"] if method else None
+    intent["status"] = "requires_confirmation" if method else "requires_payment_method"
 
 
 def view(call: Call, intent: StripeObject) -> StripeObject:

@@ -79,6 +79,12 @@ UPDATE_PARAMS = frozenset(
         "payment_method_options",
     }
 )
+UPDATED_TEXTS = (
+    "description",
+    "receipt_email",
+    "statement_descriptor",
+    "statement_descriptor_suffix",
+)
 LIST_PARAMS = frozenset(
     {"customer", "created", "limit", "starting_after", "ending_before", "expand"}
 )
@@ -181,7 +187,7 @@ def create(call: Call) -> StripeObject:
     }
     explicit = as_str(params, "payment_method")
     if explicit and not confirm:
-        intents.set_payment_method(call, intent, explicit)
+        intents.set_payment_method(intent, intents.payment_method_param(call, params))
     if confirm:
         intents.check_confirmable(call, intent, params, off_session=off_session)
     call.store.add(intent)
@@ -244,28 +250,26 @@ def update(call: Call) -> StripeObject:
         "requires_action",
     ):
         raise unexpected_state("payment_intent", intent["id"], intent["status"], "update")
+    # Every check comes before the first change: a refused update leaves the intent as it was.
     usage = as_choice(params, "setup_future_usage", USAGES)
     amount = as_int(params, "amount")
     currency = (as_str(params, "currency") or intent["currency"]).lower()
     if amount is not None or "currency" in params:
         validate_amount(amount if amount is not None else intent["amount"], currency)
-        intent["amount"] = amount if amount is not None else intent["amount"]
-        intent["currency"] = currency
-    for name in (
-        "description",
-        "receipt_email",
-        "statement_descriptor",
-        "statement_descriptor_suffix",
-    ):
-        if name in params:
-            intent[name] = as_str(params, name)
+    customer_id = intents.customer_param(call, params)
+    method = intents.payment_method_param(call, params)
+    metadata = merge_metadata(intent["metadata"], params.get("metadata"))
+    texts = {name: as_str(params, name) for name in UPDATED_TEXTS if name in params}
+    intent.update(texts, currency=currency)
+    if amount is not None:
+        intent["amount"] = amount
     if "setup_future_usage" in params:
         intent["setup_future_usage"] = usage
     if "customer" in params:
-        intent["customer"] = intents.customer_param(call, params)
+        intent["customer"] = customer_id
     if "payment_method" in params:
-        intents.set_payment_method(call, intent, as_str(params, "payment_method"))
-    intent["metadata"] = merge_metadata(intent["metadata"], params.get("metadata"))
+        intents.set_payment_method(intent, method)
+    intent["metadata"] = metadata
     intent["last_payment_error"] = None
     call.store.touch()
     return intents.view(call, intent)

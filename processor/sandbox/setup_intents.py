@@ -134,7 +134,7 @@ def create(call: Call) -> StripeObject:
     }
     explicit = as_str(params, "payment_method")
     if explicit and not confirm:
-        intents.set_payment_method(call, intent, explicit)
+        intents.set_payment_method(intent, intents.payment_method_param(call, params))
     if confirm:
         intents.check_confirmable(call, intent, params, off_session=False)
     call.store.add(intent)
@@ -255,13 +255,18 @@ def update(call: Call) -> StripeObject:
     if intent["status"] in ("succeeded", "canceled"):
         raise unexpected_state("setup_intent", intent["id"], intent["status"], "update")
     params = call.params
+    # Every check comes before the first change: a refused update leaves the intent as it was.
+    customer_id = intents.customer_param(call, params)
+    method = intents.payment_method_param(call, params)
+    metadata = merge_metadata(intent["metadata"], params.get("metadata"))
+    description = as_str(params, "description")
     if "customer" in params:
-        intent["customer"] = intents.customer_param(call, params)
+        intent["customer"] = customer_id
     if "description" in params:
-        intent["description"] = as_str(params, "description")
+        intent["description"] = description
     if "payment_method" in params:
-        intents.set_payment_method(call, intent, as_str(params, "payment_method"))
-    intent["metadata"] = merge_metadata(intent["metadata"], params.get("metadata"))
+        intents.set_payment_method(intent, method)
+    intent["metadata"] = metadata
     call.store.touch()
     return intents.view(call, intent)
 

@@ -118,6 +118,25 @@ def test_setup_future_usage_must_be_a_known_value(sandbox: SandboxHandle) -> Non
     assert unchanged.latest_charge is None
 
 
+def test_a_refused_update_changes_nothing(sandbox: SandboxHandle) -> None:
+    payment = sandbox.client.v1.payment_intents.create({"amount": 100, "currency": "usd"})
+    setup = sandbox.client.v1.setup_intents.create({})
+
+    with pytest.raises(stripe.InvalidRequestError) as bad_customer:
+        sandbox.client.v1.payment_intents.update(
+            payment.id, {"amount": 500, "customer": "cus_missing"}
+        )
+    with pytest.raises(stripe.InvalidRequestError) as bad_method:
+        sandbox.client.v1.setup_intents.update(
+            setup.id, {"description": "changed", "payment_method": "pm_missing"}
+        )
+
+    assert bad_customer.value.param == "customer"
+    assert bad_method.value.param == "payment_method"
+    assert sandbox.client.v1.payment_intents.retrieve(payment.id).amount == 100
+    assert sandbox.client.v1.setup_intents.retrieve(setup.id).description is None
+
+
 def test_return_url_needed_when_redirects_are_allowed(sandbox: SandboxHandle) -> None:
     customer = sandbox.client.v1.customers.create({})
     token = sandbox.client.v1.test_helpers.confirmation_tokens.create(
