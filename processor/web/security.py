@@ -103,21 +103,10 @@ async def read_json_object(request: Request) -> dict[str, Any]:
     return body
 
 
-def json_route(
-    path: str,
-    endpoint: object,
-    settings: Settings,
-    *,
-    methods: Sequence[str] = ("POST",),
-    max_body_bytes: int = DEFAULT_MAX_JSON_BYTES,
-) -> Route:
-    """A route whose unsafe methods take JSON from our own pages only."""
-    guard = Middleware(
-        JsonRequestGuard,
-        allowed_origin=settings.public_base_url,
-        max_body_bytes=max_body_bytes,
-    )
-    return Route(path, endpoint, methods=list(methods), middleware=[guard])  # type: ignore[arg-type]
+def json_route(path: str, endpoint: object, settings: Settings) -> Route:
+    """A POST route that takes JSON from our own pages only."""
+    guard = Middleware(JsonRequestGuard, allowed_origin=settings.public_base_url)
+    return Route(path, endpoint, methods=["POST"], middleware=[guard])  # type: ignore[arg-type]
 
 
 def content_security_policy(settings: Settings) -> str:
