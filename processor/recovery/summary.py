@@ -105,11 +105,6 @@ def load_case_summary(session: Session, case_id: int) -> CaseSummary | None:
     return load_case_summaries(session, [case_id]).get(case_id)
 
 
-def case_status(session: Session, case_id: int) -> str | None:
-    """Just the status: the cheap re-check right before an email goes out."""
-    return session.scalar(select(_CASES.status).where(_CASES.id == case_id))
-
-
 def _summary(row: Row[Any]) -> CaseSummary:
     return CaseSummary(
         id=row.id,
