@@ -13,7 +13,8 @@ from sqlalchemy import select
 
 from processor.db.models import SetupAttempt
 from tests.fixtures.app import LiveApp
-from tests.fixtures.browser import PageRecord
+from tests.fixtures.browser import PageRecord, no_policy_violations
+from tests.fixtures.browser import pick_test_method as pick
 
 pytestmark = pytest.mark.browser
 
@@ -39,10 +40,6 @@ def fill_address(page: Page) -> None:
     page.get_by_label("Country or region").select_option("GB")
 
 
-def pick(page: Page, test_method: str) -> None:
-    page.get_by_label(re.compile("^" + re.escape(test_method))).check()
-
-
 def save(page: Page) -> None:
     page.get_by_role("button", name="Save payment method").click()
 
@@ -58,13 +55,6 @@ def payment_error(page: Page) -> Any:
 def attempt_statuses(live: LiveApp) -> list[str]:
     with live.runtime.sessions() as session:
         return list(session.scalars(select(SetupAttempt.status).order_by(SetupAttempt.id)))
-
-
-def no_policy_violations(record: PageRecord) -> None:
-    assert not [line for line in record.console if "Content Security Policy" in line]
-    assert record.console_errors() == [] or all(
-        "Failed to load resource" in line for line in record.console_errors()
-    ), record.console_errors()
 
 
 def test_saving_a_visa(

@@ -16,7 +16,8 @@ from sqlalchemy import select
 
 from processor.db.models import StripeEvent
 from tests.fixtures.app import LiveApp
-from tests.fixtures.browser import PageRecord
+from tests.fixtures.browser import PageRecord, no_policy_violations
+from tests.fixtures.browser import pick_test_method as pick
 from tests.fixtures.smtp import ReceivedMessage, SmtpServer
 from tests.integration.recovery.flow import (
     case_status,
@@ -44,10 +45,6 @@ def link_in(mail: ReceivedMessage, live: LiveApp) -> str:
     return link
 
 
-def pick(page: Page, test_card: str) -> None:
-    page.get_by_label(re.compile("^" + re.escape(test_card))).check()
-
-
 def succeeded_events(live: LiveApp, payment_intent_id: str) -> list[str]:
     with live.runtime.sessions() as session:
         return list(
@@ -58,11 +55,6 @@ def succeeded_events(live: LiveApp, payment_intent_id: str) -> list[str]:
                 )
             )
         )
-
-
-def no_policy_violations(record: PageRecord) -> None:
-    assert not [line for line in record.console if "Content Security Policy" in line]
-    assert [line for line in record.console_errors() if "Failed to load resource" not in line] == []
 
 
 def test_authentication_from_the_email_to_the_webhook(
