@@ -41,19 +41,14 @@ def _statement(paramstyle: str) -> str:
     )
 
 
+@functools.cache
 def _converters(dialect: Dialect) -> tuple[Callable[[Any], Any] | None, ...]:
     """Each column's bind processor for this dialect (None where values pass as they are)."""
-    cached = _CONVERTERS.get(dialect)
-    if cached is None:
-        cached = _CONVERTERS[dialect] = tuple(
-            # dialect_impl: SQLite's DateTime writes its own text format, microseconds included.
-            _EVENTS.c[name].type.dialect_impl(dialect).bind_processor(dialect)
-            for name in COLUMNS
-        )
-    return cached
-
-
-_CONVERTERS: dict[Dialect, tuple[Callable[[Any], Any] | None, ...]] = {}
+    return tuple(
+        # dialect_impl: SQLite's DateTime writes its own text format, microseconds included.
+        _EVENTS.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+        for name in COLUMNS
+    )
 
 
 def insert_event_row(session: Session, row: Mapping[str, Any]) -> bool:
