@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from processor.sandbox.authentication import OUTCOMES
 from processor.sandbox.control import Sandbox
 from processor.sandbox.errors import SandboxError
 
@@ -70,8 +71,12 @@ def _wait(sandbox: Sandbox, body: dict[str, Any], _r: Request) -> dict[str, Any]
 
 
 def _authenticate(sandbox: Sandbox, body: dict[str, Any], _r: Request) -> dict[str, Any]:
-    outcome = body.get("outcome", "complete" if body.get("success", True) else "fail")
-    return sandbox.authenticate(body["intent"], outcome in ("complete", "succeed", "success", True))
+    outcome = body.get("outcome", bool(body.get("success", True)))
+    if isinstance(outcome, bool):
+        return sandbox.authenticate(body["intent"], outcome)
+    if outcome not in OUTCOMES:  # a typo must not pass for a failed challenge
+        raise SandboxError(400, "invalid_request_error", "outcome must be complete or fail")
+    return sandbox.authenticate(body["intent"], OUTCOMES[outcome])
 
 
 def _settle(sandbox: Sandbox, body: dict[str, Any], _r: Request) -> Any:

@@ -57,6 +57,19 @@ def test_authenticate_settle_and_charge_attempts_over_http(
     assert attempt["payment_intent"] == pending.id and attempt["status"] == "succeeded"
 
 
+def test_an_unknown_outcome_is_refused_not_taken_as_failure(
+    sandbox: SandboxHandle, control: httpx.Client
+) -> None:
+    intent = set_up(sandbox, "pm_card_authenticationRequiredOnSetup")
+
+    refused = control.post("/authenticate", json={"intent": intent.id, "outcome": "completed"})
+
+    assert refused.status_code == 400
+    assert sandbox.client.v1.setup_intents.retrieve(intent.id).status == "requires_action"
+    failed = control.post("/authenticate", json={"intent": intent.id, "outcome": "fail"})
+    assert failed.json()["status"] == "requires_payment_method"
+
+
 def test_knobs_over_http(sandbox: SandboxHandle, control: httpx.Client) -> None:
     control.post("/errors", json={"share": 1.0, "should_retry": False})
     with pytest.raises(stripe.APIError):
