@@ -1,16 +1,20 @@
 """Money rules Stripe applies to a charge, checked before anything is sent.
 
-Currencies Stripe accepts, their minor-unit exponent, and Stripe's documented minimum charge
-amounts. Currencies without a published minimum are left to Stripe to judge.
+Currencies Stripe accepts and Stripe's documented minimum charge amounts (each currency's
+minor-unit exponent is `processor.recovery.money`'s). Currencies without a published minimum
+are left to Stripe to judge.
 """
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from babel.numbers import format_currency
 
 from processor.errors import InvalidInput
+from processor.recovery.money import (
+    THREE_DECIMAL_CURRENCIES,
+    minor_unit_exponent,
+    to_major_units,
+)
 
 MAX_AMOUNT = 99_999_999  # Stripe accepts up to eight digits in the minor unit
 
@@ -22,12 +26,7 @@ _SUPPORTED = """
     nzd omr pab pen pgk php pkr pln pyg qar ron rsd rub rwf sar sbd scr sek sgd shp sle sos srd
     std szl thb tjs top try ttd twd tzs uah ugx uyu uzs vnd vuv wst xaf xcd xof xpf yer zar zmw
     """
-_ZERO_DECIMAL = "bif clp djf gnf jpy kmf krw mga pyg rwf ugx vnd vuv xaf xof xpf"
-_THREE_DECIMAL = "bhd jod kwd omr tnd"
-
 SUPPORTED_CURRENCIES = frozenset(_SUPPORTED.split())
-ZERO_DECIMAL = frozenset(_ZERO_DECIMAL.split())
-THREE_DECIMAL = frozenset(_THREE_DECIMAL.split())
 
 # Stripe's published minimum charge amounts, in each currency's minor unit.
 MINIMUM_AMOUNTS = {
@@ -36,16 +35,6 @@ MINIMUM_AMOUNTS = {
     "jpy": 50, "mxn": 1000, "myr": 200, "nok": 300, "nzd": 50, "pln": 200, "ron": 200,
     "sek": 300, "sgd": 50, "thb": 1000,
 }  # fmt: skip
-
-
-def exponent(currency: str) -> int:
-    """How many digits of the amount sit after the decimal point (JPY: none)."""
-    currency = currency.lower()
-    if currency in ZERO_DECIMAL:
-        return 0
-    if currency in THREE_DECIMAL:
-        return 3
-    return 2
 
 
 def normalise_currency(currency: str) -> str:
@@ -88,7 +77,7 @@ def check_amount(amount: int, currency: str) -> None:
             field="amount",
             code="amount_too_small",
         )
-    if currency in THREE_DECIMAL and amount % 10:
+    if currency in THREE_DECIMAL_CURRENCIES and amount % 10:
         raise InvalidInput(
             f"amounts in {currency.upper()} must end in 0 (Stripe rounds to two decimals)",
             field="amount",
@@ -110,9 +99,12 @@ def parse_amount(text: str) -> int:
 
 def format_money(amount: int, currency: str) -> str:
     """`1999, "jpy"` -> `¥1,999`; `1999, "usd"` -> `$19.99`, with Stripe's exponent."""
-    digits = exponent(currency)
+    digits = minor_unit_exponent(currency)
     pattern = "¤#,##0" + ("." + "0" * digits if digits else "")
-    value = Decimal(amount).scaleb(-digits)
     return format_currency(
-        value, currency.upper(), format=pattern, locale="en_US", currency_digits=False
+        to_major_units(amount, currency),
+        currency.upper(),
+        format=pattern,
+        locale="en_US",
+        currency_digits=False,
     )
