@@ -1,5 +1,6 @@
-"""What SetupIntents and PaymentIntents share: choosing the PaymentMethod at confirm time,
-the `return_url` rule, client secrets, 3-D Secure next actions, and the publishable-key view.
+"""What SetupIntents and PaymentIntents share: the `customer` and `payment_method` parameters,
+choosing the PaymentMethod at confirm time, the `return_url` rule, client secrets, 3-D Secure
+next actions, retrieve, and the publishable-key view.
 """
 
 from __future__ import annotations
