@@ -131,10 +131,11 @@ class WebhookWriter:
 
     def _write(self, batch: list[_Delivery]) -> None:
         now = self.clock()
+        now_unix = now.timestamp()
         accepted: list[tuple[_Delivery, Event, int]] = []
         for delivery in batch:
             try:
-                accepted.append((delivery, *self._verify(delivery, now.timestamp())))
+                accepted.append((delivery, *self._verify(delivery, now_unix)))
             except ProcessorError as exc:
                 delivery.future.set_exception(exc)
         if not accepted:
