@@ -74,12 +74,13 @@ def complete_missing_details(
                 raise
             gone += 1
             log.warning("payment method %s no longer exists at Stripe", method_id)
+            now = clock()
             with sessions.begin() as session:
                 # Checked: not asked again. Its details stay unknown.
                 session.execute(
                     update(PaymentMethod)
                     .where(PaymentMethod.id == method_id)
-                    .values(details_updated_at=clock(), updated_at=clock())
+                    .values(details_updated_at=now, updated_at=now)
                 )
             continue
         except stripe.StripeError as exc:
