@@ -6,23 +6,12 @@ from typing import Any
 
 import stripe
 
-from tests.fixtures.sandbox import RETURN_URL, SandboxHandle
+from tests.fixtures.sandbox import SandboxHandle
 
 
 def set_up(sandbox: SandboxHandle, payment_method: str, email: str = "jo@example.com") -> Any:
     """Customer + confirmation token + SetupIntent(create, confirm). Answers the SetupIntent."""
-    customer = sandbox.client.v1.customers.create({"email": email})
-    token = sandbox.client.v1.test_helpers.confirmation_tokens.create(
-        {"payment_method": payment_method}
-    )
-    return sandbox.client.v1.setup_intents.create(
-        {
-            "customer": customer.id,
-            "confirm": True,
-            "confirmation_token": token.id,
-            "return_url": RETURN_URL,
-        }
-    )
+    return sandbox.set_up(payment_method, email)
 
 
 def charge_off_session(
