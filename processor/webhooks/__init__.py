@@ -1,11 +1,13 @@
-"""The webhook receiver's service side: verify -> envelope -> store (with dispatch) in one call.
+"""The webhook receiver's service side: verify -> envelope -> store (with dispatch), in batches.
 
     verify.py     the `Stripe-Signature` header against every configured secret
     envelope.py   the minimal, fast parse of a verified body into an `Event`
     store.py      record the event and apply its handler in ONE transaction
     dispatch.py   the explicit table from event type to handler
     handlers/     one small function per event type, grouped by Stripe object family
-    receiver.py   what the web layer calls in a worker thread
+    receiver.py   what the web layer hands a delivery to
+    writer.py     the writer thread(s) that verify, parse and store deliveries in batches
+    fast_insert.py   the event row's INSERT, straight through the DB-API cursor
     replay.py, reconcile.py, method_details.py   the same path, driven by commands and workers
 
 Imports nothing from `processor.web` or starlette.

@@ -1,7 +1,7 @@
 """What `POST /webhooks/stripe` hands a raw delivery to; re-exports the writer's `Receipt`.
 
-`WebhookReceiver` is long-lived (one per app): it owns the writer thread that verifies,
-parses and stores deliveries in batches (see `writer`).
+`WebhookReceiver` is long-lived (one per app, closed with its lifespan): it owns the writer
+threads that verify, parse and store deliveries in batches (see `writer`).
 """
 
 from __future__ import annotations
