@@ -51,12 +51,15 @@ from processor.charging.stripe_values import id_of, value_of
 from processor.clock import Clock
 from processor.config import Settings
 from processor.db.engine import unit_of_work
-from processor.recovery.cases import PaymentFailure, lock_payment_intent, record_payment_failure
+from processor.recovery.cases import (
+    AUTHENTICATION_REQUIRED,
+    PaymentFailure,
+    lock_payment_intent,
+    record_payment_failure,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-AUTHENTICATION_REQUIRED = "authentication_required"
 
 
 class Collaborators(Protocol):
