@@ -163,10 +163,10 @@ def _confirm(call: Call, intent: StripeObject, params: Params) -> None:
     intent["last_setup_error"] = None
     card = method.get("_card")
     if card is not None and card.refused is not None:
-        fail(call, intent, method, decline_error(card.refused).error_object())
-        raise decline_error(
-            card.refused, setup_intent=intents.view(call, intent), payment_method=public(method)
-        )
+        error = decline_error(card.refused)
+        fail(call, intent, method, error.error_object())
+        error.extra = {"setup_intent": intents.view(call, intent), "payment_method": public(method)}
+        raise error
     if card is not None and card.three_d_secure:
         intents.require_action(call, intent, method)
         return
