@@ -34,9 +34,12 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
                 file=sys.stderr,
             )
             return EXIT_USAGE
-        if "PUBLIC_BASE_URL" not in os.environ:
-            # The in-app stand-in and its webhooks must reach this very server.
+        if settings.public_base_url == Settings().public_base_url:
+            # Not configured (environment or .env): the in-app stand-in and its webhooks must
+            # reach this very server, on whatever host and port it was given.
             os.environ["PUBLIC_BASE_URL"] = address
+        else:
+            address = settings.public_base_url
         engine = make_engine(settings.database_url)
         upgrade_to_head(engine)
         engine.dispose()
