@@ -144,7 +144,9 @@ def load_settings(
 
     if secret_key is not None:
         if not secret_key.startswith(("sk_test_", "sk_live_", "rk_test_", "rk_live_")):
-            problems.append("STRIPE_SECRET_KEY: must start with sk_test_, sk_live_, rk_test_ or rk_live_")
+            problems.append(
+                "STRIPE_SECRET_KEY: must start with sk_test_, sk_live_, rk_test_ or rk_live_"
+            )
         kwargs["stripe_secret_key"] = secret_key
     if sandbox and secret_key is not None and "_live_" in secret_key:
         problems.append("STRIPE_SECRET_KEY: a live key cannot be used in sandbox mode")
