@@ -14,11 +14,14 @@ from functools import lru_cache
 from babel.dates import format_date, format_time
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from processor.recovery.cases import INITIAL_NOTIFICATION, REMINDER_NOTIFICATION
 from processor.recovery.money import format_money
+from processor.recovery.page import FRESH_LINK_KIND
 from processor.recovery.recipients import SUPPORTED_LOCALES
 from processor.recovery.summary import MethodOnFile
 
-PURPOSES = ("initial", "reminder", "fresh_link")
+# The notification kinds the outbox holds; each has its templates.
+PURPOSES = (INITIAL_NOTIFICATION, REMINDER_NOTIFICATION, FRESH_LINK_KIND)
 CASE_KINDS = ("authentication_required", "payment_method_required")
 BRAND_LABELS = {
     "visa": "Visa",
