@@ -198,9 +198,9 @@ def _return_url(intent: StripeObject, params: Params, token: StripeObject | None
 
 def check_confirmable(
     call: Call, intent: StripeObject, params: Params, *, off_session: bool
-) -> None:
+) -> StripeObject | None:
     """Every check a confirmation makes before it changes anything (nothing is created when
-    one fails, as on Stripe)."""
+    one fails, as on Stripe). Answers the confirmation token named, if any."""
     token = _token(call, params)
     if token is not None:
         confirmation_tokens.check_usable(call, token)
@@ -234,14 +234,14 @@ def check_confirmable(
             "payment_method_data or confirmation_token.",
             code=f"{intent['object']}_unexpected_state",
         )
+    return token
 
 
 def choose_payment_method(
     call: Call, intent: StripeObject, params: Params, *, off_session: bool
 ) -> StripeObject:
     """Explicit `payment_method` wins over the token's, which wins over the intent's own."""
-    check_confirmable(call, intent, params, off_session=off_session)
-    token = _token(call, params)
+    token = check_confirmable(call, intent, params, off_session=off_session)
     intent["_return_url"] = _return_url(intent, params, token)
     if (
         token is not None
