@@ -57,8 +57,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         port=args.port,
         workers=args.workers,
         log_level="info",
-        # JSON logs: let uvicorn's records reach our one-object-per-line root handler.
-        log_config=None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
+        # uvicorn's records (its access log too) go through our root handler, which scrubs
+        # secrets and recovery-link tokens, in text or JSON.
+        log_config=None,
     )
     return EXIT_OK
 

@@ -12,6 +12,7 @@ _SECRET_PATTERNS = [
     re.compile(r"\bwhsec_[A-Za-z0-9_]+"),
     re.compile(r"\b((?:pi|seti)_[A-Za-z0-9]+)_secret_[A-Za-z0-9]+"),
     re.compile(r"\b\d{13,19}\b"),  # anything shaped like a full card number
+    re.compile(r"(/recover/)[^/\s?\"]+"),  # a recovery link's token opens the customer's page
 ]
 _CONTEXT_FIELDS = ("event_id", "event_type", "intent_id", "case_id", "customer_id", "reference")
 
@@ -26,6 +27,8 @@ def scrub(text: str) -> str:
 def _redacted(match: re.Match[str]) -> str:
     if match.re.pattern.startswith(r"\b((?:pi|seti)"):
         return f"{match.group(1)}_secret_[redacted]"
+    if match.re.pattern.startswith("(/recover/)"):
+        return f"{match.group(1)}[redacted]"
     return "[redacted]"
 
 

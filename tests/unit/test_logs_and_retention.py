@@ -20,6 +20,11 @@ def test_scrub_removes_keys_secrets_client_secrets_and_card_numbers() -> None:
     assert scrubbed.endswith("id pi_123")
 
 
+def test_scrub_hides_recovery_link_tokens_in_access_logs() -> None:
+    line = '127.0.0.1:5000 - "GET /recover/eyJjYXNlIjo0Mn0.Z1x2.abc-_d/case HTTP/1.1" 200'
+    assert scrub(line) == '127.0.0.1:5000 - "GET /recover/[redacted]/case HTTP/1.1" 200'
+
+
 def test_json_formatter_writes_one_object_with_context_ids() -> None:
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "got %s", ("sk_live_zzz",), None)
     record.event_id = "evt_1"
