@@ -267,17 +267,7 @@ def _finish(session: Session, claimed: ClaimedNotification, **values: object) ->
 
 def release_claim(session: Session, claimed: ClaimedNotification, *, now: datetime) -> bool:
     """Give back a row not tried (shutdown, lease running out): due now, attempt uncounted."""
-    n = NOTIFICATIONS.c
-    return _finish(
-        session,
-        claimed,
-        status="pending",
-        attempts=n.attempts - 1,
-        next_attempt_at=now,
-        claimed_by=None,
-        claimed_until=None,
-        updated_at=now,
-    )
+    return postpone_claim(session, claimed, until=now, now=now)
 
 
 def postpone_claim(
