@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -16,6 +15,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from processor.db.models import Charge
+from tests.fixtures.sandbox import cli_environment
 
 pytestmark = pytest.mark.slow
 
@@ -38,20 +38,6 @@ def run_cli(
     return run
 
 
-def cli_environment(database_url: str, sandbox: Any) -> dict[str, str]:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("STRIPE_", "DATABASE_", "TEST_DATABASE"))
-    }
-    env.update(
-        DATABASE_URL=database_url,
-        STRIPE_API_BASE=sandbox.url,
-        STRIPE_SECRET_KEY=sandbox.secret_key,
-        SANDBOX="true",
-        LOG_FORMAT="text",
-    )
-    return env
 
 
 def test_one_charge_prints_one_line_and_exits_0(run_cli: Any, sandbox: Any) -> None:

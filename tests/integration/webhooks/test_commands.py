@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -18,7 +17,7 @@ from processor.db.models import RecoveryCase, StripeEvent
 from processor.webhooks.dispatch import HANDLERS
 from processor.webhooks.envelope import Event
 from processor.webhooks.store import Outcome
-from tests.fixtures.sandbox import SandboxHandle
+from tests.fixtures.sandbox import SandboxHandle, cli_environment
 from tests.integration.webhooks.conftest import Deliver
 from tests.unit.webhooks.factories import decline, payment_intent, stripe_event
 
@@ -28,18 +27,7 @@ Run = Callable[..., subprocess.CompletedProcess[str]]
 
 @pytest.fixture
 def run(engine: Engine, sandbox: SandboxHandle, database_url: str, tmp_path: Path) -> Run:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("STRIPE_", "DATABASE_", "TEST_DATABASE"))
-    }
-    env.update(
-        DATABASE_URL=database_url,
-        STRIPE_API_BASE=sandbox.url,
-        STRIPE_SECRET_KEY=sandbox.secret_key,
-        SANDBOX="true",
-        LOG_FORMAT="text",
-    )
+    env = cli_environment(database_url, sandbox)
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
