@@ -14,16 +14,16 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
 
+from processor.db import direct
+
 
 def insert_ignoring_conflict(
     session: Session, model: type[Any], values: Mapping[str, Any], conflict_on: Sequence[str]
 ) -> bool:
     """Insert `values` unless a row with the same `conflict_on` columns exists; True if inserted."""
     dialect = session.get_bind().dialect.name
-    if session.autoflush:
-        session.flush()  # as an ORM statement would: pending changes go first
-    result = session.execute(_statement(dialect, model, tuple(conflict_on)), dict(values))
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    statement = _statement(dialect, model, tuple(conflict_on))
+    return bool(direct.execute(session, statement, values).rowcount)
 
 
 @functools.cache

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, text, update
+from sqlalchemy import bindparam, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from processor.db import direct
 from processor.db.models import Notification, RecoveryCase, StripeEvent
 from processor.db.types import UTCDateTime
 from processor.db.upsert import insert_ignoring_conflict
@@ -97,7 +98,7 @@ def record_payment_failure(
         "updated_at": now,
     }
     dialect = session.get_bind().dialect.name
-    case_id = session.execute(_insert_case(dialect), row).scalar()
+    case_id = direct.execute(session, _insert_case(dialect), row).scalar()
     if case_id is not None:
         _queue_first_notification(session, case_id, now=now)
         status = "open"
@@ -106,13 +107,13 @@ def record_payment_failure(
             # The success or cancellation was recorded before this (late) failure arrived:
             # end where in-order delivery ends, closed with its email canceled.
             status, resolved_at = outcome
-            session.execute(
-                _SET_OUTCOME, {"p_id": case_id, "p_status": status, "p_at": resolved_at}
+            direct.execute(
+                session, _SET_OUTCOME, {"p_id": case_id, "p_status": status, "p_at": resolved_at}
             )
             cancel_pending_notifications(session, case_id, now=now)
         return CaseState(case_id, kind, status, failure.code, failure.decline_code,
                          failure.message, 1)
-    case = session.execute(_LOCK_CASE, {"p_intent": failure.payment_intent_id}).one()
+    case = direct.execute(session, _LOCK_CASE, {"p_intent": failure.payment_intent_id}).one()
     if failure.charge_id is not None and failure.charge_id == case.last_charge_id:
         return _state(case)  # the same attempt, already reported by the other path
     changed = case._asdict()
@@ -132,7 +133,7 @@ def record_payment_failure(
             last_charge_id=failure.charge_id,
         )
     parameters = {f"p_{name}": value for name, value in changed.items()}
-    session.execute(_UPDATE_CASE, {**parameters, "p_updated_at": now})
+    direct.execute(session, _UPDATE_CASE, {**parameters, "p_updated_at": now})
     return _state(changed)
 
 
@@ -212,8 +213,8 @@ def close_case(
     """
     lock_payment_intent(session, payment_intent_id)
     parameters = {"p_intent": payment_intent_id, "p_status": status, "p_at": at, "p_now": now}
-    session.execute(_CLOSE_OPEN_CASE, parameters)
-    session.execute(_CANCEL_PENDING_OF_INTENT, parameters)
+    direct.execute(session, _CLOSE_OPEN_CASE, parameters)
+    direct.execute(session, _CANCEL_PENDING_OF_INTENT, parameters)
 
 
 def lock_payment_intent(session: Session, payment_intent_id: str) -> None:
@@ -225,7 +226,7 @@ def lock_payment_intent(session: Session, payment_intent_id: str) -> None:
     intent makes the second wait for the first; SQLite already runs one writer at a time.
     """
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(_ADVISORY_LOCK, {"p_key": payment_intent_id})
+        direct.execute(session, _ADVISORY_LOCK, {"p_key": payment_intent_id})
 
 
 _ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:p_key, 0))")
@@ -259,18 +260,21 @@ def _queue_first_notification(session: Session, case_id: int, *, now: datetime) 
     )
 
 
+_EVENTS = StripeEvent.__table__
 _OUTCOME_EVENTS = (
     # Filtered on status in Python: with `status` in the WHERE clause SQLite's planner picks
-    # the status index and scans every processed event instead of this intent's few.
-    select(StripeEvent.type, StripeEvent.stripe_created_at, StripeEvent.status).where(
-        StripeEvent.object_id == bindparam("p_intent"),
-        StripeEvent.type.in_(tuple(_CLOSING_EVENTS)),
+    # the status index and scans every processed event instead of this intent's few. The
+    # types are compared one by one rather than with IN, whose list SQLAlchemy expands per
+    # call (processor.db.direct runs this on the driver).
+    select(_EVENTS.c.type, _EVENTS.c.stripe_created_at, _EVENTS.c.status).where(
+        _EVENTS.c.object_id == bindparam("p_intent"),
+        or_(*(_EVENTS.c.type == event_type for event_type in _CLOSING_EVENTS)),
     )
 )
 
 
 def _known_outcome(session: Session, payment_intent_id: str) -> tuple[str, datetime] | None:
-    rows = session.execute(_OUTCOME_EVENTS, {"p_intent": payment_intent_id}).all()
+    rows = direct.execute(session, _OUTCOME_EVENTS, {"p_intent": payment_intent_id}).all()
     settled = sorted(
         (row.stripe_created_at, row.type) for row in rows if row.status == "processed"
     )

@@ -7,7 +7,6 @@
     handlers/     one small function per event type, grouped by Stripe object family
     receiver.py   what the web layer hands a delivery to
     writer.py     the writer thread(s) that verify, parse and store deliveries in batches
-    fast_insert.py   the event row's INSERT, straight through the DB-API cursor
     replay.py, reconcile.py, method_details.py   the same path, driven by commands and workers
 
 Imports nothing from `processor.web` or starlette.

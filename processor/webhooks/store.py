@@ -32,12 +32,13 @@ from sqlalchemy.exc import (
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
+from processor.db import direct
 from processor.db.models import StripeEvent
 from processor.db.types import UTCDateTime
+from processor.db.upsert import insert_ignoring_conflict
 from processor.logs import scrub
 from processor.webhooks.dispatch import Handler, handler_for
 from processor.webhooks.envelope import Event
-from processor.webhooks.fast_insert import insert_event_row
 
 log = logging.getLogger(__name__)
 
@@ -184,8 +185,9 @@ def _record_and_apply(
 ) -> Outcome:
     # Inserted as already settled: if the handler raises, the whole transaction (row
     # included) rolls back, so a `processed` row is never visible without its effects.
-    inserted = insert_event_row(
+    inserted = insert_ignoring_conflict(
         session,
+        StripeEvent,
         _event_row(
             event,
             now=now,
@@ -195,6 +197,7 @@ def _record_and_apply(
             processed_at=now if handler else None,
             attempt_count=1 if handler else 0,
         ),
+        conflict_on=["id"],
     )
     if inserted:
         if handler is None:
@@ -203,7 +206,7 @@ def _record_and_apply(
         return Outcome.PROCESSED
     # Seen before. This UPDATE also takes the row lock, so two redeliveries of a failed
     # event cannot both re-apply it: the second sees the first one's `processed`.
-    status = session.execute(_COUNT_DELIVERY, {"p_id": event.id, "p_now": now}).scalar_one()
+    status = direct.execute(session, _COUNT_DELIVERY, {"p_id": event.id, "p_now": now}).scalar_one()
     if status in SETTLED_STATUSES or handler is None:
         return Outcome.DUPLICATE
     _apply(session, event, handler, now)
@@ -221,7 +224,7 @@ def _apply(session: Session, event: Event, handler: Handler, now: datetime) -> N
 
 
 def _mark_processed(session: Session, event_id: str, now: datetime) -> None:
-    session.execute(_MARK_PROCESSED, {"p_id": event_id, "p_now": now})
+    direct.execute(session, _MARK_PROCESSED, {"p_id": event_id, "p_now": now})
 
 
 def store_failure(

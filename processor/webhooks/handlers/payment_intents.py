@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, case, or_, update
 from sqlalchemy.orm import Session
 
+from processor.db import direct
 from processor.db.models import Charge
 from processor.db.types import UTCDateTime
 from processor.recovery.cases import PaymentFailure, close_case, record_payment_failure
@@ -106,7 +107,8 @@ def on_payment_intent_payment_failed(session: Session, event: Event, now: dateti
     recovery_case = record_payment_failure(session, payment_failure(event), now=now)
     # The charge row shows the case's newest failure, whatever order failures arrived in;
     # a charge that succeeded stays succeeded.
-    session.execute(
+    direct.execute(
+        session,
         _CHARGE_FAILED,
         {
             **_intent_keys(event.object),
@@ -121,10 +123,10 @@ def on_payment_intent_payment_failed(session: Session, event: Event, now: dateti
 def on_payment_intent_succeeded(session: Session, event: Event, now: datetime) -> None:
     keys = _intent_keys(event.object)
     close_case(session, keys["p_intent"], status="recovered", at=event.created, now=now)
-    session.execute(_CHARGE_SUCCEEDED, {**keys, "p_at": event.created, "p_now": now})
+    direct.execute(session, _CHARGE_SUCCEEDED, {**keys, "p_at": event.created, "p_now": now})
 
 
 def on_payment_intent_canceled(session: Session, event: Event, now: datetime) -> None:
     keys = _intent_keys(event.object)
     close_case(session, keys["p_intent"], status="canceled", at=event.created, now=now)
-    session.execute(_CHARGE_CANCELED, {**keys, "p_at": event.created, "p_now": now})
+    direct.execute(session, _CHARGE_CANCELED, {**keys, "p_at": event.created, "p_now": now})

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import bindparam, case, func, update
 from sqlalchemy.orm import Session
 
+from processor.db import direct
 from processor.db.models import PaymentMethod
 from processor.db.types import UTCDateTime
 from processor.db.upsert import insert_ignoring_conflict
@@ -112,7 +113,7 @@ def merge_method(
     if insert_ignoring_conflict(session, PaymentMethod, row, conflict_on=["id"]):
         return
     parameters = {f"p_{name}": value for name, value in row.items() if name != "created_at"}
-    session.execute(_MERGE, parameters)
+    direct.execute(session, _MERGE, parameters)
 
 
 def on_payment_method_attached(session: Session, event: Event, now: datetime) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy import bindparam, case, func, or_, update
 from sqlalchemy.orm import Session
 
 from processor.clock import from_unix
+from processor.db import direct
 from processor.db.models import SetupAttempt
 from processor.db.upsert import insert_ignoring_conflict
 from processor.webhooks.envelope import Event
@@ -114,7 +115,7 @@ def apply_setup_state(
     parameters = {f"p_{name}": value for name, value in state.items()}
     parameters.update(p_setup_intent_id=intent_id, p_customer_id=customer_id,
                       p_updated_at=now, p_stage=STAGE[stage])
-    session.execute(_UPDATE, parameters)
+    direct.execute(session, _UPDATE, parameters)
 
 
 def on_setup_intent_succeeded(session: Session, event: Event, now: datetime) -> None:

@@ -1,0 +1,152 @@
+"""Run a static Core statement on the DB-API cursor of the session's connection, compiled once.
+
+Why: the webhook receiver runs a handful of statements per event, and SQLAlchemy's execution
+path (execution context, events, result wrapping) costs several times what SQLite or psycopg
+spend on a short statement. `execute` keeps SQLAlchemy's SQL, parameter handling and types —
+the statement is compiled by SQLAlchemy for the connection's dialect, its parameters are
+built by `construct_params` and converted by the columns' own bind processors, result rows
+by their result processors — and drops only the per-call machinery around the driver.
+
+Statements that need more than that run through `Session.execute` unchanged: Python-side
+column defaults to compute, expanding IN parameters, bind names the driver needs escaped.
+Driver errors are re-raised as SQLAlchemy's, so callers (503 on `OperationalError`, rollback
+on anything) see no difference.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import namedtuple
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError, MultipleResultsFound, NoResultFound
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
+
+Processor = Callable[[Any], Any]
+PLAN_CACHE_SIZE = 512
+
+
+@dataclass(frozen=True, slots=True)
+class DirectResult:
+    """What the driver reported: rows (processed, with attribute access) and the rowcount."""
+
+    rows: Sequence[Any]
+    rowcount: int
+
+    def scalar(self) -> Any:
+        """The first column of the first row, or None without rows."""
+        return self.rows[0][0] if self.rows else None
+
+    def one(self) -> Any:
+        """The only row; raises as SQLAlchemy's `Result.one()` does otherwise."""
+        if not self.rows:
+            raise NoResultFound("No row was found when one was required")
+        if len(self.rows) > 1:
+            raise MultipleResultsFound("Multiple rows were found when exactly one was required")
+        return self.rows[0]
+
+    def scalar_one(self) -> Any:
+        return self.one()[0]
+
+    def all(self) -> Sequence[Any]:
+        return self.rows
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    compiled: SQLCompiler
+    sql: str
+    positions: tuple[str, ...] | None  # parameter order for positional drivers (SQLite)
+    bind_processors: Mapping[str, Processor]
+    row_type: Callable[..., Any] | None  # None: SQLAlchemy does not know the columns (text)
+    result_processors: tuple[Processor | None, ...]
+
+
+def execute(session: Session, statement: ClauseElement, parameters: Mapping[str, Any]) -> Any:
+    """Run `statement` (built once, e.g. a module constant) with `parameters` in the session's
+    transaction.
+
+    Returns a `DirectResult`, or SQLAlchemy's own result where the statement needs its full
+    machinery; both answer `scalar()`, `one()`, `all()` and `rowcount`.
+    """
+    if session.new or session.dirty or session.deleted:
+        session.flush()  # as SQLAlchemy would before a statement: pending changes go first
+    connection: Connection = session.connection()
+    plan = _plan(statement, connection.dialect, tuple(sorted(parameters)))
+    if plan is None:
+        return session.execute(statement, dict(parameters))  # type: ignore[call-overload]
+    return _run(connection, plan, parameters)
+
+
+def _run(connection: Connection, plan: _Plan, parameters: Mapping[str, Any]) -> DirectResult:
+    values = plan.compiled.construct_params(dict(parameters))
+    for name, convert in plan.bind_processors.items():
+        value = values[name]
+        if value is not None:
+            values[name] = convert(value)
+    arguments: Any = values if plan.positions is None else [values[n] for n in plan.positions]
+    dialect = connection.dialect
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(plan.sql, arguments)
+        rows = _rows(plan, cursor) if cursor.description is not None else ()
+        return DirectResult(rows, cursor.rowcount)
+    except dialect.loaded_dbapi.Error as exc:
+        raise DBAPIError.instance(
+            plan.sql, arguments, exc, dialect.loaded_dbapi.Error, dialect=dialect
+        ) from exc
+    finally:
+        cursor.close()
+
+
+def _rows(plan: _Plan, cursor: Any) -> list[Any]:
+    raw = cursor.fetchall()
+    if plan.row_type is None:  # textual SQL: the driver names the columns, values as they come
+        row_type = _row_type(tuple(column[0] for column in cursor.description))
+        return [row_type(*row) for row in raw]
+    row_type, processors = plan.row_type, plan.result_processors
+    return [
+        row_type(
+            *(value if p is None else p(value) for value, p in zip(row, processors, strict=True))
+        )
+        for row in raw
+    ]
+
+
+@functools.lru_cache(maxsize=PLAN_CACHE_SIZE)
+def _row_type(names: tuple[str, ...]) -> Callable[..., Any]:
+    """A row class with attribute access and `_asdict()`, as SQLAlchemy's rows have."""
+    return namedtuple("Row", names, rename=True)
+
+
+@functools.lru_cache(maxsize=PLAN_CACHE_SIZE)
+def _plan(statement: ClauseElement, dialect: Dialect, keys: tuple[str, ...]) -> _Plan | None:
+    # The parameter names decide an INSERT's columns, as in SQLAlchemy's own execution.
+    compiled = statement.compile(dialect=dialect, column_keys=list(keys))
+    assert isinstance(compiled, SQLCompiler)
+    if (
+        compiled.insert_prefetch
+        or compiled.update_prefetch
+        or compiled.post_compile_params
+        or compiled.literal_execute_params
+        or compiled.escaped_bind_names
+    ):
+        return None
+    # SQLAlchemy's own record of the statement's columns: (key, name, objects, type) each.
+    columns = compiled._result_columns
+    return _Plan(
+        compiled=compiled,
+        sql=compiled.string,
+        positions=tuple(compiled.positiontup or ()) if compiled.positional else None,
+        bind_processors=compiled._bind_processors,  # the columns' own converters, by bind name
+        row_type=_row_type(tuple(c[0] for c in columns)) if columns else None,
+        result_processors=tuple(
+            c[3].dialect_impl(dialect).result_processor(dialect, None) for c in columns
+        ),
+    )
