@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, DateTime
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, MultipleResultsFound, NoResultFound
 from sqlalchemy.orm import Session
@@ -63,7 +63,7 @@ class _Plan:
     compiled: SQLCompiler
     sql: str
     positions: tuple[str, ...] | None  # parameter order for positional drivers (SQLite)
-    bind_processors: Mapping[str, Processor]
+    bind_processors: tuple[tuple[str, Processor], ...]  # (bind name, converter)
     row_type: Callable[..., Any] | None  # None: SQLAlchemy does not know the columns (text)
     result_processors: tuple[Processor | None, ...]
 
@@ -86,7 +86,7 @@ def execute(session: Session, statement: ClauseElement, parameters: Mapping[str,
 
 def _run(connection: Connection, plan: _Plan, parameters: Mapping[str, Any]) -> DirectResult:
     values = plan.compiled.construct_params(dict(parameters))
-    for name, convert in plan.bind_processors.items():
+    for name, convert in plan.bind_processors:
         value = values[name]
         if value is not None:
             values[name] = convert(value)
@@ -119,6 +119,39 @@ def _rows(plan: _Plan, cursor: Any) -> list[Any]:
     ]
 
 
+def _bind_processors(compiled: SQLCompiler) -> tuple[tuple[str, Processor], ...]:
+    """The columns' own converters, by bind name; datetime ones remember their last value."""
+    types = {name: bind.type for bind, name in compiled.bind_names.items()}
+    return tuple(
+        (name, _remembering_last(convert) if _is_datetime(types.get(name)) else convert)
+        for name, convert in compiled._bind_processors.items()
+    )
+
+
+def _is_datetime(type_: Any) -> bool:
+    return isinstance(getattr(type_, "impl", type_), DateTime)
+
+
+def _remembering_last(convert: Processor) -> Processor:
+    """`convert`, answering at once when given the value it converted last.
+
+    A batch of webhook events binds the same `now` in several columns of every event, and
+    formatting a datetime for the driver costs more than the rest of a parameter's handling.
+    Datetimes are immutable and the remembered one is kept alive, so the same object means
+    the same value. The (value, result) pair is replaced whole, so threads may share it.
+    """
+    last: list[tuple[Any, Any]] = [(None, None)]
+
+    def process(value: Any) -> Any:
+        seen, result = last[0]
+        if value is not seen:
+            result = convert(value)
+            last[0] = (value, result)
+        return result
+
+    return process
+
+
 @functools.lru_cache(maxsize=PLAN_CACHE_SIZE)
 def _row_type(names: tuple[str, ...]) -> Callable[..., Any]:
     """A row class with attribute access and `_asdict()`, as SQLAlchemy's rows have."""
@@ -144,7 +177,7 @@ def _plan(statement: ClauseElement, dialect: Dialect, keys: tuple[str, ...]) -> 
         compiled=compiled,
         sql=compiled.string,
         positions=tuple(compiled.positiontup or ()) if compiled.positional else None,
-        bind_processors=compiled._bind_processors,  # the columns' own converters, by bind name
+        bind_processors=_bind_processors(compiled),
         row_type=_row_type(tuple(c[0] for c in columns)) if columns else None,
         result_processors=tuple(
             c[3].dialect_impl(dialect).result_processor(dialect, None) for c in columns
