@@ -8,11 +8,11 @@ that lets Stripe.js (or the sandbox's stand-in) load and talk to its API, and no
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -141,6 +141,10 @@ class SecurityHeaders:
 
     Paths under `exempt_prefixes` are left alone: the sandbox mounted there stands in for
     Stripe's own servers, whose pages carry Stripe's policy, not ours.
+
+    Every answer passes through here (each webhook delivery too), so the headers are encoded
+    once and a response's header names are scanned once, rather than going through
+    `MutableHeaders` per answer. Names are compared as sent: ASGI header names are lower-case.
     """
 
     def __init__(
@@ -148,12 +152,15 @@ class SecurityHeaders:
     ) -> None:
         self.app = app
         self.exempt_prefixes = tuple(exempt_prefixes)
-        self.headers = {
+        headers = {
             "content-security-policy": content_security_policy(settings),
             "x-content-type-options": "nosniff",
             "referrer-policy": "same-origin",
             "x-frame-options": "DENY",
         }
+        self.raw_headers = tuple(
+            (name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"].startswith(self.exempt_prefixes):
@@ -162,10 +169,14 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in self.headers.items():
-                    if name not in headers:
-                        headers[name] = value
+                message["headers"] = self.with_defaults(message.get("headers", ()))
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+    def with_defaults(self, headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+        """`headers` plus each of ours whose name the route did not send."""
+        headers = list(headers)
+        present = {name for name, _value in headers}
+        headers += [header for header in self.raw_headers if header[0] not in present]
+        return headers
