@@ -14,7 +14,6 @@ headers it needs from the scope, the body from `receive`, and sends pre-encoded 
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import orjson
@@ -103,7 +102,7 @@ async def receive_stripe_webhook(scope: Scope, receive: Receive, send: Send) -> 
         )
         return await response(scope, receive, send)
     try:
-        receipt = await asyncio.wrap_future(_receiver(state).receive(body, signature))
+        receipt = await _receiver(state).receive(body, signature)
     except (SignatureInvalid, PayloadInvalid) as exc:
         metrics.webhook_rejections.labels(exc.code).inc()
         return await JSONResponse(error_body(exc.code, str(exc)), status_code=400)(

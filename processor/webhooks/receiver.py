@@ -6,8 +6,6 @@ threads that verify, parse and store deliveries in batches (see `writer`).
 
 from __future__ import annotations
 
-from concurrent.futures import Future
-
 from processor.runtime import Runtime
 from processor.webhooks.writer import Receipt, WebhookWriter
 
@@ -24,9 +22,10 @@ class WebhookReceiver:
             runtime.clock,
         )
 
-    def receive(self, body: bytes, signature_header: str | None) -> Future[Receipt]:
-        """Verify and store one delivery off the caller's thread; the future says how it went."""
-        return self.writer.submit(body, signature_header)
+    async def receive(self, body: bytes, signature_header: str | None) -> Receipt:
+        """Verify and store one delivery off the event loop; raises `SignatureInvalid` or
+        `PayloadInvalid` for one that must be refused (nothing is written for it)."""
+        return await self.writer.store(body, signature_header)
 
     def close(self) -> None:
         self.writer.close()

@@ -10,6 +10,10 @@ delivery's future resolves only after COMMIT has returned, so a 2xx is never sen
 event that is not durably stored; if the database cannot commit, every event of the batch is
 answered UNAVAILABLE (503) and nothing of it is kept.
 
+The endpoint awaits `store` (an asyncio future) rather than `submit` (a concurrent one): a
+batch's answers reach each event loop in one `call_soon_threadsafe`, so the loop wakes once
+per batch instead of once per delivery, and no concurrent future is chained to an asyncio one.
+
 On SQLite every connection runs with `synchronous=FULL` (processor.db.engine): in WAL mode
 NORMAL survives a crash of the process but may lose the last commits on a power loss; FULL
 syncs the WAL at every commit, which batching makes affordable.
@@ -17,6 +21,7 @@ syncs the WAL at every commit, which batching makes affordable.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import queue
 import threading
@@ -54,7 +59,12 @@ class Receipt:
 class _Delivery:
     body: bytes
     signature_header: str | None
-    future: Future[Receipt]
+    future: Future[Receipt] | asyncio.Future[Receipt]
+    loop: asyncio.AbstractEventLoop | None = None  # whose thread may resolve an asyncio future
+    answered: bool = False
+
+
+Answer = Receipt | BaseException
 
 
 class WebhookWriter:
@@ -92,9 +102,20 @@ class WebhookWriter:
             thread.start()
 
     def submit(self, body: bytes, signature_header: str | None) -> Future[Receipt]:
+        """For callers outside an event loop: the future resolves in the writer thread."""
         future: Future[Receipt] = Future()
         self._queue.put(_Delivery(body, signature_header, future))
         return future
+
+    async def store(self, body: bytes, signature_header: str | None) -> Receipt:
+        """For an event loop: the receipt arrives with the rest of its batch's (see module doc).
+
+        Cancelling the caller is harmless: its answer is dropped when it arrives.
+        """
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Receipt] = loop.create_future()
+        self._queue.put(_Delivery(body, signature_header, future, loop))
+        return await future
 
     def close(self) -> None:
         """Finish what was submitted, then stop the threads."""
@@ -123,9 +144,7 @@ class WebhookWriter:
                 self._write(batch)
             except BaseException as exc:  # never leave a request waiting forever
                 log.exception("webhook batch failed unexpectedly")
-                for delivery in batch:
-                    if not delivery.future.done():
-                        delivery.future.set_exception(exc)
+                _answer([(delivery, exc) for delivery in batch if not delivery.answered])
             if stop:
                 return
 
@@ -133,11 +152,13 @@ class WebhookWriter:
         now = self.clock()
         now_unix = now.timestamp()
         accepted: list[tuple[_Delivery, Event, int]] = []
+        refused: list[tuple[_Delivery, Answer]] = []
         for delivery in batch:
             try:
                 accepted.append((delivery, *self._verify(delivery, now_unix)))
             except ProcessorError as exc:
-                delivery.future.set_exception(exc)
+                refused.append((delivery, exc))
+        _answer(refused)  # before the store: a refusal need not wait for the commit
         if not accepted:
             return
         events = [(event, secret_index) for _delivery, event, secret_index in accepted]
@@ -151,8 +172,12 @@ class WebhookWriter:
                 type(exc).__name__,
             )
             outcomes = [Outcome.UNAVAILABLE] * len(accepted)
-        for (delivery, event, secret_index), outcome in zip(accepted, outcomes, strict=True):
-            delivery.future.set_result(Receipt(outcome, event.id, event.type, secret_index))
+        _answer(
+            [
+                (delivery, Receipt(outcome, event.id, event.type, secret_index))
+                for (delivery, event, secret_index), outcome in zip(accepted, outcomes, strict=True)
+            ]
+        )
 
     def _store(
         self, connection: Connection, events: list[tuple[Event, int]], now: datetime
@@ -187,6 +212,42 @@ class WebhookWriter:
             now=now,
         )
         return parse_event(payload), secret_index
+
+
+def _answer(answers: list[tuple[_Delivery, Answer]]) -> None:
+    """Resolve the deliveries' futures: concurrent ones here, asyncio ones in their loop, with
+    one hand-off per loop for the whole list."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Delivery, Answer]]] = {}
+    for delivery, answer in answers:
+        delivery.answered = True
+        if delivery.loop is None:
+            _settle(delivery, answer)
+        else:
+            by_loop.setdefault(delivery.loop, []).append((delivery, answer))
+    for loop, settled in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_settle_all, settled)
+        except RuntimeError:  # the loop is closed: nobody is left waiting for these
+            log.warning("%d webhook answer(s) dropped, their event loop is closed", len(settled))
+
+
+def _settle_all(answers: list[tuple[_Delivery, Answer]]) -> None:
+    for delivery, answer in answers:
+        _settle(delivery, answer)
+
+
+def _settle(delivery: _Delivery, answer: Answer) -> None:
+    """Set one future, unless its caller gave up waiting (cancelled it)."""
+    future = delivery.future
+    if isinstance(future, Future):
+        if not future.set_running_or_notify_cancel():  # no cancel can slip in after this
+            return
+    elif future.done():
+        return
+    if isinstance(answer, BaseException):
+        future.set_exception(answer)
+    else:
+        future.set_result(answer)
 
 
 def _lost_a_lock_race(exc: Exception) -> bool:

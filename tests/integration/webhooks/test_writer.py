@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from concurrent.futures import wait
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select
@@ -14,7 +18,7 @@ from processor.db.migrate import upgrade_to_head
 from processor.db.models import StripeEvent
 from processor.errors import SignatureInvalid
 from processor.webhooks.store import Outcome
-from processor.webhooks.writer import WebhookWriter
+from processor.webhooks.writer import Receipt, WebhookWriter
 from tests.unit.webhooks.factories import body_of, payment_intent, signature, stripe_event
 
 SECRET = "whsec_writer_test"
@@ -78,3 +82,100 @@ def test_two_writers_on_one_sqlite_file_store_an_event_once(tmp_path: Path) -> N
         first.dispose()
         second.dispose()
     assert outcomes == ["duplicate", "processed"]
+
+
+
+class GatedClock:
+    """A clock the writer thread waits on once, so the test can queue a batch behind it."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.fail = fail
+
+    def __call__(self) -> datetime:
+        if not self.release.is_set():
+            self.entered.set()
+            self.release.wait(timeout=30)
+        if self.fail:
+            raise RuntimeError("the batch broke")
+        return utc_now()
+
+
+def signed(event_id: str) -> tuple[bytes, str]:
+    intent = payment_intent(f"pi_{event_id}")
+    body = body_of(stripe_event("payment_intent.succeeded", intent, event_id=event_id))
+    return body.encode(), signature(body, SECRET)
+
+
+def store_as_one_batch(
+    writer: WebhookWriter, clock: GatedClock, deliveries: list[tuple[bytes, str]], cancel: int = -1
+) -> tuple[list[Receipt | BaseException], int]:
+    """`store` each delivery from one event loop while the writer thread is held by a first
+    (concurrent) delivery, so they form one batch; cancel the caller at index `cancel`.
+    Returns each caller's answer (the first delivery's last) and the loop's thread-safe calls."""
+
+    async def run() -> tuple[list[Receipt | BaseException], int]:
+        first = writer.submit(*signed("evt_first"))
+        assert await asyncio.to_thread(clock.entered.wait, 30)
+        loop = asyncio.get_running_loop()
+        handoffs = 0
+        call_soon_threadsafe = loop.call_soon_threadsafe
+
+        def counting(*args: Any, **kwargs: Any) -> asyncio.Handle:
+            nonlocal handoffs
+            handoffs += 1
+            return call_soon_threadsafe(*args, **kwargs)
+
+        loop.call_soon_threadsafe = counting  # type: ignore[method-assign]
+        tasks = [asyncio.create_task(writer.store(body, header)) for body, header in deliveries]
+        await asyncio.sleep(0)  # every task has queued its delivery
+        if cancel >= 0:
+            tasks[cancel].cancel()  # as a server may do for a client that went away
+        clock.release.set()
+        answers = await asyncio.gather(*tasks, return_exceptions=True)
+        wait([first], timeout=30)  # answered before the batch behind it
+        answers.append(first.exception() or first.result())
+        return answers, handoffs
+
+    return asyncio.run(run())
+
+
+def test_a_batch_answers_its_event_loop_in_one_handoff(engine: Engine) -> None:
+    clock = GatedClock()
+    writer = WebhookWriter(engine, (SECRET,), 300, clock, threads=1)
+    deliveries = [signed(f"evt_batch{n}") for n in range(10)]
+    deliveries.append((deliveries[0][0], "t=1,v1=00"))  # refused: answered before the store
+    try:
+        answers, handoffs = store_as_one_batch(writer, clock, deliveries)
+    finally:
+        writer.close()
+    assert [answer.outcome for answer in answers[:10]] == [Outcome.PROCESSED] * 10  # type: ignore[union-attr]
+    assert isinstance(answers[10], SignatureInvalid)
+    assert handoffs == 2  # the refusal, then the ten stored events together
+
+
+def test_a_caller_that_stops_waiting_does_not_disturb_its_batch(engine: Engine) -> None:
+    clock = GatedClock()
+    writer = WebhookWriter(engine, (SECRET,), 300, clock, threads=1)
+    deliveries = [signed(f"evt_gone{n}") for n in range(3)]
+    try:
+        answers, _handoffs = store_as_one_batch(writer, clock, deliveries, cancel=1)
+        later = writer.submit(*signed("evt_later")).result(timeout=30)
+    finally:
+        writer.close()
+    assert isinstance(answers[1], asyncio.CancelledError)
+    outcomes = [answer.outcome for answer in (answers[0], answers[2], later)]  # type: ignore[union-attr]
+    assert outcomes == [Outcome.PROCESSED] * 3
+
+
+def test_a_batch_that_breaks_unexpectedly_still_answers_every_delivery(engine: Engine) -> None:
+    clock = GatedClock(fail=True)
+    writer = WebhookWriter(engine, (SECRET,), 300, clock, threads=1)
+    try:
+        answers, _handoffs = store_as_one_batch(
+            writer, clock, [signed(f"evt_broken{n}") for n in range(4)]
+        )
+    finally:
+        writer.close()
+    assert [str(answer) for answer in answers] == ["the batch broke"] * 5
