@@ -57,3 +57,20 @@ def test_migrate_creates_the_schema_of_an_empty_sqlite_file(tmp_path) -> None:  
     assert answer.returncode == 0, answer.stderr
     assert "database at revision" in answer.stdout
     assert database.exists()
+
+
+def test_the_asgi_factory_leaves_start_up_objects_out_of_garbage_collection(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # In a process of its own: freezing is for the server's whole life.
+    script = (
+        "import gc; from processor.asgi import app_from_environment; "
+        "before = gc.get_freeze_count(); app_from_environment(); "
+        "print(before, gc.get_freeze_count())"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "DATABASE_URL"))}
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60, check=True,
+    )
+    before, after = map(int, done.stdout.split())
+    assert before == 0
+    assert after > 10_000  # the modules and their classes, not a handful of objects
