@@ -34,6 +34,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from processor.clock import Clock
+from processor.db.write_gate import write_gate_for
 from processor.errors import PayloadInvalid, ProcessorError
 from processor.webhooks.envelope import Event, parse_event
 from processor.webhooks.store import UNAVAILABLE_ERRORS, Outcome, record_batch, record_event
@@ -90,6 +91,8 @@ class WebhookWriter:
         self.clock = clock
         self.max_batch = max_batch
         self._queue: queue.SimpleQueue[_Delivery | None] = queue.SimpleQueue()
+        # SQLite: several processes' writers take turns at the file without SQLite's sleeps.
+        self._write_gate = write_gate_for(engine)
         if threads is None:
             # SQLite has one writer at a time: a second thread would only wait for the lock.
             # PostgreSQL overlaps one batch's round trips with another's work.
@@ -123,6 +126,7 @@ class WebhookWriter:
             self._queue.put(None)
         for thread in self._threads:
             thread.join(timeout=30)
+        self._write_gate.close()
 
     def _run(self) -> None:
         while True:
@@ -180,6 +184,12 @@ class WebhookWriter:
         )
 
     def _store(
+        self, connection: Connection, events: list[tuple[Event, int]], now: datetime
+    ) -> list[Outcome]:
+        with self._write_gate:
+            return self._store_batch(connection, events, now)
+
+    def _store_batch(
         self, connection: Connection, events: list[tuple[Event, int]], now: datetime
     ) -> list[Outcome]:
         try:
