@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from concurrent.futures import wait
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy import Engine, select
@@ -22,6 +23,7 @@ from processor.webhooks.writer import Receipt, WebhookWriter
 from tests.unit.webhooks.factories import body_of, payment_intent, signature, stripe_event
 
 SECRET = "whsec_writer_test"
+T = TypeVar("T")
 
 
 def test_sqlite_connections_of_the_writer_sync_every_commit(tmp_path: Path) -> None:
@@ -102,6 +104,13 @@ class GatedClock:
         return utc_now()
 
 
+def in_own_thread(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """`asyncio.run` in a thread of its own: the browser tests' sync Playwright keeps an event
+    loop running in the main thread while their session lasts."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(main())).result()
+
+
 def signed(event_id: str) -> tuple[bytes, str]:
     intent = payment_intent(f"pi_{event_id}")
     body = body_of(stripe_event("payment_intent.succeeded", intent, event_id=event_id))
@@ -138,7 +147,7 @@ def store_as_one_batch(
         answers.append(first.exception() or first.result())
         return answers, handoffs
 
-    return asyncio.run(run())
+    return in_own_thread(run)
 
 
 def test_a_batch_answers_its_event_loop_in_one_handoff(engine: Engine) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
 from starlette.types import Message, Receive, Scope, Send
 
@@ -33,7 +34,10 @@ def answer_headers(path: str, start: Message) -> list[tuple[bytes, bytes]]:
         sent.append(message)
 
     middleware = SecurityHeaders(route, settings=SETTINGS, exempt_prefixes=["/sandbox/stripe/"])
-    asyncio.run(middleware({"type": "http", "path": path, "headers": []}, receive, send))
+    scope = {"type": "http", "path": path, "headers": []}
+    # In a thread of its own: the browser tests' sync Playwright keeps a loop running in this one.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, middleware(scope, receive, send)).result()
     assert sent[1]["body"] == b"{}"
     return list(sent[0].get("headers", []))
 
