@@ -10,6 +10,7 @@ import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from sqlalchemy import bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
@@ -24,6 +25,48 @@ def insert_ignoring_conflict(
     dialect = session.get_bind().dialect.name
     statement = _statement(dialect, model, tuple(conflict_on))
     return bool(direct.execute(session, statement, values).rowcount)
+
+
+def insert_many_ignoring_conflict(
+    session: Session, model: type[Any], rows: Sequence[Mapping[str, Any]], conflict_on: str
+) -> set[Any]:
+    """Insert each of `rows` (same columns) unless its `conflict_on` value is stored; one
+    statement for all of them. Returns the `conflict_on` values of the rows it inserted.
+
+    Rows repeating a value within `rows` are inserted once. They go in sorted by that value,
+    so two transactions inserting overlapping rows lock them in the same order and never
+    deadlock over them.
+    """
+    if not rows:
+        return set()
+    ordered = sorted(rows, key=lambda row: row[conflict_on])
+    columns = tuple(ordered[0])
+    statement = _many_statement(
+        session.get_bind().dialect.name, model, conflict_on, columns, len(ordered)
+    )
+    parameters = {
+        f"r{index}_{name}": row[name] for index, row in enumerate(ordered) for name in columns
+    }
+    return {row[0] for row in direct.execute(session, statement, parameters).all()}
+
+
+@functools.lru_cache(maxsize=256)
+def _many_statement(
+    dialect: str, model: type[Any], conflict_on: str, columns: tuple[str, ...], count: int
+) -> Executable:
+    # One statement per table, column list and row count, values as parameters.
+    table = model.__table__
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    values = [
+        {name: bindparam(f"r{index}_{name}", type_=table.c[name].type) for name in columns}
+        for index in range(count)
+    ]
+    return (
+        insert(table)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=[conflict_on])
+        .returning(table.c[conflict_on])
+    )
 
 
 @functools.cache

@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from processor.db import direct
 from processor.db.models import StripeEvent
 from processor.db.types import UTCDateTime
-from processor.db.upsert import insert_ignoring_conflict
+from processor.db.upsert import insert_ignoring_conflict, insert_many_ignoring_conflict
 from processor.logs import scrub
 from processor.webhooks.dispatch import Handler, handler_for
 from processor.webhooks.envelope import Event
@@ -130,14 +130,27 @@ def record_batch(
 ) -> list[Outcome]:
     """Record several events (with their secret index) in the caller's one transaction.
 
+    All the batch's event rows go in with one statement; then each new event's handler runs,
+    in delivery order. A handler may thus see a later event of the batch already stored,
+    as if it had arrived first: handlers are order-independent, so the end state is the same.
+    An id delivered twice within the batch is inserted once and counted as a duplicate.
+
     Raises `HandlerFailed` if any handler raises: the caller then rolls the transaction back
     and records the events one by one with `record_event`, which stores that one as failed.
     Handlers almost never raise, so the common path pays for no savepoints.
     """
-    return [
-        _record_and_apply(session, event, handler_for(event.type), now, secret_index, source)
-        for event, secret_index in events
+    handlers = [handler_for(event.type) for event, _secret_index in events]
+    rows = [
+        _settled_row(event, handler, now=now, secret_index=secret_index, source=source)
+        for (event, secret_index), handler in zip(events, handlers, strict=True)
     ]
+    new_ids = insert_many_ignoring_conflict(session, StripeEvent, rows, conflict_on="id")
+    outcomes = []
+    for (event, _secret_index), handler in zip(events, handlers, strict=True):
+        inserted = event.id in new_ids
+        new_ids.discard(event.id)  # a second delivery within the batch is a duplicate
+        outcomes.append(_apply_delivery(session, event, handler, now, inserted=inserted))
+    return outcomes
 
 
 def reapply_event(
@@ -183,22 +196,31 @@ def _record_and_apply(
     secret_index: int | None,
     source: str,
 ) -> Outcome:
+    row = _settled_row(event, handler, now=now, secret_index=secret_index, source=source)
+    inserted = insert_ignoring_conflict(session, StripeEvent, row, conflict_on=["id"])
+    return _apply_delivery(session, event, handler, now, inserted=inserted)
+
+
+def _settled_row(
+    event: Event, handler: Handler | None, *, now: datetime, secret_index: int | None, source: str
+) -> dict[str, Any]:
     # Inserted as already settled: if the handler raises, the whole transaction (row
     # included) rolls back, so a `processed` row is never visible without its effects.
-    inserted = insert_ignoring_conflict(
-        session,
-        StripeEvent,
-        _event_row(
-            event,
-            now=now,
-            secret_index=secret_index,
-            source=source,
-            status="processed" if handler else "ignored",
-            processed_at=now if handler else None,
-            attempt_count=1 if handler else 0,
-        ),
-        conflict_on=["id"],
+    return _event_row(
+        event,
+        now=now,
+        secret_index=secret_index,
+        source=source,
+        status="processed" if handler else "ignored",
+        processed_at=now if handler else None,
+        attempt_count=1 if handler else 0,
     )
+
+
+def _apply_delivery(
+    session: Session, event: Event, handler: Handler | None, now: datetime, *, inserted: bool
+) -> Outcome:
+    """After the event's row went in (`inserted`) or was found stored: apply it at most once."""
     if inserted:
         if handler is None:
             return Outcome.IGNORED

@@ -17,7 +17,7 @@ from processor.db.models import Notification, RecoveryCase, StripeEvent
 from processor.webhooks.dispatch import HANDLERS
 from processor.webhooks.envelope import Event, parse_event
 from processor.webhooks.handlers.payment_intents import on_payment_intent_payment_failed
-from processor.webhooks.store import Outcome, record_event
+from processor.webhooks.store import Outcome, record_batch, record_event
 from tests.fixtures.database import FakeClock
 from tests.integration.webhooks.conftest import Deliver
 from tests.unit.webhooks.factories import body_of, decline, payment_intent, stripe_event
@@ -196,5 +196,42 @@ def test_ten_threads_delivering_one_event_give_one_row_and_one_set_of_side_effec
         thread.join(timeout=30)
     assert sorted(o.value for o in outcomes) == ["duplicate"] * 9 + ["processed"]
     assert one(StripeEvent, id="evt_race").delivery_count == 10
+    assert one(RecoveryCase, payment_intent_id="pi_store").failure_count == 1
+    assert count(Notification) == 1
+
+
+def test_a_batch_inserts_once_per_id_and_settles_each_delivery_as_alone(
+    deliver: Deliver,
+    sessions: sessionmaker[Session],
+    one: Callable[..., Any],
+    count: Callable[..., int],
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(HANDLERS, "payment_intent.payment_failed", FailsOnce())
+    stored_failed = failed_payment(event_id="evt_b_failed")
+    assert deliver(stored_failed) is Outcome.FAILED
+    charge = {"id": "ch_b", "object": "charge"}
+    settled = stripe_event("charge.succeeded", charge, event_id="evt_b_old")
+    assert deliver(settled) is Outcome.IGNORED
+    new = stripe_event("payment_intent.succeeded", payment_intent("pi_b"), event_id="evt_b_new")
+    ignored = stripe_event("charge.refunded", charge, event_id="evt_b_ign")
+    batch = [new, new, ignored, stored_failed, settled]
+    events = [(parse_event(body_of(document)), 1) for document in batch]
+    with sessions.begin() as session:
+        outcomes = record_batch(session, events, now=clock())
+    assert outcomes == [
+        Outcome.PROCESSED, Outcome.DUPLICATE, Outcome.IGNORED, Outcome.REAPPLIED, Outcome.DUPLICATE,
+    ]
+    rows = {
+        event_id: one(StripeEvent, id=event_id)
+        for event_id in ("evt_b_new", "evt_b_ign", "evt_b_failed", "evt_b_old")
+    }
+    assert {event_id: (row.delivery_count, row.status) for event_id, row in rows.items()} == {
+        "evt_b_new": (2, "processed"),
+        "evt_b_ign": (1, "ignored"),
+        "evt_b_failed": (2, "processed"),
+        "evt_b_old": (2, "ignored"),
+    }
     assert one(RecoveryCase, payment_intent_id="pi_store").failure_count == 1
     assert count(Notification) == 1
