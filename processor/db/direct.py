@@ -122,10 +122,14 @@ def _rows(plan: _Plan, cursor: Any) -> list[Any]:
 def _bind_processors(compiled: SQLCompiler) -> tuple[tuple[str, Processor], ...]:
     """The columns' own converters, by bind name; datetime ones remember their last value."""
     types = {name: bind.type for bind, name in compiled.bind_names.items()}
-    return tuple(
-        (name, _remembering_last(convert) if _is_datetime(types.get(name)) else convert)
-        for name, convert in compiled._bind_processors.items()
-    )
+    remembering: dict[int, Processor] = {}  # one memory per converter: the rows of a
+    #                                          multi-row INSERT share their column's
+    converters = []
+    for name, convert in compiled._bind_processors.items():
+        if _is_datetime(types.get(name)):
+            convert = remembering.setdefault(id(convert), _remembering_last(convert))
+        converters.append((name, convert))
+    return tuple(converters)
 
 
 def _is_datetime(type_: Any) -> bool:
