@@ -210,11 +210,14 @@ def close_case(
 
     Without a case (the payment never failed, or its failure is still on its way) nothing
     changes here: a failure recorded later finds this outcome and opens the case closed.
+    Emails wait only for open cases (every path that closes one cancels them, and reminders
+    are queued only while it is open), so when no open case was closed there are none to
+    cancel: most successful payments never failed and pay for one statement less.
     """
     lock_payment_intent(session, payment_intent_id)
     parameters = {"p_intent": payment_intent_id, "p_status": status, "p_at": at, "p_now": now}
-    direct.execute(session, _CLOSE_OPEN_CASE, parameters)
-    direct.execute(session, _CANCEL_PENDING_OF_INTENT, parameters)
+    if direct.execute(session, _CLOSE_OPEN_CASE, parameters).rowcount:
+        direct.execute(session, _CANCEL_PENDING_OF_INTENT, parameters)
 
 
 def lock_payment_intent(session: Session, payment_intent_id: str) -> None:
