@@ -12,16 +12,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
 from typing import Any
 
 from sqlalchemy import Row, bindparam, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.dml import Insert
 
 from processor.charging.request import ChargeOutcome, ChargeRequest, idempotency_key
 from processor.db.models import Charge
+from processor.db.upsert import insert_ignoring_conflict_statement
 from processor.recovery.cases import classify_decline
 
 CHARGES = Charge.__table__
@@ -51,19 +49,6 @@ _FILL_INTENT = (
     .where(CHARGES.c.id == bindparam("charge_id"), CHARGES.c.payment_intent_id.is_(None))
     .values(payment_intent_id=bindparam("payment_intent_id"), updated_at=bindparam("now"))
 )
-
-
-@cache
-def _insert_unless_exists(dialect: str) -> Insert:
-    """INSERT ... ON CONFLICT (reference) DO NOTHING RETURNING *: the row only if it is new.
-
-    The unique reference makes racing inserts safe (see processor.db.upsert, which this
-    follows); RETURNING saves the read-back of the common case.
-    """
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return (
-        insert(CHARGES).on_conflict_do_nothing(index_elements=["reference"]).returning(*CHARGES.c)
-    )
 
 
 @dataclass(frozen=True)
@@ -131,7 +116,11 @@ def reserve_charge(
         "created_at": now,
         "updated_at": now,
     }
-    statement = _insert_unless_exists(session.get_bind().dialect.name)
+    # The unique reference makes racing inserts safe; RETURNING saves the read-back of the
+    # common case (the row is new).
+    statement = insert_ignoring_conflict_statement(
+        session.get_bind().dialect.name, CHARGES, ("reference",), tuple(CHARGES.c.keys())
+    )
     row = session.execute(statement, values).one_or_none()
     if row is not None:
         return row, True

@@ -10,10 +10,11 @@ import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import bindparam
+from sqlalchemy import Table, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
+from sqlalchemy.sql.dml import Insert
 
 from processor.db import direct
 
@@ -56,24 +57,33 @@ def _many_statement(
 ) -> Executable:
     # One statement per table, column list and row count, values as parameters.
     table = model.__table__
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     values = [
         {name: bindparam(f"r{index}_{name}", type_=table.c[name].type) for name in columns}
         for index in range(count)
     ]
-    return (
-        insert(table)
-        .values(values)
-        .on_conflict_do_nothing(index_elements=[conflict_on])
-        .returning(table.c[conflict_on])
-    )
+    statement = insert_ignoring_conflict_statement(dialect, table, (conflict_on,), (conflict_on,))
+    return statement.values(values)
 
 
 @functools.cache
 def _statement(dialect: str, model: type[Any], conflict_on: tuple[str, ...]) -> Executable:
-    # One statement per table, its values passed as parameters: SQLAlchemy compiles it once
-    # and caches it, where `.values(**row)` would rebuild its cache key on every call.
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(model.__table__).on_conflict_do_nothing(index_elements=list(conflict_on))
+    statement = insert_ignoring_conflict_statement(dialect, model.__table__, conflict_on)
     # SQLAlchemy 2.1 reports -1 for an INSERT's rowcount on psycopg unless asked to keep it.
     return statement.execution_options(preserve_rowcount=True)
+
+
+@functools.cache
+def insert_ignoring_conflict_statement(
+    dialect: str, table: Table, conflict_on: tuple[str, ...], returning: tuple[str, ...] = ()
+) -> Insert:
+    """`INSERT INTO table ... ON CONFLICT (conflict_on) DO NOTHING [RETURNING ...]`, built once.
+
+    One statement per table, its values passed as parameters: SQLAlchemy compiles it once,
+    where `.values(**row)` would rebuild its cache key on every call. With `returning`, the
+    answer has a row only when the row was new.
+    """
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(table).on_conflict_do_nothing(index_elements=list(conflict_on))
+    if returning:
+        statement = statement.returning(*(table.c[name] for name in returning))
+    return statement

@@ -9,19 +9,17 @@ case is born closed because the success arrived first (it is then written cancel
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, or_, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from processor.db import direct
 from processor.db.models import Notification, RecoveryCase, StripeEvent
 from processor.db.types import UTCDateTime
-from processor.db.upsert import insert_ignoring_conflict
+from processor.db.upsert import insert_ignoring_conflict, insert_ignoring_conflict_statement
 
 AUTHENTICATION_REQUIRED = "authentication_required"
 PAYMENT_METHOD_REQUIRED = "payment_method_required"
@@ -98,7 +96,8 @@ def record_payment_failure(
         "updated_at": now,
     }
     dialect = session.get_bind().dialect.name
-    case_id = direct.execute(session, _insert_case(dialect), row).scalar()
+    opening = insert_ignoring_conflict_statement(dialect, _CASES, ("payment_intent_id",), ("id",))
+    case_id = direct.execute(session, opening, row).scalar()
     if case_id is not None:
         _queue_first_notification(session, case_id, now=now)
         status = "open"
@@ -168,16 +167,6 @@ _SET_OUTCOME = (
     .where(_CASES.c.id == bindparam("p_id"))
     .values(status=bindparam("p_status"), resolved_at=bindparam("p_at", type_=UTCDateTime()))
 )
-
-
-@functools.cache
-def _insert_case(dialect: str) -> Any:
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return (
-        insert(_CASES)
-        .on_conflict_do_nothing(index_elements=["payment_intent_id"])
-        .returning(_CASES.c.id)
-    )
 
 
 # Static statements (values as parameters): closing runs for every successful payment.

@@ -13,10 +13,10 @@ from datetime import datetime, timedelta
 
 import stripe
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from processor.db.models import Notification, RecoveryCase
+from processor.db.upsert import insert_ignoring_conflict_statement
 from processor.recovery.cases import REMINDER_NOTIFICATION, notification_dedup_key
 
 # While a payment settles (a SEPA debit takes days) a reminder would ask for money already on
@@ -77,8 +77,8 @@ def schedule_reminders_many(
         return 0
     # One compiled statement run for every row (executemany): on the notifier's hot path a
     # multi-row VALUES clause would be compiled anew for each batch.
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(Notification.__table__).on_conflict_do_nothing(index_elements=["dedup_key"])
+    statement = insert_ignoring_conflict_statement(
+        session.get_bind().dialect.name, Notification.__table__, ("dedup_key",)
+    )
     result = session.connection().execute(statement, rows)
     return int(result.rowcount)
