@@ -28,6 +28,7 @@ from processor.clock import Clock, utc_now
 from processor.config import Settings
 from processor.db.engine import unit_of_work
 from processor.errors import DeliveryError
+from processor.logs import scrub
 from processor.notifier.compose import Prepared, compose_email
 from processor.notifier.message import Sender
 from processor.notifier.pipeline import FreshCases, SentLog
@@ -252,6 +253,8 @@ class Notifier:
         return "skipped"
 
     def _fail(self, claimed: ClaimedNotification, error: str, retryable: bool) -> str:
+        # The text may quote an exception or a server's answer: ops read it on /ops.
+        error = scrub(error)
         with unit_of_work(self.sessions) as session:
             outcome = record_failure(
                 session,

@@ -288,3 +288,18 @@ def test_drain_sends_everything_due(sessions, clock, smtp_server, make_notifier)
     tally = notifier.drain()
     assert tally["sent"] == 12
     assert len({m.message_id for m in smtp_server.wait_for(12)}) == 12
+
+
+def test_an_unexpected_error_is_recorded_without_the_secrets_it_quotes(  # type: ignore[no-untyped-def]
+    sessions, clock, smtp_server, make_notifier, monkeypatch
+) -> None:
+    case_id = open_case(sessions, now=clock())
+
+    def broken(*_args, **_kwargs):  # type: ignore[no-untyped-def]
+        raise RuntimeError("template saw sk_live_" + "a" * 24 + " and 4242424242424242")
+
+    monkeypatch.setattr("processor.notifier.worker.compose_email", broken)
+    assert make_notifier(smtp_server.url).run_batch()["retry"] == 1
+    error = only_notification(sessions, case_id).last_error or ""
+    assert error.startswith("internal error: RuntimeError: template saw [redacted]")
+    assert "sk_live_" not in error and "4242424242424242" not in error
