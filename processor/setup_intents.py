@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from typing import Any
 
 import stripe
 from sqlalchemy import select
@@ -28,6 +27,7 @@ from processor.errors import (
     StripeUnavailable,
 )
 from processor.setup_records import AttemptRecord, record_attempt, record_payment_method
+from processor.stripe_fields import ref_id, value_of
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ def create_and_confirm(
         raise PaymentDeclined(
             exc.user_message or "Your payment method was declined.",
             code=exc.code,
-            decline_code=_field(exc.error, "decline_code"),
+            decline_code=value_of(exc.error, "decline_code"),
         ) from exc
     except stripe.InvalidRequestError as exc:
         _record_refusal(sessions, clock, attempt, exc)
@@ -122,25 +122,25 @@ def create_and_confirm(
         raise StripeUnavailable(UNAVAILABLE_MESSAGE) from exc
 
     status = str(intent.status)
-    error = _field(intent, "last_setup_error")
+    error = value_of(intent, "last_setup_error")
     record_attempt(
         sessions,
         clock,
         attempt.with_outcome(
             setup_intent_id=intent.id,
             status=status,
-            payment_method_id=_id_of(intent.payment_method),
-            error_code=_field(error, "code"),
-            decline_code=_field(error, "decline_code"),
-            error_message=_field(error, "message"),
+            payment_method_id=ref_id(intent.payment_method),
+            error_code=value_of(error, "code"),
+            decline_code=value_of(error, "decline_code"),
+            error_message=value_of(error, "message"),
         ),
     )
     if status not in ANSWERED_STATUSES:
         # Confirmation ended without an error response but did not save the method.
         raise PaymentDeclined(
-            _field(error, "message") or "Your payment method could not be saved.",
-            code=_field(error, "code") or "setup_failed",
-            decline_code=_field(error, "decline_code"),
+            value_of(error, "message") or "Your payment method could not be saved.",
+            code=value_of(error, "code") or "setup_failed",
+            decline_code=value_of(error, "decline_code"),
         )
     if intent.client_secret is None:
         raise ProcessorError("Stripe answered a SetupIntent without a client secret.")
@@ -181,14 +181,14 @@ def setup_outcome(
     except stripe.StripeError as exc:
         log.warning("SetupIntent retrieve failed: %s", type(exc).__name__)
         raise StripeUnavailable(UNAVAILABLE_MESSAGE) from exc
-    if _id_of(intent.customer) != customer_id:
+    if ref_id(intent.customer) != customer_id:
         raise NotFound("No such setup.")
 
     status = str(intent.status)
     method = (
         intent.payment_method if isinstance(intent.payment_method, stripe.PaymentMethod) else None
     )
-    error = _field(intent, "last_setup_error")
+    error = value_of(intent, "last_setup_error")
     record_attempt(
         sessions,
         clock,
@@ -196,10 +196,10 @@ def setup_outcome(
             customer_id=customer_id,
             setup_intent_id=setup_intent_id,
             status=status,
-            payment_method_id=_id_of(intent.payment_method),
-            error_code=_field(error, "code"),
-            decline_code=_field(error, "decline_code"),
-            error_message=_field(error, "message"),
+            payment_method_id=ref_id(intent.payment_method),
+            error_code=value_of(error, "code"),
+            decline_code=value_of(error, "decline_code"),
+            error_message=value_of(error, "message"),
         ),
         refreshed=True,
     )
@@ -213,8 +213,8 @@ def setup_outcome(
         setup_intent_id,
         status,
         saved,
-        error_code=_field(error, "code"),
-        error_message=_field(error, "message"),
+        error_code=value_of(error, "code"),
+        error_message=value_of(error, "message"),
     )
 
 
@@ -236,16 +236,16 @@ def _record_decline(
     sessions: sessionmaker[Session], clock: Clock, attempt: AttemptRecord, exc: stripe.CardError
 ) -> None:
     error = exc.error
-    intent = _field(error, "setup_intent")
+    intent = value_of(error, "setup_intent")
     record_attempt(
         sessions,
         clock,
         attempt.with_outcome(
             setup_intent_id=intent.id if intent else None,
             status=str(intent.status) if intent else "requires_payment_method",
-            payment_method_id=_id_of(_field(error, "payment_method")),
+            payment_method_id=ref_id(value_of(error, "payment_method")),
             error_code=exc.code,
-            decline_code=_field(error, "decline_code"),
+            decline_code=value_of(error, "decline_code"),
             error_message=exc.user_message,
         ),
     )
@@ -281,17 +281,3 @@ def _record_unavailable(
             error_message=f"HTTP {exc.http_status}" if exc.http_status else None,
         ),
     )
-
-
-def _field(obj: Any, name: str) -> Any:
-    """A field of a Stripe object that may be absent (Stripe omits null error fields)."""
-    return getattr(obj, name, None) if obj is not None else None
-
-
-def _id_of(value: Any) -> str | None:
-    """Stripe fields that are an id, or the object itself when expanded."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return value
-    return str(value.id)

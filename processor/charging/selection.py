@@ -16,10 +16,10 @@ import stripe
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from processor.charging.stripe_values import value_of
 from processor.clock import from_unix
 from processor.db.models import PaymentMethod
 from processor.errors import InvalidInput, NotFound
+from processor.stripe_fields import value_of
 
 CHARGEABLE_TYPES = ("card", "sepa_debit")
 METHODS = PaymentMethod.__table__

@@ -47,7 +47,6 @@ from processor.charging.selection import (
     check_named_method,
     select_payment_method,
 )
-from processor.charging.stripe_values import id_of, value_of
 from processor.clock import Clock
 from processor.config import Settings
 from processor.db.engine import unit_of_work
@@ -57,6 +56,8 @@ from processor.recovery.cases import (
     lock_payment_intent,
     record_payment_failure,
 )
+from processor.stripe_fields import ref_id as id_of
+from processor.stripe_fields import value_of
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -26,6 +26,7 @@ from processor.recovery.links import LinkExpired, LinkInvalid, read_link
 from processor.recovery.outbox import queue_notification
 from processor.recovery.recipients import choose_locale
 from processor.recovery.summary import CaseSummary, load_case_summary
+from processor.stripe_fields import ref_id, value_of
 
 FRESH_LINK_KIND = "fresh_link"
 # One fresh link per case per interval, and a few a day: enough for a person, useless for abuse.
@@ -123,7 +124,7 @@ def intent_for_page(case: CaseSummary, stripe_client: stripe.StripeClient) -> In
     status = str(intent.status)
     if status == "canceled":
         raise CaseClosed("canceled")
-    method = case.payment_method_id or _id_of(_field(intent.last_payment_error, "payment_method"))
+    method = case.payment_method_id or ref_id(value_of(intent.last_payment_error, "payment_method"))
     secret = intent.client_secret if status in ACTIONABLE_STATUSES else None
     return IntentForPage(status=status, client_secret=secret, payment_method_id=method)
 
@@ -164,14 +165,14 @@ def confirm_with_confirmation_token(
     if status == "requires_payment_method":
         error = intent.last_payment_error
         raise PaymentDeclined(
-            _field(error, "message") or "Your payment method was declined.",
-            code=_field(error, "code"),
-            decline_code=_field(error, "decline_code"),
+            value_of(error, "message") or "Your payment method was declined.",
+            code=value_of(error, "code"),
+            decline_code=value_of(error, "decline_code"),
         )
     return IntentForPage(
         status=status,
         client_secret=intent.client_secret if status == "requires_action" else None,
-        payment_method_id=_id_of(intent.payment_method),
+        payment_method_id=ref_id(intent.payment_method),
     )
 
 
@@ -239,7 +240,7 @@ def _stripe_call(call):  # type: ignore[no-untyped-def]
         raise PaymentDeclined(
             exc.user_message or "Your payment method was declined.",
             code=exc.code,
-            decline_code=_field(exc.error, "decline_code"),
+            decline_code=value_of(exc.error, "decline_code"),
         ) from exc
     except stripe.InvalidRequestError as exc:
         if exc.param == "confirmation_token" or exc.code == "payment_intent_unexpected_state":
@@ -250,19 +251,3 @@ def _stripe_call(call):  # type: ignore[no-untyped-def]
         raise ProcessorError("Stripe refused the request.") from exc
     except stripe.StripeError as exc:
         raise StripeUnavailable(UNAVAILABLE_MESSAGE) from exc
-
-
-def _field(obj: Any, name: str) -> Any:
-    if obj is None:
-        return None
-    if isinstance(obj, dict):
-        return obj.get(name)
-    return getattr(obj, name, None)
-
-
-def _id_of(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return value
-    return _field(value, "id")

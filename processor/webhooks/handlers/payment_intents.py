@@ -19,8 +19,8 @@ from processor.db import direct
 from processor.db.models import Charge
 from processor.db.types import UTCDateTime
 from processor.recovery.cases import PaymentFailure, close_case, record_payment_failure
+from processor.stripe_fields import ref_id, required_id, text_or_none
 from processor.webhooks.envelope import Event
-from processor.webhooks.handlers import ref_id, required_id, text_or_none
 
 UNCANCELABLE_CHARGE_STATUSES = ("succeeded", "error")
 _CHARGES = Charge.__table__

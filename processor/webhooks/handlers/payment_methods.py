@@ -18,8 +18,8 @@ from processor.db import direct
 from processor.db.models import PaymentMethod
 from processor.db.types import UTCDateTime
 from processor.db.upsert import insert_ignoring_conflict
+from processor.stripe_fields import ref_id, required_id
 from processor.webhooks.envelope import Event
-from processor.webhooks.handlers import ref_id, required_id
 
 
 def method_details(method: Mapping[str, Any]) -> dict[str, Any]:

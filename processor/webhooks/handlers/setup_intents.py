@@ -18,8 +18,8 @@ from processor.clock import from_unix
 from processor.db import direct
 from processor.db.models import SetupAttempt
 from processor.db.upsert import insert_ignoring_conflict
+from processor.stripe_fields import ref_id, required_id, text_or_none
 from processor.webhooks.envelope import Event
-from processor.webhooks.handlers import ref_id, required_id, text_or_none
 from processor.webhooks.handlers.payment_methods import merge_method
 
 # Tie-break for events of the same second: how far along the flow each state is.
