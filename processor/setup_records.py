@@ -18,7 +18,7 @@ from processor.clock import Clock
 from processor.db.engine import unit_of_work
 from processor.db.models import PaymentMethod, SetupAttempt
 from processor.db.upsert import insert_ignoring_conflict
-from processor.webhooks.handlers import ref_id
+from processor.stripe_fields import ref_id
 from processor.webhooks.handlers.payment_methods import merge_method, method_details
 
 

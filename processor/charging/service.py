@@ -56,8 +56,7 @@ from processor.recovery.cases import (
     lock_payment_intent,
     record_payment_failure,
 )
-from processor.stripe_fields import ref_id as id_of
-from processor.stripe_fields import value_of
+from processor.stripe_fields import ref_id, value_of
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -275,7 +274,7 @@ def _store_intent(
             error_code=value_of(error, "code"),
             decline_code=value_of(error, "decline_code"),
             message=value_of(error, "message") or f"The PaymentIntent ended in {status}.",
-            charge_id=id_of(value_of(intent, "latest_charge")),
+            charge_id=ref_id(value_of(intent, "latest_charge")),
         )
     return _store(deps, row, answer, counter, open_case=True)
 
@@ -286,11 +285,13 @@ def _store_decline(
     intent = value_of(exc.error, "payment_intent")
     answer = StripeAnswer(
         status="failed",
-        payment_intent_id=id_of(intent),
+        payment_intent_id=ref_id(intent),
         error_code=exc.code,
         decline_code=value_of(exc.error, "decline_code"),
         message=exc.user_message,
-        charge_id=id_of(value_of(exc.error, "charge")) or id_of(value_of(intent, "latest_charge")),
+        charge_id=(
+            ref_id(value_of(exc.error, "charge")) or ref_id(value_of(intent, "latest_charge"))
+        ),
     )
     return _store(deps, row, answer, counter, open_case=intent is not None)
 

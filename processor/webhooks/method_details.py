@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from processor.clock import Clock
 from processor.db.models import PaymentMethod
-from processor.webhooks.handlers import ref_id
+from processor.stripe_fields import ref_id
 from processor.webhooks.handlers.payment_methods import merge_method, method_details
 
 log = logging.getLogger(__name__)

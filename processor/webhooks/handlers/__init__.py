@@ -5,6 +5,3 @@ that records the event, never calls Stripe, and is safe to apply twice and in an
 """
 
 from __future__ import annotations
-
-# setup_records and webhooks.method_details still import `ref_id` from here.
-from processor.stripe_fields import ref_id as ref_id
