@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import Connection, DateTime
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError, MultipleResultsFound, NoResultFound
+from sqlalchemy.exc import DBAPIError, InvalidRequestError, MultipleResultsFound, NoResultFound
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -58,12 +58,24 @@ class DirectResult:
         return self.rows
 
 
+_REQUIRED = object()  # a parameter the caller must give: the statement has no value of its own
+
+
+@dataclass(frozen=True, slots=True)
+class _Slot:
+    """One value the driver receives: the caller's `key`, else the statement's own `default`."""
+
+    name: str  # the bind name in the SQL text
+    key: str
+    default: Any
+    convert: Processor | None  # the column type's converter for this dialect
+
+
 @dataclass(frozen=True, slots=True)
 class _Plan:
-    compiled: SQLCompiler
     sql: str
-    positions: tuple[str, ...] | None  # parameter order for positional drivers (SQLite)
-    bind_processors: tuple[tuple[str, Processor], ...]  # (bind name, converter)
+    positional: bool  # SQLite takes a sequence in `slots` order; psycopg a mapping by name
+    slots: tuple[_Slot, ...]
     row_type: Callable[..., Any] | None  # None: SQLAlchemy does not know the columns (text)
     result_processors: tuple[Processor | None, ...]
 
@@ -84,13 +96,24 @@ def execute(session: Session, statement: ClauseElement, parameters: Mapping[str,
     return _run(connection, plan, parameters)
 
 
+def _arguments(plan: _Plan, parameters: Mapping[str, Any]) -> Any:
+    """What SQLAlchemy's `construct_params` and bind processors make of `parameters`, in one
+    pass, shaped for the driver."""
+    values = []
+    for slot in plan.slots:
+        value = parameters.get(slot.key, slot.default)
+        if value is _REQUIRED:
+            raise InvalidRequestError(f"A value is required for bind parameter {slot.key!r}")
+        if value is not None and slot.convert is not None:
+            value = slot.convert(value)
+        values.append(value)
+    if plan.positional:
+        return values
+    return {slot.name: value for slot, value in zip(plan.slots, values, strict=True)}
+
+
 def _run(connection: Connection, plan: _Plan, parameters: Mapping[str, Any]) -> DirectResult:
-    values = plan.compiled.construct_params(dict(parameters))
-    for name, convert in plan.bind_processors:
-        value = values[name]
-        if value is not None:
-            values[name] = convert(value)
-    arguments: Any = values if plan.positions is None else [values[n] for n in plan.positions]
+    arguments = _arguments(plan, parameters)
     dialect = connection.dialect
     cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
@@ -119,17 +142,28 @@ def _rows(plan: _Plan, cursor: Any) -> list[Any]:
     ]
 
 
-def _bind_processors(compiled: SQLCompiler) -> tuple[tuple[str, Processor], ...]:
-    """The columns' own converters, by bind name; datetime ones remember their last value."""
-    types = {name: bind.type for bind, name in compiled.bind_names.items()}
-    remembering: dict[int, Processor] = {}  # one memory per converter: the rows of a
-    #                                          multi-row INSERT share their column's
-    converters = []
-    for name, convert in compiled._bind_processors.items():
-        if _is_datetime(types.get(name)):
-            convert = remembering.setdefault(id(convert), _remembering_last(convert))
-        converters.append((name, convert))
-    return tuple(converters)
+def _slots(compiled: SQLCompiler) -> tuple[_Slot, ...] | None:
+    """The driver's values in its order; None if a parameter is computed at execution time."""
+    binds = {name: bind for bind, name in compiled.bind_names.items()}
+    if any(bind.callable is not None for bind in binds.values()):
+        return None
+    # The columns' own converters (SQLAlchemy's, by bind name); datetime ones remember their
+    # last value, one memory per converter, so a multi-row INSERT's rows share their column's.
+    converters = dict(compiled._bind_processors)
+    remembering: dict[int, Processor] = {}
+    for name, convert in converters.items():
+        if _is_datetime(binds[name].type):
+            converters[name] = remembering.setdefault(id(convert), _remembering_last(convert))
+    order = compiled.positiontup if compiled.positional else list(binds)
+    return tuple(
+        _Slot(
+            name=name,
+            key=binds[name].key,
+            default=_REQUIRED if binds[name].required else binds[name].value,
+            convert=converters.get(name),
+        )
+        for name in order or ()
+    )
 
 
 def _is_datetime(type_: Any) -> bool:
@@ -175,13 +209,15 @@ def _plan(statement: ClauseElement, dialect: Dialect, keys: tuple[str, ...]) -> 
         or compiled.escaped_bind_names
     ):
         return None
+    slots = _slots(compiled)
+    if slots is None:
+        return None
     # SQLAlchemy's own record of the statement's columns: (key, name, objects, type) each.
     columns = compiled._result_columns
     return _Plan(
-        compiled=compiled,
         sql=compiled.string,
-        positions=tuple(compiled.positiontup or ()) if compiled.positional else None,
-        bind_processors=_bind_processors(compiled),
+        positional=compiled.positional,
+        slots=slots,
         row_type=_row_type(tuple(c[0] for c in columns)) if columns else None,
         result_processors=tuple(
             c[3].dialect_impl(dialect).result_processor(dialect, None) for c in columns

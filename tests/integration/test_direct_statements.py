@@ -8,7 +8,12 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, bindparam, insert, select, text, update
-from sqlalchemy.exc import IntegrityError, MultipleResultsFound, NoResultFound
+from sqlalchemy.exc import (
+    IntegrityError,
+    InvalidRequestError,
+    MultipleResultsFound,
+    NoResultFound,
+)
 from sqlalchemy.orm import Session, sessionmaker
 
 from processor.db import direct
@@ -135,3 +140,20 @@ def test_statements_needing_sqlalchemy_run_through_it(sessions: sessionmaker[Ses
 def test_driver_errors_surface_as_sqlalchemy_errors(sessions: sessionmaker[Session]) -> None:
     with pytest.raises(IntegrityError), sessions.begin() as session:
         _insert(session, "evt_bad", type=None)
+
+
+def test_a_missing_parameter_is_refused_before_the_driver_sees_it(
+    sessions: sessionmaker[Session],
+) -> None:
+    with sessions() as session, pytest.raises(InvalidRequestError, match="p_id"):
+        direct.execute(session, _BY_ID, {})
+
+
+def test_values_written_into_the_statement_are_sent_with_the_callers(
+    sessions: sessionmaker[Session],
+) -> None:
+    mark = update(_EVENTS).where(_EVENTS.c.id == bindparam("p_id")).values(status="processed")
+    with sessions.begin() as session:
+        _insert(session, "evt_own")
+        assert direct.execute(session, mark, {"p_id": "evt_own"}).rowcount == 1
+        assert session.get(StripeEvent, "evt_own").status == "processed"  # type: ignore[union-attr]
