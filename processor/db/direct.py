@@ -3,9 +3,10 @@
 Why: the webhook receiver runs a handful of statements per event, and SQLAlchemy's execution
 path (execution context, events, result wrapping) costs several times what SQLite or psycopg
 spend on a short statement. `execute` keeps SQLAlchemy's SQL, parameter handling and types —
-the statement is compiled by SQLAlchemy for the connection's dialect, its parameters are
-built by `construct_params` and converted by the columns' own bind processors, result rows
-by their result processors — and drops only the per-call machinery around the driver.
+the statement is compiled by SQLAlchemy for the connection's dialect, its parameters take the
+statement's own values where the caller gives none and go through the columns' own bind
+processors, result rows through their result processors — and drops only the per-call
+machinery around the driver.
 
 Statements that need more than that run through `Session.execute` unchanged: Python-side
 column defaults to compute, expanding IN parameters, bind names the driver needs escaped.
