@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from processor.db.models import Charge, Notification
+from processor.ops_report import status_counts
 from processor.runtime import Runtime
 
 
@@ -22,12 +21,7 @@ async def metrics_endpoint(request: Request) -> Response:
 def routes(runtime: Runtime) -> list[Route]:
     def stored_counts() -> dict[str, dict[str, int]]:
         with runtime.sessions() as session:
-            return {
-                name: dict(
-                    session.execute(select(model.status, func.count()).group_by(model.status)).all()
-                )
-                for name, model in (("notifications", Notification), ("charges", Charge))
-            }
+            return status_counts(session)
 
     runtime.metrics.watch_stored_counts(stored_counts)
     return [Route("/metrics", metrics_endpoint)]
