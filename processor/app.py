@@ -83,7 +83,8 @@ def create_app(runtime: Runtime) -> Starlette:
         middleware=[
             Middleware(
                 SecurityHeaders, settings=runtime.settings, exempt_prefixes=["/sandbox/stripe/"]
-            )
+            ),
+            Middleware(webhooks.WebhookFastPath),
         ],
         exception_handlers=errors.EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         lifespan=lifespan,
