@@ -94,6 +94,8 @@ def create_and_confirm(
         "automatic_payment_methods": {"enabled": True},
         "return_url": return_url,
         "use_stripe_sdk": True,
+        # Lets the webhook find the attempt row of a create whose answer was lost.
+        "metadata": {"confirmation_token": confirmation_token_id},
     }
     # Keyed on the token (single use anyway) and the customer: a resent request replays
     # Stripe's first answer instead of creating a second SetupIntent.

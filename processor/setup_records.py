@@ -2,7 +2,9 @@
 
 Webhooks write the same rows, possibly first. Both sides insert-or-merge on a unique key, so
 the order never matters: a row a webhook has already moved (`state_changed_at` set) keeps its
-status, and details only ever fill what is missing.
+status, and details only ever fill what is missing. An `error` row whose answer was lost (no
+SetupIntent id) is adopted by the first write naming its SetupIntent, and is not written at all
+when that SetupIntent is already recorded, so one attempt ends as one row either way.
 """
 
 from __future__ import annotations
@@ -11,15 +13,36 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import bindparam, case, exists, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from processor.clock import Clock
+from processor.db import direct
 from processor.db.engine import unit_of_work
 from processor.db.models import PaymentMethod, SetupAttempt
 from processor.db.upsert import insert_ignoring_conflict
 from processor.stripe_fields import ref_id
 from processor.webhooks.handlers.payment_methods import merge_method, method_details
+from processor.webhooks.handlers.setup_intents import (
+    adopt_orphan_attempt,
+    lock_confirmation_token,
+)
+
+
+def _recorded_setup_statement() -> Any:
+    # Static, with parameters: is a SetupIntent of this customer and token already recorded?
+    columns = SetupAttempt.__table__.c
+    return select(
+        exists().where(
+            columns.customer_id == bindparam("p_customer_id", type_=columns.customer_id.type),
+            columns.confirmation_token_id
+            == bindparam("p_confirmation_token_id", type_=columns.confirmation_token_id.type),
+            columns.setup_intent_id.is_not(None),
+        )
+    )
+
+
+_RECORDED_SETUP = _recorded_setup_statement()
 
 
 @dataclass(frozen=True)
@@ -64,10 +87,24 @@ def record_attempt(
         "created_at": now,
         "updated_at": now,
     }
+    token_id = attempt.confirmation_token_id
     with unit_of_work(sessions) as session:
         if attempt.setup_intent_id is None:
+            if attempt.status == "error" and token_id is not None:
+                lock_confirmation_token(session, token_id)
+                if _setup_recorded(session, attempt.customer_id, token_id):
+                    # The answer was lost but a webhook already recorded the SetupIntent.
+                    return
             session.add(SetupAttempt(**values))
             return
+        if token_id is not None:
+            adopt_orphan_attempt(
+                session,
+                setup_intent_id=attempt.setup_intent_id,
+                customer_id=attempt.customer_id,
+                confirmation_token_id=token_id,
+                now=now,
+            )
         if insert_ignoring_conflict(session, SetupAttempt, values, conflict_on=["setup_intent_id"]):
             return
         status = (
@@ -99,6 +136,11 @@ def record_attempt(
             .where(SetupAttempt.setup_intent_id == attempt.setup_intent_id)
             .values(**merged)
         )
+
+
+def _setup_recorded(session: Session, customer_id: str, confirmation_token_id: str) -> bool:
+    parameters = {"p_customer_id": customer_id, "p_confirmation_token_id": confirmation_token_id}
+    return bool(direct.execute(session, _RECORDED_SETUP, parameters).scalar())
 
 
 def record_payment_method(

@@ -4,6 +4,10 @@ Ordering: an event applies when it is newer than the row's `state_changed_at`; w
 second the later stage of the flow wins (requires_action < failed < canceled < succeeded),
 so any delivery order ends in the same row. Rows the checkout endpoint wrote
 (`state_changed_at` null) always take the event's state.
+
+Lost answers: when Stripe's answer to the create was lost, the checkout endpoint stored an
+`error` row without a SetupIntent id. The intent carries the ConfirmationToken in its metadata,
+so the first write for that SetupIntent adopts that row instead of adding a second one.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, case, func, or_, update
+from sqlalchemy import bindparam, case, exists, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from processor.clock import from_unix
@@ -46,7 +50,7 @@ def _update_statement() -> Any:
     # ordering rule: newer, or the same second and a later stage of the flow.
     columns = _ATTEMPTS.c
     param = {name: bindparam(f"p_{name}", type_=columns[name].type) for name in (
-        *_STATE_COLUMNS, "customer_id", "updated_at"
+        *_STATE_COLUMNS, "customer_id", "confirmation_token_id", "updated_at"
     )}
     row_stage = case(
         ((columns.status == "requires_payment_method") & columns.error_code.is_not(None),
@@ -72,6 +76,9 @@ def _update_statement() -> Any:
                     param["payment_method_id"], columns.payment_method_id
                 ),
                 "customer_id": func.coalesce(columns.customer_id, param["customer_id"]),
+                "confirmation_token_id": func.coalesce(
+                    columns.confirmation_token_id, param["confirmation_token_id"]
+                ),
                 "updated_at": param["updated_at"],
             }
         )
@@ -79,6 +86,88 @@ def _update_statement() -> Any:
 
 
 _UPDATE = _update_statement()
+
+
+def _adopt_statement() -> Any:
+    # The oldest `error` row without a SetupIntent for this customer and token takes the id,
+    # unless a row already holds it (the id is unique). Its error described the lost answer,
+    # not the SetupIntent, so it is cleared for the outcome written next.
+    orphan = _ATTEMPTS.alias("orphan")
+    known = _ATTEMPTS.alias("known")
+    intent_id = bindparam("p_setup_intent_id", type_=_ATTEMPTS.c.setup_intent_id.type)
+    oldest_orphan = (
+        select(func.min(orphan.c.id))
+        .where(
+            orphan.c.setup_intent_id.is_(None),
+            orphan.c.customer_id == bindparam("p_customer_id", type_=orphan.c.customer_id.type),
+            orphan.c.confirmation_token_id
+            == bindparam("p_confirmation_token_id", type_=orphan.c.confirmation_token_id.type),
+            orphan.c.status == "error",
+        )
+        .scalar_subquery()
+    )
+    return (
+        update(_ATTEMPTS)
+        .where(
+            _ATTEMPTS.c.id == oldest_orphan,
+            ~exists().where(known.c.setup_intent_id == intent_id),
+        )
+        .values(
+            setup_intent_id=intent_id,
+            error_code=None,
+            decline_code=None,
+            error_message=None,
+            updated_at=bindparam("p_updated_at", type_=_ATTEMPTS.c.updated_at.type),
+        )
+    )
+
+
+_ADOPT_ORPHAN = _adopt_statement()
+_LOCK_TOKEN = text("SELECT pg_advisory_xact_lock(hashtextextended(:p_key, 0))")
+
+
+def lock_confirmation_token(session: Session, confirmation_token_id: str) -> None:
+    """Serialise, until commit, every write of an attempt made with this ConfirmationToken.
+
+    The webhook adopting an `error` row and the checkout endpoint deciding whether to write
+    one would not see each other's uncommitted rows on PostgreSQL, and an orphan would stay.
+    A transaction-scoped advisory lock makes the second wait; SQLite has one writer anyway.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        direct.execute(session, _LOCK_TOKEN, {"p_key": confirmation_token_id})
+
+
+def adopt_orphan_attempt(
+    session: Session,
+    *,
+    setup_intent_id: str,
+    customer_id: str,
+    confirmation_token_id: str,
+    now: datetime,
+) -> None:
+    """Give this SetupIntent's id to the `error` row its lost create answer left, if any.
+
+    The insert-or-merge that follows then finds that row, so one attempt stays one row.
+    """
+    lock_confirmation_token(session, confirmation_token_id)
+    direct.execute(
+        session,
+        _ADOPT_ORPHAN,
+        {
+            "p_setup_intent_id": setup_intent_id,
+            "p_customer_id": customer_id,
+            "p_confirmation_token_id": confirmation_token_id,
+            "p_updated_at": now,
+        },
+    )
+
+
+def confirmation_token_of(intent: dict[str, Any]) -> str | None:
+    """The ConfirmationToken our checkout endpoint put in the intent's metadata, if any."""
+    metadata = intent.get("metadata")
+    if not isinstance(metadata, dict):
+        return None
+    return text_or_none(metadata.get("confirmation_token")) or None
 
 
 def apply_setup_state(
@@ -97,6 +186,15 @@ def apply_setup_state(
         "state_changed_at": event.created,
     }
     customer_id = ref_id(intent.get("customer"))
+    token_id = confirmation_token_of(intent)
+    if token_id is not None and customer_id is not None:
+        adopt_orphan_attempt(
+            session,
+            setup_intent_id=intent_id,
+            customer_id=customer_id,
+            confirmation_token_id=token_id,
+            now=now,
+        )
     created = intent.get("created")
     inserted = insert_ignoring_conflict(
         session,
@@ -104,6 +202,7 @@ def apply_setup_state(
         {
             "setup_intent_id": intent_id,
             "customer_id": customer_id,
+            "confirmation_token_id": token_id,
             **state,
             "created_at": from_unix(created) if isinstance(created, int) else event.created,
             "updated_at": now,
@@ -114,7 +213,7 @@ def apply_setup_state(
         return
     parameters = {f"p_{name}": value for name, value in state.items()}
     parameters.update(p_setup_intent_id=intent_id, p_customer_id=customer_id,
-                      p_updated_at=now, p_stage=STAGE[stage])
+                      p_confirmation_token_id=token_id, p_updated_at=now, p_stage=STAGE[stage])
     direct.execute(session, _UPDATE, parameters)
 
 

@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import httpx
 import pytest
 
+from processor import setup_intents
 from tests.fixtures.app import LiveApp
 from tests.integration.checkout.helpers import (
     attempts,
@@ -211,3 +213,89 @@ def test_stripe_timing_out_is_a_502(live_app) -> None:  # type: ignore[no-untype
     assert elapsed < 1.9, "the short client timeout, not the sandbox's delay, ended the call"
     [row] = attempts(live)
     assert (row.status, row.error_code) == ("error", "APIConnectionError")
+
+
+# -- answers lost after Stripe created the SetupIntent ----------------------------------------
+
+
+def _lose_the_answer(live: LiveApp) -> None:
+    """Stripe runs the create, then its answer is a 500 (as if the response were lost)."""
+    live.sandbox.inject_errors(1.0, after_execution=True)
+
+
+def test_a_lost_answer_then_the_webhook_leaves_one_succeeded_row(live_app) -> None:  # type: ignore[no-untyped-def]
+    live = live_app(stripe_max_network_retries=0)
+    with httpx.Client(base_url=live.url, headers={"Origin": live.url}, timeout=15) as client:
+        customer = sign_up(client)
+        token = confirmation_token(live)
+        live.sandbox.pause_webhooks()
+        _lose_the_answer(live)
+        assert confirm(client, token).status_code == 502
+        live.sandbox.inject_errors(0.0)
+        [orphan] = attempts(live)
+        assert (orphan.setup_intent_id, orphan.status) == (None, "error")
+
+        live.sandbox.resume_webhooks()
+        live.sandbox.wait_for_deliveries(timeout=10)
+
+    [row] = attempts(live)
+    assert row.id == orphan.id
+    assert row.setup_intent_id is not None and row.setup_intent_id.startswith("seti_")
+    assert (row.customer_id, row.confirmation_token_id, row.status) == (
+        customer["id"], token, "succeeded",
+    )
+    assert (row.error_code, row.error_message) == (None, None)
+    assert row.payment_method_id is not None
+
+
+def test_the_webhook_then_a_lost_answer_writes_no_error_row(
+    live_app, monkeypatch: pytest.MonkeyPatch  # type: ignore[no-untyped-def]
+) -> None:
+    live = live_app(stripe_max_network_retries=0)
+    record_unavailable = setup_intents._record_unavailable
+
+    def after_the_webhooks(*args: Any) -> None:
+        live.sandbox.wait_for_deliveries(timeout=10)
+        record_unavailable(*args)
+
+    monkeypatch.setattr(setup_intents, "_record_unavailable", after_the_webhooks)
+    with httpx.Client(base_url=live.url, headers={"Origin": live.url}, timeout=15) as client:
+        customer = sign_up(client)
+        token = confirmation_token(live)
+        _lose_the_answer(live)
+        assert confirm(client, token).status_code == 502
+        live.sandbox.inject_errors(0.0)
+
+    [row] = attempts(live)
+    assert row.setup_intent_id is not None
+    assert (row.customer_id, row.confirmation_token_id, row.status) == (
+        customer["id"], token, "succeeded",
+    )
+
+
+def test_a_retry_after_a_lost_answer_leaves_one_row(live_app) -> None:  # type: ignore[no-untyped-def]
+    live = live_app(stripe_max_network_retries=0)
+    with httpx.Client(base_url=live.url, headers={"Origin": live.url}, timeout=15) as client:
+        customer = sign_up(client)
+        token = confirmation_token(live)
+        live.sandbox.pause_webhooks()
+        _lose_the_answer(live)
+        assert confirm(client, token).status_code == 502
+        live.sandbox.inject_errors(0.0)
+
+        again = confirm(client, token)
+        assert again.status_code == 200, again.text
+        [row] = attempts(live)
+        assert (row.setup_intent_id, row.status, row.error_code) == (
+            again.json()["setup_intent"], "succeeded", None,
+        )
+
+        live.sandbox.resume_webhooks()
+        live.sandbox.wait_for_deliveries(timeout=10)
+
+    created = [e for e in live.sandbox.events if e["type"] == "setup_intent.created"]
+    assert len(created) == 1
+    [row] = attempts(live)
+    assert (row.setup_intent_id, row.customer_id, row.confirmation_token_id, row.status) == (
+        again.json()["setup_intent"], customer["id"], token, "succeeded",
+    )

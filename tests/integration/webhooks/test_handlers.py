@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
@@ -123,6 +125,114 @@ def test_an_event_moves_the_row_the_checkout_endpoint_wrote(
     assert (attempt.status, attempt.confirmation_token_id, attempt.payment_method_id) == (
         "succeeded", "ctoken_1", "pm_c",
     )
+
+
+def lost_answer(sessions: sessionmaker[Session], clock: FakeClock, customer_id: str = "cus_test",
+                ctoken: str = "ctoken_1", status: str = "error") -> None:
+    """The row the checkout endpoint writes when Stripe's answer to the create was lost."""
+    record_attempt(sessions, clock, AttemptRecord(
+        customer_id=customer_id, confirmation_token_id=ctoken, status=status,
+        error_code="APIError", error_message="HTTP 500",
+    ))
+
+
+def with_token(intent: dict[str, Any], ctoken: str = "ctoken_1") -> dict[str, Any]:
+    return {**intent, "metadata": {"confirmation_token": ctoken}}
+
+
+def test_an_event_adopts_the_row_of_a_lost_answer(
+    deliver: Deliver, one: One, count: Count, sessions: sessionmaker[Session], clock: FakeClock
+) -> None:
+    lost_answer(sessions, clock)
+    deliver(stripe_event("setup_intent.succeeded",
+                         with_token(setup_intent("seti_l", payment_method="pm_l"))))
+    assert count(SetupAttempt) == 1
+    attempt = one(SetupAttempt, setup_intent_id="seti_l")
+    assert (attempt.status, attempt.customer_id, attempt.confirmation_token_id) == (
+        "succeeded", "cus_test", "ctoken_1",
+    )
+    assert (attempt.error_code, attempt.error_message, attempt.payment_method_id) == (
+        None, None, "pm_l",
+    )
+    assert attempt.state_changed_at == from_unix(CREATED)
+
+
+def test_a_lost_answer_after_the_event_writes_no_row(
+    deliver: Deliver, one: One, count: Count, sessions: sessionmaker[Session], clock: FakeClock
+) -> None:
+    deliver(stripe_event("setup_intent.succeeded",
+                         with_token(setup_intent("seti_w", payment_method="pm_w"))))
+    lost_answer(sessions, clock)
+    assert count(SetupAttempt) == 1
+    attempt = one(SetupAttempt, setup_intent_id="seti_w")
+    assert (attempt.status, attempt.confirmation_token_id) == ("succeeded", "ctoken_1")
+
+
+def test_a_replayed_answer_adopts_the_row_of_a_lost_answer(
+    deliver: Deliver, one: One, count: Count, sessions: sessionmaker[Session], clock: FakeClock
+) -> None:
+    lost_answer(sessions, clock)
+    record_attempt(sessions, clock, AttemptRecord(
+        customer_id="cus_test", confirmation_token_id="ctoken_1", setup_intent_id="seti_r",
+        status="succeeded", payment_method_id="pm_r",
+    ))
+    deliver(stripe_event("setup_intent.succeeded",
+                         with_token(setup_intent("seti_r", payment_method="pm_r"))))
+    assert count(SetupAttempt) == 1
+    attempt = one(SetupAttempt, setup_intent_id="seti_r")
+    assert (attempt.status, attempt.error_code, attempt.confirmation_token_id) == (
+        "succeeded", None, "ctoken_1",
+    )
+
+
+def test_only_the_error_row_of_the_same_customer_and_token_is_adopted(
+    deliver: Deliver, count: Count, sessions: sessionmaker[Session], clock: FakeClock
+) -> None:
+    lost_answer(sessions, clock, ctoken="ctoken_other")
+    lost_answer(sessions, clock, customer_id="cus_other")
+    lost_answer(sessions, clock, status="rejected")
+    deliver(stripe_event("setup_intent.succeeded",
+                         with_token(setup_intent("seti_n", payment_method="pm_n"))))
+    record_attempt(sessions, clock, AttemptRecord(
+        customer_id="cus_test", confirmation_token_id="ctoken_1", setup_intent_id="seti_n",
+        status="succeeded",
+    ))
+    assert count(SetupAttempt) == 4
+    assert count(SetupAttempt, setup_intent_id=None) == 3
+    assert count(SetupAttempt, setup_intent_id="seti_n", confirmation_token_id="ctoken_1") == 1
+
+
+def test_an_event_without_the_token_adopts_nothing(
+    deliver: Deliver, count: Count, sessions: sessionmaker[Session], clock: FakeClock
+) -> None:
+    lost_answer(sessions, clock)
+    deliver(stripe_event("setup_intent.succeeded", setup_intent("seti_x", payment_method="pm_x")))
+    assert count(SetupAttempt) == 2
+    assert count(SetupAttempt, setup_intent_id=None, status="error") == 1
+
+
+def test_an_event_and_a_lost_answer_at_the_same_moment_leave_one_row(
+    deliver: Deliver, count: Count, sessions: sessionmaker[Session], clock: FakeClock
+) -> None:
+    tokens = [f"ctoken_race{index}" for index in range(12)]
+    start = threading.Barrier(2)
+
+    def event(token: str) -> None:
+        start.wait()
+        deliver(stripe_event("setup_intent.succeeded", with_token(
+            setup_intent(f"seti_{token}", payment_method=f"pm_{token}"), token)))
+
+    def answer(token: str) -> None:
+        start.wait()
+        lost_answer(sessions, clock, ctoken=token)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for token in tokens:
+            for done in [pool.submit(event, token), pool.submit(answer, token)]:
+                done.result(timeout=30)
+    for token in tokens:
+        assert count(SetupAttempt, confirmation_token_id=token) == 1
+        assert count(SetupAttempt, confirmation_token_id=token, status="succeeded") == 1
 
 
 # -- payment methods -------------------------------------------------------------------------
