@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, or_, select, text, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from processor.db import direct
+from processor.db.locks import lock_until_commit
 from processor.db.models import Notification, RecoveryCase, StripeEvent
 from processor.db.types import UTCDateTime
 from processor.db.upsert import insert_ignoring_conflict, insert_ignoring_conflict_statement
@@ -217,11 +218,7 @@ def lock_payment_intent(session: Session, payment_intent_id: str) -> None:
     open after the payment succeeded. On PostgreSQL a transaction-scoped advisory lock on the
     intent makes the second wait for the first; SQLite already runs one writer at a time.
     """
-    if session.get_bind().dialect.name == "postgresql":
-        direct.execute(session, _ADVISORY_LOCK, {"p_key": payment_intent_id})
-
-
-_ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:p_key, 0))")
+    lock_until_commit(session, payment_intent_id)
 
 
 def cancel_pending_notifications(session: Session, case_id: int, *, now: datetime) -> int:

@@ -15,11 +15,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, case, exists, func, or_, select, text, update
+from sqlalchemy import bindparam, case, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from processor.clock import from_unix
 from processor.db import direct
+from processor.db.locks import lock_until_commit
 from processor.db.models import SetupAttempt
 from processor.db.upsert import insert_ignoring_conflict
 from processor.stripe_fields import ref_id, required_id, text_or_none
@@ -123,7 +124,6 @@ def _adopt_statement() -> Any:
 
 
 _ADOPT_ORPHAN = _adopt_statement()
-_LOCK_TOKEN = text("SELECT pg_advisory_xact_lock(hashtextextended(:p_key, 0))")
 
 
 def lock_confirmation_token(session: Session, confirmation_token_id: str) -> None:
@@ -133,8 +133,7 @@ def lock_confirmation_token(session: Session, confirmation_token_id: str) -> Non
     one would not see each other's uncommitted rows on PostgreSQL, and an orphan would stay.
     A transaction-scoped advisory lock makes the second wait; SQLite has one writer anyway.
     """
-    if session.get_bind().dialect.name == "postgresql":
-        direct.execute(session, _LOCK_TOKEN, {"p_key": confirmation_token_id})
+    lock_until_commit(session, confirmation_token_id)
 
 
 def adopt_orphan_attempt(
