@@ -65,9 +65,10 @@ def create_app(runtime: Runtime) -> Starlette:
             if app.state.sandbox is not None:
                 app.state.sandbox.close()
 
-    # Webhooks first: the router tries routes in order, and most requests are deliveries.
-    routes: list[BaseRoute] = [*webhooks.routes(), *health.routes(), *metrics.routes(runtime)]
+    # Deliveries reach the webhook endpoint through WebhookFastPath, before the router.
+    routes: list[BaseRoute] = [*health.routes(), *metrics.routes(runtime)]
     routes += [*checkout.routes(runtime.settings), *pages.routes()]
+    routes += webhooks.routes()
     routes += recovery.routes(runtime.settings)
     routes += ops.routes()
     sandbox = _mount_sandbox(runtime, routes) if runtime.settings.sandbox else None

@@ -154,7 +154,9 @@ def _slots(compiled: SQLCompiler) -> tuple[_Slot, ...] | None:
     remembering: dict[int, Processor] = {}
     for name, convert in converters.items():
         if _is_datetime(binds[name].type):
-            converters[name] = remembering.setdefault(id(convert), _remembering_last(convert))
+            if id(convert) not in remembering:
+                remembering[id(convert)] = _remembering_last(convert)
+            converters[name] = remembering[id(convert)]
     order = compiled.positiontup if compiled.positional else list(binds)
     return tuple(
         _Slot(

@@ -134,6 +134,7 @@ def test_statements_needing_sqlalchemy_run_through_it(sessions: sessionmaker[Ses
     # An expanding IN list is rendered per call by SQLAlchemy: the statement falls back.
     with sessions.begin() as session:
         _insert(session, "evt_in")
+        assert direct._plan(_OF_TYPES, session.connection().dialect, ()) is None
         assert [row.id for row in direct.execute(session, _OF_TYPES, {}).all()] == ["evt_in"]
 
 

@@ -218,9 +218,11 @@ def test_stripe_timing_out_is_a_502(live_app) -> None:  # type: ignore[no-untype
 # -- answers lost after Stripe created the SetupIntent ----------------------------------------
 
 
-def _lose_the_answer(live: LiveApp) -> None:
+def _confirm_losing_the_answer(live: LiveApp, client: httpx.Client, token: str) -> None:
     """Stripe runs the create, then its answer is a 500 (as if the response were lost)."""
     live.sandbox.inject_errors(1.0, after_execution=True)
+    assert confirm(client, token).status_code == 502
+    live.sandbox.inject_errors(0.0)
 
 
 def test_a_lost_answer_then_the_webhook_leaves_one_succeeded_row(live_app) -> None:  # type: ignore[no-untyped-def]
@@ -229,9 +231,7 @@ def test_a_lost_answer_then_the_webhook_leaves_one_succeeded_row(live_app) -> No
         customer = sign_up(client)
         token = confirmation_token(live)
         live.sandbox.pause_webhooks()
-        _lose_the_answer(live)
-        assert confirm(client, token).status_code == 502
-        live.sandbox.inject_errors(0.0)
+        _confirm_losing_the_answer(live, client, token)
         [orphan] = attempts(live)
         assert (orphan.setup_intent_id, orphan.status) == (None, "error")
 
@@ -262,9 +262,7 @@ def test_the_webhook_then_a_lost_answer_writes_no_error_row(
     with httpx.Client(base_url=live.url, headers={"Origin": live.url}, timeout=15) as client:
         customer = sign_up(client)
         token = confirmation_token(live)
-        _lose_the_answer(live)
-        assert confirm(client, token).status_code == 502
-        live.sandbox.inject_errors(0.0)
+        _confirm_losing_the_answer(live, client, token)
 
     [row] = attempts(live)
     assert row.setup_intent_id is not None
@@ -279,9 +277,7 @@ def test_a_retry_after_a_lost_answer_leaves_one_row(live_app) -> None:  # type: 
         customer = sign_up(client)
         token = confirmation_token(live)
         live.sandbox.pause_webhooks()
-        _lose_the_answer(live)
-        assert confirm(client, token).status_code == 502
-        live.sandbox.inject_errors(0.0)
+        _confirm_losing_the_answer(live, client, token)
 
         again = confirm(client, token)
         assert again.status_code == 200, again.text
