@@ -1,5 +1,5 @@
 """`POST /webhooks/stripe`: read the raw body within its limit, then verify and store off the loop
-(in the receiver's writer thread, which commits deliveries in batches).
+(in the receiver's writer process or thread, which commits deliveries in batches).
 
 Status codes: 200 stored (new, duplicate or ignored type); 400 bad signature or not an event
 (nothing written); 413 body over WEBHOOK_MAX_BODY_BYTES (the rest is never read); 500 the
@@ -136,7 +136,7 @@ async def _send_json(send: Send, status: int, body: bytes) -> None:
 
 
 def _receiver(state: object) -> WebhookReceiver:
-    """The app's one receiver (and writer thread), made on the first delivery."""
+    """The app's one receiver (and its writer), made on the first delivery."""
     receiver = getattr(state, "webhook_receiver", None)
     if receiver is None:
         receiver = state.webhook_receiver = WebhookReceiver(state.runtime)  # type: ignore[attr-defined]

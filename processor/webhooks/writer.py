@@ -1,5 +1,9 @@
-"""The receiver's writer: one thread per process that verifies, parses and stores deliveries,
-grouping whatever arrived while the previous commit ran into one transaction (group commit).
+"""The receiver's writer: verifies, parses and stores deliveries, grouping whatever arrived
+while the previous commit ran into one transaction (group commit).
+
+`BatchStore` does one batch's work in the caller's thread. `WebhookWriter` runs it in threads
+of this process (`WEBHOOK_WRITER=thread`); `writer_process.ChildProcessWriter` runs it in a
+child process (the default, see there for why).
 
 Why: most of an event's cost is its transaction's fixed cost — BEGIN and COMMIT, the
 connection checkout, and on SQLite the single write lock and the fsync that makes the commit
@@ -85,21 +89,12 @@ class WebhookWriter:
         max_batch: int = MAX_BATCH,
         threads: int | None = None,
     ) -> None:
-        self.engine = engine
-        self.secrets = tuple(secrets)
-        self.tolerance_seconds = tolerance_seconds
-        self.clock = clock
+        self.batches = BatchStore(engine, secrets, tolerance_seconds, clock)
         self.max_batch = max_batch
         self._queue: queue.SimpleQueue[_Delivery | None] = queue.SimpleQueue()
-        # SQLite: several processes' writers take turns at the file without SQLite's sleeps.
-        self._write_gate = write_gate_for(engine)
-        if threads is None:
-            # SQLite has one writer at a time: a second thread would only wait for the lock.
-            # PostgreSQL overlaps one batch's round trips with another's work.
-            threads = 1 if engine.dialect.name == "sqlite" else POSTGRESQL_THREADS
         self._threads = [
             threading.Thread(target=self._run, name=f"webhook-writer-{n}", daemon=True)
-            for n in range(threads)
+            for n in range(threads or writer_threads_for(engine))
         ]
         for thread in self._threads:
             thread.start()
@@ -126,7 +121,7 @@ class WebhookWriter:
             self._queue.put(None)
         for thread in self._threads:
             thread.join(timeout=30)
-        self._write_gate.close()
+        self.batches.close()
 
     def _run(self) -> None:
         while True:
@@ -153,41 +148,82 @@ class WebhookWriter:
                 return
 
     def _write(self, batch: list[_Delivery]) -> None:
-        now = self.clock()
-        now_unix = now.timestamp()
-        accepted: list[tuple[_Delivery, Event, int]] = []
-        refused: list[tuple[_Delivery, Answer]] = []
-        for delivery in batch:
+        accepted, refused = self.batches.verify(
+            [(delivery.body, delivery.signature_header) for delivery in batch]
+        )
+        _answer([(batch[index], error) for index, error in refused])
+        if accepted:  # a refusal need not wait for the commit
+            receipts = self.batches.store([event for _index, event in accepted])
+            _answer(
+                [
+                    (batch[index], receipt)
+                    for (index, _event), receipt in zip(accepted, receipts, strict=True)
+                ]
+            )
+
+
+Verified = tuple[Event, int]  # the parsed event and the index of the secret that signed it
+
+
+class BatchStore:
+    """Verifies and stores batches of deliveries, in the caller's thread; used by the writer
+    threads here and by the writer process's (`writer_process`)."""
+
+    def __init__(
+        self, engine: Engine, secrets: Sequence[str], tolerance_seconds: int, clock: Clock
+    ) -> None:
+        self.engine = engine
+        self.secrets = tuple(secrets)
+        self.tolerance_seconds = tolerance_seconds
+        self.clock = clock
+        # SQLite: several processes' writers take turns at the file without SQLite's sleeps.
+        self._write_gate = write_gate_for(engine)
+
+    def write(self, deliveries: Sequence[tuple[bytes, str | None]]) -> list[Answer]:
+        """Each delivery's answer, in order: verified and stored, or refused."""
+        answers: list[Answer | None] = [None] * len(deliveries)
+        accepted, refused = self.verify(deliveries)
+        for index, error in refused:
+            answers[index] = error
+        receipts = self.store([event for _index, event in accepted]) if accepted else []
+        for (index, _event), receipt in zip(accepted, receipts, strict=True):
+            answers[index] = receipt
+        return answers  # type: ignore[return-value]
+
+    def verify(
+        self, deliveries: Sequence[tuple[bytes, str | None]]
+    ) -> tuple[list[tuple[int, Verified]], list[tuple[int, ProcessorError]]]:
+        """Split deliveries (by position) into verified events and refusals."""
+        now = self.clock().timestamp()
+        accepted: list[tuple[int, Verified]] = []
+        refused: list[tuple[int, ProcessorError]] = []
+        for index, (body, signature_header) in enumerate(deliveries):
             try:
-                accepted.append((delivery, *self._verify(delivery, now_unix)))
+                accepted.append((index, self._verify(body, signature_header, now)))
             except ProcessorError as exc:
-                refused.append((delivery, exc))
-        _answer(refused)  # before the store: a refusal need not wait for the commit
-        if not accepted:
-            return
-        events = [(event, secret_index) for _delivery, event, secret_index in accepted]
+                refused.append((index, exc))
+        return accepted, refused
+
+    def store(self, events: list[Verified]) -> list[Receipt]:
+        """Store verified events in one transaction where possible; a receipt for each."""
+        now = self.clock()
         try:
-            with self.engine.connect() as connection:
-                outcomes = self._store(connection, events, now)
+            with self.engine.connect() as connection, self._write_gate:
+                outcomes = self._store_batch(connection, events, now)
         except UNAVAILABLE_ERRORS as exc:
             log.warning(
                 "%d webhook event(s) not stored, database unavailable: %s",
-                len(accepted),
+                len(events),
                 type(exc).__name__,
             )
-            outcomes = [Outcome.UNAVAILABLE] * len(accepted)
-        _answer(
-            [
-                (delivery, Receipt(outcome, event.id, event.type, secret_index))
-                for (delivery, event, secret_index), outcome in zip(accepted, outcomes, strict=True)
-            ]
-        )
+            outcomes = [Outcome.UNAVAILABLE] * len(events)
+        return [
+            Receipt(outcome, event.id, event.type, secret_index)
+            for (event, secret_index), outcome in zip(events, outcomes, strict=True)
+        ]
 
-    def _store(
-        self, connection: Connection, events: list[tuple[Event, int]], now: datetime
-    ) -> list[Outcome]:
-        with self._write_gate:
-            return self._store_batch(connection, events, now)
+    def close(self) -> None:
+        self._write_gate.close()
 
     def _store_batch(
         self, connection: Connection, events: list[tuple[Event, int]], now: datetime
@@ -209,19 +245,25 @@ class WebhookWriter:
             for event, secret_index in events
         ]
 
-    def _verify(self, delivery: _Delivery, now: float) -> tuple[Event, int]:
+    def _verify(self, body: bytes, signature_header: str | None, now: float) -> Verified:
         try:
-            payload = delivery.body.decode("utf-8")
+            payload = body.decode("utf-8")
         except UnicodeDecodeError:
             raise PayloadInvalid("body is not UTF-8 text") from None
         secret_index = verify_signature(
             payload,
-            delivery.signature_header,
+            signature_header,
             self.secrets,
             tolerance=self.tolerance_seconds,
             now=now,
         )
         return parse_event(payload), secret_index
+
+
+def writer_threads_for(engine: Engine) -> int:
+    """SQLite has one writer at a time: a second thread would only wait for the lock.
+    PostgreSQL overlaps one batch's round trips with another's work."""
+    return 1 if engine.dialect.name == "sqlite" else POSTGRESQL_THREADS
 
 
 def _answer(answers: list[tuple[_Delivery, Answer]]) -> None:
