@@ -250,6 +250,7 @@ async def _exchange(
     reader, writer = stream
     payload = pickle.dumps(deliveries, protocol=pickle.HIGHEST_PROTOCOL)
     writer.write(_LENGTH.pack(len(payload)) + payload)
+    await writer.drain()
     (length,) = _LENGTH.unpack(await reader.readexactly(_LENGTH.size))
     answers: list[Answer] = pickle.loads(await reader.readexactly(length))  # noqa: S301 - our child
     if len(answers) != len(deliveries):

@@ -33,9 +33,20 @@ OLD = "whsec_endpoint_old_9876543210"
 TOLERANCE = 300
 
 
+@pytest.fixture(params=["process", "thread"])
+def app(live_app: Callable[..., LiveApp], request: pytest.FixtureRequest) -> LiveApp:
+    """The app with either webhook writer: a child process (the default) or threads."""
+    return live_app(
+        stripe_webhook_secrets=(NEW, OLD),
+        webhook_max_body_bytes=64 * 1024,
+        webhook_writer=request.param,
+    )
+
+
 @pytest.fixture
-def app(live_app: Callable[..., LiveApp]) -> LiveApp:
-    return live_app(stripe_webhook_secrets=(NEW, OLD), webhook_max_body_bytes=64 * 1024)
+def thread_app(live_app: Callable[..., LiveApp]) -> LiveApp:
+    """For tests that patch a handler: only a writer in this process runs the patched one."""
+    return live_app(stripe_webhook_secrets=(NEW, OLD), webhook_writer="thread")
 
 
 def failed_payment(event_id: str = "evt_http") -> str:
@@ -76,7 +87,8 @@ def test_a_signed_event_is_stored_and_acknowledged(app: LiveApp) -> None:
         assert session.scalars(select(RecoveryCase)).one().payment_intent_id == "pi_http"
 
 
-def test_stopping_the_app_stops_the_webhook_writer_threads(app: LiveApp) -> None:
+def test_stopping_the_app_stops_the_webhook_writer_threads(thread_app: LiveApp) -> None:
+    app = thread_app
     before = set(threading.enumerate())
     body = failed_payment("evt_before_shutdown")
     assert post(app, body, signature(body, NEW)).status_code == 200
@@ -90,6 +102,18 @@ def test_stopping_the_app_stops_the_webhook_writer_threads(app: LiveApp) -> None
     for thread in writers:
         thread.join(timeout=10)
     assert not [thread.name for thread in writers if thread.is_alive()]
+
+
+def test_stopping_the_app_stops_the_webhook_writer_process(
+    live_app: Callable[..., LiveApp],
+) -> None:
+    app = live_app(stripe_webhook_secrets=(NEW,), webhook_writer="process")
+    body = failed_payment("evt_before_stop")
+    assert post(app, body, signature(body, NEW)).status_code == 200
+    child = app.app.state.webhook_receiver.writer._child
+    assert child is not None and child.process.poll() is None
+    app.stop()
+    assert child.process.wait(timeout=10) == 0  # it stopped by itself once the worker closed it
 
 
 def test_the_old_secret_still_works_during_rotation_and_is_recorded(app: LiveApp) -> None:
@@ -194,8 +218,9 @@ class FailsUntilFixed:
 
 
 def test_a_failing_handler_gets_500_then_the_redelivery_applies_it(
-    app: LiveApp, monkeypatch: pytest.MonkeyPatch
+    thread_app: LiveApp, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    app = thread_app
     handler = FailsUntilFixed()
     monkeypatch.setitem(HANDLERS, "payment_intent.payment_failed", handler)
     body = failed_payment()
@@ -215,8 +240,9 @@ def test_a_failing_handler_gets_500_then_the_redelivery_applies_it(
 
 
 def test_a_failing_event_in_a_batch_does_not_fail_the_others(
-    app: LiveApp, monkeypatch: pytest.MonkeyPatch
+    thread_app: LiveApp, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    app = thread_app
     monkeypatch.setitem(HANDLERS, "payment_intent.payment_failed", FailsUntilFixed())
     bodies = [failed_payment("evt_bad")] + [
         body_of(stripe_event("payment_intent.succeeded", payment_intent(f"pi_ok{n}")))
@@ -232,8 +258,10 @@ def test_a_failing_event_in_a_batch_does_not_fail_the_others(
     assert set(stored.values()) == {"processed"} and len(stored) == 15
 
 
-def test_an_unreachable_database_gets_503(live_app: Callable[..., LiveApp]) -> None:
+@pytest.mark.parametrize("writer", ["process", "thread"])
+def test_an_unreachable_database_gets_503(live_app: Callable[..., LiveApp], writer: str) -> None:
     app = live_app(
+        webhook_writer=writer,
         stripe_webhook_secrets=(NEW,),
         database_url="postgresql+psycopg://postgres@127.0.0.1:1/none?connect_timeout=2",
     )
