@@ -11,9 +11,11 @@ from collections.abc import Sequence
 
 from stripe import SignatureVerificationError, WebhookSignature
 
-from processor.errors import SignatureInvalid
+from processor.errors import PayloadInvalid, SignatureInvalid
 
 SIGNATURE_SCHEME = "v1"
+
+Signed = tuple[str, int]  # a body whose signature checked out, and the signing secret's index
 
 
 def signature_timestamp(header: str | None) -> int:
@@ -66,3 +68,17 @@ def verify_signature(
             continue
         return index
     raise SignatureInvalid("no signature matches a configured webhook secret") from last_error
+
+
+def check_signature(
+    body: bytes, signature_header: str | None, secrets: Sequence[str], tolerance: int, now: float
+) -> Signed:
+    """The body as text and the index of the secret that signed it, or raise the refusal."""
+    try:
+        payload = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise PayloadInvalid("body is not UTF-8 text") from None
+    secret_index = verify_signature(
+        payload, signature_header, secrets, tolerance=tolerance, now=now
+    )
+    return payload, secret_index

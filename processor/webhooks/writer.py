@@ -29,20 +29,21 @@ import asyncio
 import logging
 import queue
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from processor.clock import Clock
 from processor.db.write_gate import write_gate_for
-from processor.errors import PayloadInvalid, ProcessorError
+from processor.errors import ProcessorError
 from processor.webhooks.envelope import Event, parse_event
 from processor.webhooks.store import UNAVAILABLE_ERRORS, Outcome, record_batch, record_event
-from processor.webhooks.verify import verify_signature
+from processor.webhooks.verify import Signed, check_signature
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,10 @@ class WebhookWriter:
         max_batch: int = MAX_BATCH,
         threads: int | None = None,
     ) -> None:
-        self.batches = BatchStore(engine, secrets, tolerance_seconds, clock)
+        self.secrets = tuple(secrets)
+        self.tolerance_seconds = tolerance_seconds
+        self.clock = clock
+        self.batches = BatchStore(engine, clock)
         self.max_batch = max_batch
         self._queue: queue.SimpleQueue[_Delivery | None] = queue.SimpleQueue()
         self._threads = [
@@ -148,9 +152,15 @@ class WebhookWriter:
                 return
 
     def _write(self, batch: list[_Delivery]) -> None:
-        accepted, refused = self.batches.verify(
-            [(delivery.body, delivery.signature_header) for delivery in batch]
-        )
+        now = self.clock().timestamp()
+
+        def verified(delivery: _Delivery) -> Verified:
+            signed = check_signature(
+                delivery.body, delivery.signature_header, self.secrets, self.tolerance_seconds, now
+            )
+            return _parse(signed)
+
+        accepted, refused = _split(verified, batch)
         _answer([(batch[index], error) for index, error in refused])
         if accepted:  # a refusal need not wait for the commit
             receipts = self.batches.store([event for _index, event in accepted])
@@ -163,46 +173,30 @@ class WebhookWriter:
 
 
 Verified = tuple[Event, int]  # the parsed event and the index of the secret that signed it
+T = TypeVar("T")
 
 
 class BatchStore:
-    """Verifies and stores batches of deliveries, in the caller's thread; used by the writer
-    threads here and by the writer process's (`writer_process`)."""
+    """Parses and stores batches of signature-checked deliveries, in the caller's thread; used
+    by the writer threads here and by the writer process (`writer_process`)."""
 
-    def __init__(
-        self, engine: Engine, secrets: Sequence[str], tolerance_seconds: int, clock: Clock
-    ) -> None:
+    def __init__(self, engine: Engine, clock: Clock) -> None:
         self.engine = engine
-        self.secrets = tuple(secrets)
-        self.tolerance_seconds = tolerance_seconds
         self.clock = clock
         # SQLite: several processes' writers take turns at the file without SQLite's sleeps.
         self._write_gate = write_gate_for(engine)
 
-    def write(self, deliveries: Sequence[tuple[bytes, str | None]]) -> list[Answer]:
-        """Each delivery's answer, in order: verified and stored, or refused."""
+    def write_signed(self, deliveries: Sequence[Signed]) -> list[Answer]:
+        """Each signature-checked delivery's answer, in order: stored, or refused as not an
+        event."""
         answers: list[Answer | None] = [None] * len(deliveries)
-        accepted, refused = self.verify(deliveries)
+        accepted, refused = _split(_parse, deliveries)
         for index, error in refused:
             answers[index] = error
         receipts = self.store([event for _index, event in accepted]) if accepted else []
         for (index, _event), receipt in zip(accepted, receipts, strict=True):
             answers[index] = receipt
         return answers  # type: ignore[return-value]
-
-    def verify(
-        self, deliveries: Sequence[tuple[bytes, str | None]]
-    ) -> tuple[list[tuple[int, Verified]], list[tuple[int, ProcessorError]]]:
-        """Split deliveries (by position) into verified events and refusals."""
-        now = self.clock().timestamp()
-        accepted: list[tuple[int, Verified]] = []
-        refused: list[tuple[int, ProcessorError]] = []
-        for index, (body, signature_header) in enumerate(deliveries):
-            try:
-                accepted.append((index, self._verify(body, signature_header, now)))
-            except ProcessorError as exc:
-                refused.append((index, exc))
-        return accepted, refused
 
     def store(self, events: list[Verified]) -> list[Receipt]:
         """Store verified events in one transaction where possible; a receipt for each."""
@@ -245,19 +239,23 @@ class BatchStore:
             for event, secret_index in events
         ]
 
-    def _verify(self, body: bytes, signature_header: str | None, now: float) -> Verified:
+def _parse(signed: Signed) -> Verified:
+    payload, secret_index = signed
+    return parse_event(payload), secret_index
+
+
+def _split(
+    step: Callable[[T], Verified], items: Sequence[T]
+) -> tuple[list[tuple[int, Verified]], list[tuple[int, ProcessorError]]]:
+    """`step` applied to each item: (position, result) pairs, and (position, refusal) pairs."""
+    accepted: list[tuple[int, Verified]] = []
+    refused: list[tuple[int, ProcessorError]] = []
+    for index, item in enumerate(items):
         try:
-            payload = body.decode("utf-8")
-        except UnicodeDecodeError:
-            raise PayloadInvalid("body is not UTF-8 text") from None
-        secret_index = verify_signature(
-            payload,
-            signature_header,
-            self.secrets,
-            tolerance=self.tolerance_seconds,
-            now=now,
-        )
-        return parse_event(payload), secret_index
+            accepted.append((index, step(item)))
+        except ProcessorError as exc:
+            refused.append((index, exc))
+    return accepted, refused
 
 
 def writer_threads_for(engine: Engine) -> int:

@@ -1,28 +1,29 @@
-"""Verify and store webhook deliveries in a child process of the web worker
+"""Store webhook deliveries through a child process of the web worker
 (`WEBHOOK_WRITER=process`, the default).
 
 Why: a Python process runs one thread at a time. With the writer in a thread of the web
 worker, HTTP parsing and the database work of every delivery take turns on one core, and each
 hand-over between the event loop and the writer thread waits for the other to let go. Here
-the event loop itself passes each batch over a socket to a child process that has a core of
-its own, and no thread of the web worker competes with the loop.
+the event loop checks the signature (about 15 µs) and passes each batch over a socket to a
+child process that parses and stores it on a core of its own; no thread of the web worker
+competes with the loop, and the webhook secrets never leave it.
 
 The guarantee is unchanged: the child answers a batch only after its COMMIT returned, and the
 web worker answers 2xx only for what the child answered as stored. If the child dies, the
 batch in flight is answered 503 (Stripe delivers it again; an event the child did commit is
 then a duplicate) and the next batch starts a new child.
 
-    web worker (event loop)                         child process
-    store() -> pending list
-    pump task, one per channel:  [(body, signature), ...] --->  thread per channel:
-                                                                 BatchStore.write (verify,
-                                 <--- [Receipt | refusal, ...]   store, COMMIT)
+    web worker (event loop)                             child process
+    store(): check_signature -> pending list
+    pump task, one per channel:  [(payload, secret index), ...] -->  thread per channel:
+                                                                     BatchStore.write_signed
+                                 <-- [Receipt | refusal, ...]        (parse, store, COMMIT)
 
 Each event loop that stores gets its own channels (a socketpair per pump; the child's end
 travels over a control socket with SCM_RIGHTS), so the writer serves any number of loops,
 as tests and embedding servers may run. Frames are a 4-byte length and a pickle: both ends
-are this module. The child reads its settings as JSON on stdin, so secrets stay off the
-command line.
+are this module. The child reads its settings as JSON on stdin, so the database password
+stays off the command line.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from typing import Any, BinaryIO
 
 from processor.errors import ProcessorError
 from processor.webhooks.store import Outcome
+from processor.webhooks.verify import Signed, check_signature
 from processor.webhooks.writer import MAX_BATCH, Answer, Receipt
 
 log = logging.getLogger(__name__)
@@ -56,16 +58,13 @@ RESTART_INTERVAL_SECONDS = 1.0  # a child that dies at once is not restarted for
 LOST_RECEIPT = Receipt(Outcome.UNAVAILABLE, event_id="", event_type="unknown", secret_index=-1)
 _LENGTH = struct.Struct("!I")
 
-Delivery = tuple[bytes, str | None]  # the raw body and its Stripe-Signature header
-
-
 class WriterUnavailable(OSError):
     """No child process to hand a batch to (closed, or restarting too often)."""
 
 
 @dataclass
 class _Waiting:
-    delivery: Delivery
+    delivery: Signed
     future: asyncio.Future[Receipt]
 
 
@@ -98,12 +97,9 @@ class ChildProcessWriter:
         log_format: str = "text",
         max_batch: int = MAX_BATCH,
     ) -> None:
-        self._config = {
-            "database_url": database_url,
-            "secrets": list(secrets),
-            "tolerance_seconds": tolerance_seconds,
-            "log_format": log_format,
-        }
+        self.secrets = tuple(secrets)
+        self.tolerance_seconds = tolerance_seconds
+        self._config = {"database_url": database_url, "log_format": log_format}
         self.channels = channels
         self.max_batch = max_batch
         self._lock = threading.Lock()
@@ -116,10 +112,13 @@ class ChildProcessWriter:
 
         Cancelling the caller is harmless: its answer is dropped when it arrives.
         """
+        signed = check_signature(
+            body, signature_header, self.secrets, self.tolerance_seconds, time.time()
+        )
         loop = asyncio.get_running_loop()
         channels = self._loops.get(loop) or self._open_loop(loop)
         future: asyncio.Future[Receipt] = loop.create_future()
-        channels.pending.append(_Waiting((body, signature_header), future))
+        channels.pending.append(_Waiting(signed, future))
         channels.ready.set()
         return await future
 
@@ -141,16 +140,21 @@ class ChildProcessWriter:
     # -- the event loop's side ------------------------------------------------------------
 
     def _open_loop(self, loop: asyncio.AbstractEventLoop) -> _LoopChannels:
-        for gone in [other for other in self._loops if other.is_closed()]:
-            del self._loops[gone]
-        channels = self._loops[loop] = _LoopChannels()
+        with self._lock:  # loops of other threads may be opening theirs
+            for gone in [other for other in self._loops if other.is_closed()]:
+                del self._loops[gone]
+            channels = self._loops[loop] = _LoopChannels()
         channels.pumps = [loop.create_task(self._pump(channels)) for _ in range(self.channels)]
         return channels
 
     async def _pump(self, channels: _LoopChannels) -> None:
-        """Hand batches of this loop's deliveries to the child, one at a time on one channel."""
+        """Hand batches of this loop's deliveries to the child, one at a time on one channel.
+
+        A pump never stops while its loop runs, and every batch it takes is answered: by the
+        child, or with 503 when the channel broke (the channel is then opened again)."""
         stream: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
         child: _Child | None = None  # the process at the other end of `stream`
+        batch: list[_Waiting] = []
         try:
             while True:
                 while not channels.pending:
@@ -163,7 +167,7 @@ class ChildProcessWriter:
                         channel, child = self._new_channel()
                         stream = await asyncio.open_connection(sock=channel)
                     answers = await _exchange(stream, [waiting.delivery for waiting in batch])
-                except (OSError, EOFError, asyncio.IncompleteReadError) as exc:
+                except Exception as exc:  # the channel (or the child) broke: 503, reopen
                     if stream is not None:
                         stream[1].close()
                         stream = None
@@ -171,11 +175,13 @@ class ChildProcessWriter:
                         self._child_broke(child, exc)
                         child = None
                     elif not isinstance(exc, WriterUnavailable):
-                        log.error("could not reach the webhook writer process: %s", exc)
+                        log.error("could not reach the webhook writer process: %r", exc)
                     answers = [LOST_RECEIPT] * len(batch)
                 for waiting, answer in zip(batch, answers, strict=True):
                     _settle(waiting.future, answer)
-        finally:
+        finally:  # the loop is closing: nobody may be left waiting
+            for waiting in batch:
+                _settle(waiting.future, LOST_RECEIPT)
             if stream is not None:
                 stream[1].close()
 
@@ -245,7 +251,7 @@ def _spawn(config: dict[str, Any]) -> _Child:
 
 
 async def _exchange(
-    stream: tuple[asyncio.StreamReader, asyncio.StreamWriter], deliveries: list[Delivery]
+    stream: tuple[asyncio.StreamReader, asyncio.StreamWriter], deliveries: list[Signed]
 ) -> list[Answer]:
     reader, writer = stream
     payload = pickle.dumps(deliveries, protocol=pickle.HIGHEST_PROTOCOL)
@@ -284,9 +290,9 @@ def _serve(batches: Any, channel: socket.socket) -> None:
     """Answer one channel's batches until the parent closes it (or the child is stopping)."""
     with channel, channel.makefile("rb") as incoming:
         while (frame := _read_frame(incoming)) is not None:
-            deliveries: list[Delivery] = pickle.loads(frame)  # noqa: S301 - from our parent
+            deliveries: list[Signed] = pickle.loads(frame)  # noqa: S301 - from our parent
             try:
-                answers = [_sendable(answer) for answer in batches.write(deliveries)]
+                answers = [_sendable(answer) for answer in batches.write_signed(deliveries)]
             except Exception as exc:  # never leave the parent's requests waiting
                 log.exception("webhook batch failed unexpectedly")
                 answers = [_sendable(exc)] * len(deliveries)
@@ -314,7 +320,7 @@ def main(control_fd: int) -> None:
     config = json.loads(sys.stdin.buffer.read())
     configure_logging(config["log_format"])
     engine = make_engine(config["database_url"])
-    batches = BatchStore(engine, config["secrets"], config["tolerance_seconds"], utc_now)
+    batches = BatchStore(engine, utc_now)
     # What start-up built lives as long as the process: keep it out of later collections.
     gc.collect()
     gc.freeze()

@@ -179,14 +179,14 @@ class Server:
     url: str
 
     def cpu_seconds(self) -> float:
-        """CPU time (user + system) used so far by the server and its worker processes."""
-        pids = [self.process.pid]
-        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
-        if children.exists():
-            pids += [int(pid) for pid in children.read_text().split()]
+        """CPU time (user + system) used so far by the server and every process under it
+        (workers, and their webhook writer processes)."""
         ticks = 0
-        for pid in pids:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        for pid in _process_tree(self.process.pid):
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except FileNotFoundError:  # exited meanwhile
+                continue
             ticks += int(fields[11]) + int(fields[12])
         return ticks / os.sysconf("SC_CLK_TCK")
 
@@ -197,6 +197,19 @@ class Server:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(timeout=5)
+
+
+def _process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants, from /proc (children of every thread)."""
+    found, index = [pid], 0
+    while index < len(found):
+        for children in Path(f"/proc/{found[index]}/task").glob("*/children"):
+            try:
+                found += [int(child) for child in children.read_text().split()]
+            except FileNotFoundError:
+                continue
+        index += 1
+    return found
 
 
 def start_server(target: str, workers: int, env: dict[str, str]) -> Server:

@@ -66,8 +66,8 @@ def test_a_burst_is_stored_by_the_child_and_each_delivery_answered(
     outcomes = [answer.outcome for answer in answers[:41]]  # type: ignore[union-attr]
     assert outcomes.count(Outcome.PROCESSED) == 40
     assert outcomes[40] is Outcome.DUPLICATE
-    assert isinstance(answers[41], SignatureInvalid)  # the refusal crosses the process boundary
-    assert isinstance(answers[42], PayloadInvalid)
+    assert isinstance(answers[41], SignatureInvalid)  # refused before it reaches the child
+    assert isinstance(answers[42], PayloadInvalid)  # refused by the child, raised here
     assert answers[0].event_id == "evt_child0"  # type: ignore[union-attr]
     with engine.connect() as connection:
         rows = connection.execute(select(StripeEvent.id, StripeEvent.delivery_count)).all()
