@@ -306,3 +306,57 @@ def test_outcomes_and_rejections_are_counted_in_metrics(app: LiveApp) -> None:
     assert ('processor_webhook_deliveries_total{outcome="duplicate",'
             'type="payment_intent.payment_failed"} 1.0') in text
     assert 'processor_webhook_rejections_total{reason="signature_invalid"} 1.0' in text
+
+
+def test_a_writer_process_killed_under_load_loses_no_acknowledged_event(
+    live_app: Callable[..., LiveApp],
+) -> None:
+    app = live_app(stripe_webhook_secrets=(NEW,), webhook_writer="process")
+    bodies = {
+        f"evt_kill{n:03d}": body_of(
+            stripe_event(
+                "payment_intent.payment_failed",
+                payment_intent(f"pi_kill{n:03d}", status="requires_payment_method",
+                               last_payment_error=decline("card_declined", "insufficient_funds")),
+                event_id=f"evt_kill{n:03d}",
+            )
+        )
+        for n in range(120)
+    }
+    answered = threading.Semaphore(0)
+
+    def deliver(event_id: str) -> tuple[str, int]:
+        body = bodies[event_id]
+        status = post(app, body, signature(body, NEW)).status_code
+        answered.release()
+        return event_id, status
+
+    def kill_the_writer() -> None:
+        for _ in range(30):
+            answered.acquire(timeout=30)
+        app.app.state.webhook_receiver.writer._child.process.kill()
+
+    killer = threading.Thread(target=kill_the_writer)
+    killer.start()
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        first_pass = dict(pool.map(deliver, bodies))
+    killer.join(timeout=30)
+    acknowledged = {event_id for event_id, status in first_pass.items() if status == 200}
+    assert set(first_pass.values()) <= {200, 503}
+    assert 503 in first_pass.values()  # the batch in flight when the writer died
+    with app.runtime.sessions() as session:
+        stored = set(session.scalars(select(StripeEvent.id)))
+    assert acknowledged <= stored  # every 2xx was stored before it was sent
+
+    # Stripe delivers everything else again until it gets a 2xx.
+    deadline = time.monotonic() + 30
+    waiting = set(bodies) - acknowledged
+    while waiting and time.monotonic() < deadline:
+        waiting = {event_id for event_id in waiting if deliver(event_id)[1] != 200}
+        time.sleep(0.2)
+    assert not waiting
+    with app.runtime.sessions() as session:
+        assert set(session.scalars(select(StripeEvent.id))) == set(bodies)
+        cases = session.scalars(select(RecoveryCase)).all()
+        assert len(cases) == 120 and {case.failure_count for case in cases} == {1}
+        assert len(session.scalars(select(Notification)).all()) == 120
