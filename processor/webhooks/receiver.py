@@ -26,6 +26,7 @@ class WebhookReceiver:
                 settings.stripe_webhook_secrets,
                 settings.webhook_tolerance_seconds,
                 channels=writer_threads_for(runtime.engine),
+                clock=runtime.clock,
                 log_format=settings.log_format,
             )
         else:

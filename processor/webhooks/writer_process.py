@@ -45,10 +45,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
+from processor.clock import Clock, utc_now
+from processor.db.engine import make_engine
 from processor.errors import ProcessorError
+from processor.logs import configure_logging
 from processor.webhooks.store import Outcome
 from processor.webhooks.verify import Signed, check_signature
-from processor.webhooks.writer import MAX_BATCH, Answer, Receipt
+from processor.webhooks.writer import MAX_BATCH, Answer, BatchStore, Receipt
 
 log = logging.getLogger(__name__)
 
@@ -94,11 +97,13 @@ class ChildProcessWriter:
         tolerance_seconds: int,
         *,
         channels: int,
+        clock: Clock = utc_now,
         log_format: str = "text",
         max_batch: int = MAX_BATCH,
     ) -> None:
         self.secrets = tuple(secrets)
         self.tolerance_seconds = tolerance_seconds
+        self.clock = clock  # for the signature's age; the child stamps rows with the system's
         self._config = {"database_url": database_url, "log_format": log_format}
         self.channels = channels
         self.max_batch = max_batch
@@ -113,7 +118,7 @@ class ChildProcessWriter:
         Cancelling the caller is harmless: its answer is dropped when it arrives.
         """
         signed = check_signature(
-            body, signature_header, self.secrets, self.tolerance_seconds, time.time()
+            body, signature_header, self.secrets, self.tolerance_seconds, self.clock().timestamp()
         )
         loop = asyncio.get_running_loop()
         channels = self._loops.get(loop) or self._open_loop(loop)
@@ -286,7 +291,7 @@ def _read_frame(stream: BinaryIO) -> bytes | None:
     return payload if len(payload) == length else None
 
 
-def _serve(batches: Any, channel: socket.socket) -> None:
+def _serve(batches: BatchStore, channel: socket.socket) -> None:
     """Answer one channel's batches until the parent closes it (or the child is stopping)."""
     with channel, channel.makefile("rb") as incoming:
         while (frame := _read_frame(incoming)) is not None:
@@ -308,11 +313,7 @@ def _sendable(answer: Answer) -> Answer:
 
 
 def main(control_fd: int) -> None:
-    from processor.clock import utc_now
-    from processor.db.engine import make_engine
-    from processor.logs import configure_logging
-    from processor.webhooks.writer import BatchStore
-
+    """The child: serve every channel the worker sends over `control_fd` until it closes."""
     # Ctrl-C or a service manager's SIGTERM reaches the whole process group: the child stops
     # when its worker closes the control socket, after answering the batch it holds.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
