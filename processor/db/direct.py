@@ -16,12 +16,14 @@ on anything) see no difference.
 
 from __future__ import annotations
 
+import copy
 import functools
 from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 from sqlalchemy import Connection, DateTime
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, InvalidRequestError, MultipleResultsFound, NoResultFound
@@ -75,7 +77,8 @@ class _Slot:
 @dataclass(frozen=True, slots=True)
 class _Plan:
     sql: str
-    positional: bool  # SQLite takes a sequence in `slots` order; psycopg a mapping by name
+    positional: bool  # a sequence in `slots` order (SQLite, psycopg's raw cursor), else by name
+    raw: bool  # psycopg: `$n` placeholders on a raw cursor, which never parses the SQL
     slots: tuple[_Slot, ...]
     row_type: Callable[..., Any] | None  # None: SQLAlchemy does not know the columns (text)
     result_processors: tuple[Processor | None, ...]
@@ -116,7 +119,8 @@ def _arguments(plan: _Plan, parameters: Mapping[str, Any]) -> Any:
 def _run(connection: Connection, plan: _Plan, parameters: Mapping[str, Any]) -> DirectResult:
     arguments = _arguments(plan, parameters)
     dialect = connection.dialect
-    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    dbapi_connection: Any = connection.connection.dbapi_connection
+    cursor = psycopg.RawCursor(dbapi_connection) if plan.raw else dbapi_connection.cursor()
     try:
         cursor.execute(plan.sql, arguments)
         rows = _rows(plan, cursor) if cursor.description is not None else ()
@@ -199,10 +203,28 @@ def _row_type(names: tuple[str, ...]) -> Callable[..., Any]:
     return namedtuple("Row", names, rename=True)
 
 
+@functools.cache
+def _numbered_twin(dialect: Dialect) -> Dialect:
+    """`dialect`, compiling placeholders as PostgreSQL's own `$1, $2, ...`.
+
+    psycopg turns `%(name)s` into `$n` by parsing the SQL on every execution of a statement
+    longer than 4 KB or with over 50 parameters (it caches only smaller ones): for a batch's
+    multi-row INSERT of event rows that parse cost more than the rest of the batch's SQL. Its
+    raw cursor takes `$n` SQL as it is.
+    """
+    twin = copy.copy(dialect)
+    twin.paramstyle = "numeric_dollar"
+    twin.positional = True
+    return twin
+
+
 @functools.lru_cache(maxsize=PLAN_CACHE_SIZE)
 def _plan(statement: ClauseElement, dialect: Dialect, keys: tuple[str, ...]) -> _Plan | None:
     # The parameter names decide an INSERT's columns, as in SQLAlchemy's own execution.
-    compiled = statement.compile(dialect=dialect, column_keys=list(keys))
+    raw = dialect.driver == "psycopg"
+    compiled = statement.compile(
+        dialect=_numbered_twin(dialect) if raw else dialect, column_keys=list(keys)
+    )
     assert isinstance(compiled, SQLCompiler)
     if (
         compiled.insert_prefetch
@@ -220,6 +242,7 @@ def _plan(statement: ClauseElement, dialect: Dialect, keys: tuple[str, ...]) -> 
     return _Plan(
         sql=compiled.string,
         positional=compiled.positional,
+        raw=raw,
         slots=slots,
         row_type=_row_type(tuple(c[0] for c in columns)) if columns else None,
         result_processors=tuple(
