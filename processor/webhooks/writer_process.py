@@ -55,6 +55,7 @@ from processor.webhooks.writer import MAX_BATCH, Answer, BatchStore, Receipt
 
 log = logging.getLogger(__name__)
 
+CHILD_COMMAND = (sys.executable, "-m", __name__)  # plus the control socket's descriptor
 CHILD_STOP_SECONDS = 30
 RESTART_INTERVAL_SECONDS = 1.0  # a child that dies at once is not restarted for every batch
 # What a delivery gets when the child could not answer it: 503, deliver again.
@@ -240,7 +241,7 @@ def _spawn(config: dict[str, Any]) -> _Child:
     ours, theirs = socket.socketpair()
     try:
         process = subprocess.Popen(  # noqa: S603 - this interpreter, this module
-            [sys.executable, "-m", __name__, str(theirs.fileno())],
+            [*CHILD_COMMAND, str(theirs.fileno())],
             stdin=subprocess.PIPE,
             pass_fds=[theirs.fileno()],
         )
@@ -250,8 +251,12 @@ def _spawn(config: dict[str, Any]) -> _Child:
     finally:
         theirs.close()
     assert process.stdin is not None
-    process.stdin.write(json.dumps(config).encode())
-    process.stdin.close()
+    # A child that died at once is returned all the same: its first channel fails (503),
+    # and RESTART_INTERVAL_SECONDS spaces out the next attempts.
+    with contextlib.suppress(BrokenPipeError):
+        process.stdin.write(json.dumps(config).encode())
+    with contextlib.suppress(BrokenPipeError):
+        process.stdin.close()
     return _Child(process, ours, time.monotonic())
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -145,3 +146,26 @@ def test_close_stops_the_child_and_later_deliveries_get_503(writer: ChildProcess
     assert child.process.returncode == 0
     answers = store_all(writer, [signed("evt_closed")])
     assert [answer.outcome for answer in answers] == [Outcome.UNAVAILABLE]  # type: ignore[union-attr]
+
+
+def test_a_child_that_cannot_start_gets_503s_and_is_not_started_for_every_batch(
+    writer: ChildProcessWriter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(writer_process, "RESTART_INTERVAL_SECONDS", 3600)
+    spawned: list[object] = []
+    spawn = writer_process._spawn
+
+    def counting_spawn(config: dict[str, Any]) -> Any:
+        spawned.append(config)
+        return spawn(config)
+
+    monkeypatch.setattr(writer_process, "_spawn", counting_spawn)
+    monkeypatch.setattr(
+        writer_process, "CHILD_COMMAND", (sys.executable, "-c", "raise SystemExit(3)")
+    )
+
+    answers = store_all(writer, [signed(f"evt_never{n}") for n in range(3)])
+    answers += store_all(writer, [signed("evt_never_again")])
+
+    assert {answer.outcome for answer in answers} == {Outcome.UNAVAILABLE}  # type: ignore[union-attr]
+    assert len(spawned) == 1  # later channels found it dead within the restart interval
