@@ -298,7 +298,8 @@ def _read_frame(stream: BinaryIO) -> bytes | None:
 
 def _serve(batches: BatchStore, channel: socket.socket) -> None:
     """Answer one channel's batches until the parent closes it (or the child is stopping)."""
-    with channel, channel.makefile("rb") as incoming:
+    with channel, channel.makefile("rb") as incoming, contextlib.suppress(ConnectionError):
+        # A ConnectionError: the worker's loop closed its end; it waits for nothing more here.
         while (frame := _read_frame(incoming)) is not None:
             deliveries: list[Signed] = pickle.loads(frame)  # noqa: S301 - from our parent
             try:
