@@ -12,12 +12,13 @@ import re
 from dataclasses import dataclass
 
 import stripe
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from stripe.params import CustomerCreateParams
 
 from processor.clock import Clock
 from processor.db.engine import unit_of_work
-from processor.db.models import Customer
+from processor.db.models import Customer, PaymentMethod
 from processor.db.upsert import insert_ignoring_conflict
 from processor.errors import InvalidInput, StripeUnavailable
 
@@ -103,6 +104,18 @@ def find_customer(sessions: sessionmaker[Session], customer_id: str) -> Customer
         if row is None:
             return None
         return CustomerRecord(row.id, row.email, row.name, row.preferred_locale)
+
+
+def customers_with_active_methods(
+    session: Session,
+) -> list[tuple[Customer, list[PaymentMethod]]]:
+    """Every customer, newest first, with its active saved methods (the sandbox console)."""
+    customers = session.scalars(select(Customer).order_by(Customer.created_at.desc())).all()
+    methods = session.scalars(select(PaymentMethod).where(PaymentMethod.status == "active"))
+    by_customer: dict[str, list[PaymentMethod]] = {}
+    for method in methods:
+        by_customer.setdefault(method.customer_id or "", []).append(method)
+    return [(customer, by_customer.get(customer.id, [])) for customer in customers]
 
 
 def _create_stripe_customer(stripe_client: stripe.StripeClient, details: SignUp) -> stripe.Customer:

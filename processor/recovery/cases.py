@@ -210,6 +210,12 @@ def close_case(
         direct.execute(session, _CANCEL_PENDING_OF_INTENT, parameters)
 
 
+def recent_cases(session: Session, *, limit: int = 50) -> list[RecoveryCase]:
+    """The latest opened cases first (the sandbox console's list)."""
+    statement = select(RecoveryCase).order_by(RecoveryCase.opened_at.desc()).limit(limit)
+    return list(session.scalars(statement))
+
+
 def lock_payment_intent(session: Session, payment_intent_id: str) -> None:
     """Serialise, until commit, everything that records an outcome of this PaymentIntent.
 

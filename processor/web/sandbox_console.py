@@ -9,16 +9,16 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from processor.charging import ChargeRequest, charge_off_session
+from processor.customers import customers_with_active_methods
 from processor.db.engine import unit_of_work
-from processor.db.models import Customer, PaymentMethod, RecoveryCase
 from processor.errors import ProcessorError
+from processor.recovery.cases import recent_cases
 from processor.recovery.money import format_money
 from processor.runtime import Runtime
 from processor.web.security import origin_of
@@ -39,20 +39,13 @@ _TEMPLATES = Environment(
 
 def _overview(runtime: Runtime) -> dict[str, Any]:
     with unit_of_work(runtime.sessions) as session:
-        customers = session.scalars(select(Customer).order_by(Customer.created_at.desc())).all()
-        methods = session.scalars(
-            select(PaymentMethod).where(PaymentMethod.status == "active")
-        ).all()
-        cases = session.scalars(
-            select(RecoveryCase).order_by(RecoveryCase.opened_at.desc()).limit(50)
-        ).all()
-    by_customer: dict[str, list[PaymentMethod]] = {}
-    for method in methods:
-        by_customer.setdefault(method.customer_id or "", []).append(method)
-    return {
-        "customers": [(c, by_customer.get(c.id, [])) for c in customers],
-        "cases": [(case, format_money(case.amount, case.currency, "en")) for case in cases],
-    }
+        return {
+            "customers": customers_with_active_methods(session),
+            "cases": [
+                (case, format_money(case.amount, case.currency, "en"))
+                for case in recent_cases(session)
+            ],
+        }
 
 
 async def console(request: Request) -> Response:
