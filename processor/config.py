@@ -69,7 +69,7 @@ class Settings:
     reminder_schedule: tuple[timedelta, ...] = (timedelta(days=1), timedelta(days=3))
     webhook_tolerance_seconds: int = 300
     webhook_max_body_bytes: int = 1024 * 1024
-    # Where deliveries are verified and stored: "process" (a child of each web worker) or
+    # Where deliveries are parsed and stored: "process" (a child of each web worker) or
     # "thread" (a thread of the web worker; the only choice for an in-memory database).
     webhook_writer: str = "process"
     ops_token: str | None = None

@@ -1,7 +1,7 @@
 """What `POST /webhooks/stripe` hands a raw delivery to; re-exports the writer's `Receipt`.
 
 `WebhookReceiver` is long-lived (one per app, closed with its lifespan): it owns the writer
-that verifies, parses and stores deliveries in batches, in a child process of the web worker
+that verifies deliveries and stores them in batches, in a child process of the web worker
 (`writer_process`) or, with `WEBHOOK_WRITER=thread`, in threads of its own (`writer`).
 """
 
