@@ -23,7 +23,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import psycopg
 from sqlalchemy import Connection, DateTime
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, InvalidRequestError, MultipleResultsFound, NoResultFound
@@ -78,7 +77,8 @@ class _Slot:
 class _Plan:
     sql: str
     positional: bool  # a sequence in `slots` order (SQLite, psycopg's raw cursor), else by name
-    raw: bool  # psycopg: `$n` placeholders on a raw cursor, which never parses the SQL
+    # psycopg: the raw cursor, which takes `$n` placeholders and never parses the SQL
+    cursor_class: type[Any] | None
     slots: tuple[_Slot, ...]
     row_type: Callable[..., Any] | None  # None: SQLAlchemy does not know the columns (text)
     result_processors: tuple[Processor | None, ...]
@@ -120,7 +120,7 @@ def _run(connection: Connection, plan: _Plan, parameters: Mapping[str, Any]) -> 
     arguments = _arguments(plan, parameters)
     dialect = connection.dialect
     dbapi_connection: Any = connection.connection.dbapi_connection
-    cursor = psycopg.RawCursor(dbapi_connection) if plan.raw else dbapi_connection.cursor()
+    cursor = plan.cursor_class(dbapi_connection) if plan.cursor_class else dbapi_connection.cursor()
     try:
         cursor.execute(plan.sql, arguments)
         rows = _rows(plan, cursor) if cursor.description is not None else ()
@@ -203,6 +203,12 @@ def _row_type(names: tuple[str, ...]) -> Callable[..., Any]:
     return namedtuple("Row", names, rename=True)
 
 
+def _raw_cursor_class() -> type[Any]:
+    import psycopg  # only where psycopg is the driver: SQLite deployments never load it
+
+    return psycopg.RawCursor
+
+
 @functools.cache
 def _numbered_twin(dialect: Dialect) -> Dialect:
     """`dialect`, compiling placeholders as PostgreSQL's own `$1, $2, ...`.
@@ -242,7 +248,7 @@ def _plan(statement: ClauseElement, dialect: Dialect, keys: tuple[str, ...]) -> 
     return _Plan(
         sql=compiled.string,
         positional=compiled.positional,
-        raw=raw,
+        cursor_class=_raw_cursor_class() if raw else None,
         slots=slots,
         row_type=_row_type(tuple(c[0] for c in columns)) if columns else None,
         result_processors=tuple(
