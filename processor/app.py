@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount
 
+from processor.checkout.method_details import MethodDetailsWorker
 from processor.notifier.runner import BackgroundNotifier
 from processor.notifier.smtp import SmtpMailer
 from processor.runtime import Runtime
@@ -27,7 +28,6 @@ from processor.web import (
     webhooks,
 )
 from processor.web.security import SecurityHeaders
-from processor.webhooks.method_details import MethodDetailsWorker
 
 
 def create_app(runtime: Runtime) -> Starlette:
@@ -52,10 +52,8 @@ def create_app(runtime: Runtime) -> Starlette:
         try:
             yield
         finally:
-            # Made on the first delivery (web.webhooks): finish what it holds, stop its threads.
-            webhook_receiver = getattr(app.state, "webhook_receiver", None)
-            if webhook_receiver is not None:
-                await run_in_threadpool(webhook_receiver.close)
+            # Answer the webhook batch being written before anything else stops.
+            await run_in_threadpool(webhook_endpoint.close)
             if method_details is not None:
                 await run_in_threadpool(method_details.stop)
             if notifier is not None:
@@ -65,10 +63,11 @@ def create_app(runtime: Runtime) -> Starlette:
             if app.state.sandbox is not None:
                 app.state.sandbox.close()
 
-    # Deliveries reach the webhook endpoint through WebhookFastPath, before the router.
-    routes: list[BaseRoute] = [*health.routes(), *metrics.routes(runtime)]
+    # Deliveries are nearly every request the service gets: their route is tried first.
+    webhook_endpoint = webhooks.StripeWebhookEndpoint(runtime)
+    routes: list[BaseRoute] = webhooks.routes(webhook_endpoint)
+    routes += [*health.routes(), *metrics.routes(runtime)]
     routes += [*checkout.routes(runtime.settings), *pages.routes()]
-    routes += webhooks.routes()
     routes += recovery.routes(runtime.settings)
     routes += ops.routes()
     sandbox = _mount_sandbox(runtime, routes) if runtime.settings.sandbox else None
@@ -85,7 +84,6 @@ def create_app(runtime: Runtime) -> Starlette:
             Middleware(
                 SecurityHeaders, settings=runtime.settings, exempt_prefixes=["/sandbox/stripe/"]
             ),
-            Middleware(webhooks.WebhookFastPath),
         ],
         exception_handlers=errors.EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         lifespan=lifespan,

@@ -26,7 +26,6 @@ PLACEHOLDER_SECRETS = frozenset(
     {"", "change-me", "changeme", "secret", "dev", SANDBOX_SESSION_SECRET}
 )
 MIN_SECRET_KEY_LENGTH = 32
-WEBHOOK_WRITERS = ("process", "thread")
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw]?)\s*$")
 _DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -69,9 +68,6 @@ class Settings:
     reminder_schedule: tuple[timedelta, ...] = (timedelta(days=1), timedelta(days=3))
     webhook_tolerance_seconds: int = 300
     webhook_max_body_bytes: int = 1024 * 1024
-    # Where deliveries are parsed and stored: "process" (a child of each web worker) or
-    # "thread" (a thread of the web worker; the only choice for an in-memory database).
-    webhook_writer: str = "process"
     ops_token: str | None = None
     log_format: str = "text"
     sandbox: bool = True
@@ -220,11 +216,6 @@ def load_settings(
             problems.append("LOG_FORMAT: text or json")
         kwargs["log_format"] = log_format
 
-    webhook_writer = text("WEBHOOK_WRITER")
-    if webhook_writer is not None:
-        if webhook_writer not in WEBHOOK_WRITERS:
-            problems.append("WEBHOOK_WRITER: process or thread")
-        kwargs["webhook_writer"] = webhook_writer
 
     parsed("RECOVERY_LINK_TTL", parse_duration, "recovery_link_ttl")
     parsed(

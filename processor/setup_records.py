@@ -16,17 +16,13 @@ from typing import Any
 from sqlalchemy import bindparam, case, exists, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from processor.checkout.attempts import adopt_orphan_attempts, lock_confirmation_tokens
+from processor.checkout.methods import MethodChange, merge_method, method_details
 from processor.clock import Clock
-from processor.db import direct
 from processor.db.engine import unit_of_work
 from processor.db.models import PaymentMethod, SetupAttempt
 from processor.db.upsert import insert_ignoring_conflict
 from processor.stripe_fields import ref_id
-from processor.webhooks.handlers.payment_methods import merge_method, method_details
-from processor.webhooks.handlers.setup_intents import (
-    adopt_orphan_attempt,
-    lock_confirmation_token,
-)
 
 
 def _recorded_setup_statement() -> Any:
@@ -91,19 +87,17 @@ def record_attempt(
     with unit_of_work(sessions) as session:
         if attempt.setup_intent_id is None:
             if attempt.status == "error" and token_id is not None:
-                lock_confirmation_token(session, token_id)
+                lock_confirmation_tokens(session.connection(), [token_id])
                 if _setup_recorded(session, attempt.customer_id, token_id):
                     # The answer was lost but a webhook already recorded the SetupIntent.
                     return
             session.add(SetupAttempt(**values))
             return
         if token_id is not None:
-            adopt_orphan_attempt(
-                session,
-                setup_intent_id=attempt.setup_intent_id,
-                customer_id=attempt.customer_id,
-                confirmation_token_id=token_id,
-                now=now,
+            connection = session.connection()
+            lock_confirmation_tokens(connection, [token_id])
+            adopt_orphan_attempts(
+                connection, [(attempt.setup_intent_id, attempt.customer_id, token_id)], now=now
             )
         if insert_ignoring_conflict(session, SetupAttempt, values, conflict_on=["setup_intent_id"]):
             return
@@ -140,7 +134,7 @@ def record_attempt(
 
 def _setup_recorded(session: Session, customer_id: str, confirmation_token_id: str) -> bool:
     parameters = {"p_customer_id": customer_id, "p_confirmation_token_id": confirmation_token_id}
-    return bool(direct.execute(session, _RECORDED_SETUP, parameters).scalar())
+    return bool(session.connection().execute(_RECORDED_SETUP, parameters).scalar())
 
 
 def record_payment_method(
@@ -157,16 +151,15 @@ def record_payment_method(
     now = clock()
     customer_id = ref_id(method.get("customer"))
     with unit_of_work(sessions) as session:
-        merge_method(
-            session,
+        change = MethodChange(
             method["id"],
-            now=now,
             details=method_details(method),
             details_at=now,
             customer_id=customer_id,
             setup_intent_id=setup_intent_id,
             attached_at=now if customer_id else None,
         )
+        merge_method(session, change, now=now)
         row = session.scalars(select(PaymentMethod).where(PaymentMethod.id == method["id"])).one()
         session.expunge(row)
         return row

@@ -53,7 +53,7 @@ from processor.db.engine import unit_of_work
 from processor.recovery.cases import (
     AUTHENTICATION_REQUIRED,
     PaymentFailure,
-    lock_payment_intent,
+    lock_payment_intents,
     record_payment_failure,
 )
 from processor.stripe_fields import ref_id, value_of
@@ -309,7 +309,7 @@ def _store(
         if answer.payment_intent_id is not None:
             # Same lock order as the webhook handlers (intent first, then the charges row),
             # so a 402 and its `payment_intent.payment_failed` arriving together cannot deadlock.
-            lock_payment_intent(session, answer.payment_intent_id)
+            lock_payment_intents(session.connection(), [answer.payment_intent_id])
         stored = record_answer(session, row.id, answer, attempts=counter.sent, now=now)
         if open_case and answer.payment_intent_id is not None:
             record_payment_failure(

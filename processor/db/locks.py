@@ -8,15 +8,21 @@ SQLite needs none: it runs one writer at a time.
 
 from __future__ import annotations
 
-from sqlalchemy import text
-from sqlalchemy.orm import Session
+from collections.abc import Iterable
 
-from processor.db import direct
+from sqlalchemy import Connection, text
 
-_ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:p_key, 0))")
+# Sorted, so that two transactions locking overlapping keys take them in the same order.
+_LOCK_KEYS = text(
+    "SELECT count(pg_advisory_xact_lock(hashtextextended(key, 0)))"
+    " FROM (SELECT DISTINCT unnest(CAST(:keys AS text[])) AS key ORDER BY 1) AS ordered"
+)
 
 
-def lock_until_commit(session: Session, key: str) -> None:
-    """Wait for, then hold until the transaction ends, the lock named `key` (PostgreSQL)."""
-    if session.get_bind().dialect.name == "postgresql":
-        direct.execute(session, _ADVISORY_LOCK, {"p_key": key})
+def lock_keys_until_commit(connection: Connection, keys: Iterable[str]) -> None:
+    """Wait for, then hold until the transaction ends, a lock named after each key."""
+    if connection.dialect.name != "postgresql":
+        return
+    wanted = sorted(set(keys))
+    if wanted:
+        connection.execute(_LOCK_KEYS, {"keys": wanted})

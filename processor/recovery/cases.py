@@ -1,35 +1,52 @@
 """Recovery cases: one per failed off-session PaymentIntent, opened by whichever of the charger's
 402 or the `payment_intent.payment_failed` webhook comes first, and closed by the outcome.
 
-Order does not matter: a failure never reopens a closed case, an older failure never overwrites
-a newer one (even on a closed case), the same attempt reported by both paths (same charge id)
-counts once, and the first notification is written exactly once per case, even when the
-case is born closed because the success arrived first (it is then written canceled).
+The merge rule, written once in Python (`merge_failures`, for the failures of one batch) and once
+in SQL (the upsert's conflict clause, for the stored row), is commutative and idempotent:
+
+- the newest failure, by (time, charge id), names the kind, the error and the method;
+- `opened_at` is the earliest failure; a failure never reopens a closed case;
+- `failure_count` counts attempts: the same attempt (charge id) reported by both paths counts once;
+- a case whose PaymentIntent has a processed `payment_intent.succeeded` or `.canceled` event is
+  closed (recovered or canceled) at that event's time, whichever arrived first;
+- the first notification is written exactly once per case, canceled if the case is closed.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import (
+    Connection,
+    and_,
+    bindparam,
+    case,
+    cast,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy import String as SqlString
 from sqlalchemy.orm import Session
 
-from processor.db import direct
-from processor.db.locks import lock_until_commit
+from processor.db.locks import lock_keys_until_commit
 from processor.db.models import Notification, RecoveryCase, StripeEvent
 from processor.db.types import UTCDateTime
-from processor.db.upsert import insert_ignoring_conflict, insert_ignoring_conflict_statement
+from processor.db.upsert import dialect_insert, earliest
 
 AUTHENTICATION_REQUIRED = "authentication_required"
 PAYMENT_METHOD_REQUIRED = "payment_method_required"
 INITIAL_NOTIFICATION = "initial"
 REMINDER_NOTIFICATION = "reminder"
-_CLOSING_EVENTS = {"payment_intent.succeeded": "recovered", "payment_intent.canceled": "canceled"}
+CLOSING_EVENTS = {"payment_intent.succeeded": "recovered", "payment_intent.canceled": "canceled"}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PaymentFailure:
     """What we know about one failed attempt at a PaymentIntent."""
 
@@ -44,6 +61,25 @@ class PaymentFailure:
     failed_at: datetime
     charge_id: str | None = None  # the attempt (`ch_…`): lets the 402 and the webhook dedupe
 
+    @property
+    def recency(self) -> tuple[datetime, str]:
+        """The order in which failures of one PaymentIntent supersede each other."""
+        return self.failed_at, self.charge_id or ""
+
+
+@dataclass(slots=True)
+class MergedFailures:
+    """The failures of one PaymentIntent within a batch, folded into one row."""
+
+    newest: PaymentFailure
+    opened_at: datetime
+    attempts: set[str] = field(default_factory=set)  # charge ids
+    unnamed_attempts: int = 0  # failures without a charge id: each one counts
+
+    @property
+    def failure_count(self) -> int:
+        return len(self.attempts) + self.unnamed_attempts
+
 
 def classify_decline(code: str | None, decline_code: str | None) -> str:
     """The bank wants the customer present, or the method itself must change."""
@@ -56,175 +92,255 @@ def notification_dedup_key(case_id: int, sequence: int) -> str:
     return f"case:{case_id}:{sequence}"
 
 
-@dataclass(frozen=True)
-class CaseState:
-    """A recovery case as the current transaction leaves it."""
+def merge_failures(failures: Iterable[PaymentFailure]) -> dict[str, MergedFailures]:
+    """Fold failures per PaymentIntent; the result does not depend on their order."""
+    merged: dict[str, MergedFailures] = {}
+    for failure in failures:
+        folded = merged.get(failure.payment_intent_id)
+        if folded is None:
+            folded = merged[failure.payment_intent_id] = MergedFailures(failure, failure.failed_at)
+        else:
+            folded.opened_at = min(folded.opened_at, failure.failed_at)
+            newer, older = (
+                (failure, folded.newest)
+                if failure.recency >= folded.newest.recency
+                else (folded.newest, failure)
+            )
+            if newer.payment_method_id is None and older.payment_method_id is not None:
+                newer = _with_method(newer, older.payment_method_id)
+            folded.newest = newer
+        if failure.charge_id is None:
+            folded.unnamed_attempts += 1
+        else:
+            folded.attempts.add(failure.charge_id)
+    return merged
 
-    id: int
-    kind: str
-    status: str
-    error_code: str | None
-    decline_code: str | None
-    failure_message: str | None
-    failure_count: int
+
+def _with_method(failure: PaymentFailure, method_id: str) -> PaymentFailure:
+    values = {name: getattr(failure, name) for name in PaymentFailure.__dataclass_fields__}
+    return PaymentFailure(**{**values, "payment_method_id": method_id})
 
 
-def record_payment_failure(
-    session: Session, failure: PaymentFailure, *, now: datetime
-) -> CaseState:
-    """Open the case for this PaymentIntent or fold a newer failure into it.
+_CASES = RecoveryCase.__table__
+_NOTIFICATIONS = Notification.__table__
+_EVENTS = StripeEvent.__table__
+_NEWEST_FIELDS = (
+    "kind", "error_code", "decline_code", "failure_message", "last_failure_at", "last_charge_id",
+)
 
-    Core statements, not the ORM: this runs for every failed payment, on the webhook's hot
-    path as well as the charger's.
+
+def _upsert_cases(dialect: str) -> object:
+    """The SQL half of the merge rule: fold a batch's row for an intent into the stored one."""
+    insert = dialect_insert(dialect, _CASES)
+    stored, new = _CASES.c, insert.excluded
+    newer = or_(
+        new.last_failure_at > stored.last_failure_at,
+        and_(
+            new.last_failure_at == stored.last_failure_at,
+            func.coalesce(new.last_charge_id, "") >= func.coalesce(stored.last_charge_id, ""),
+        ),
+    )
+    same_attempt = and_(
+        new.last_charge_id.is_not(None), new.last_charge_id == stored.last_charge_id
+    )
+    return insert.on_conflict_do_update(
+        index_elements=["payment_intent_id"],
+        set_={
+            **{name: case((newer, new[name]), else_=stored[name]) for name in _NEWEST_FIELDS},
+            "payment_method_id": case(
+                (newer, func.coalesce(new.payment_method_id, stored.payment_method_id)),
+                else_=stored.payment_method_id,
+            ),
+            "opened_at": earliest(stored.opened_at, new.opened_at),
+            "failure_count": stored.failure_count
+            + new.failure_count
+            - case((same_attempt, 1), else_=0),
+            "updated_at": new.updated_at,
+        },
+    )
+
+
+def _closing_events_of_case() -> object:
+    """Processed closing events of the case's PaymentIntent (correlated to `recovery_cases`)."""
+    # coalesce() keeps SQLite's planner on the object_id index rather than the status one.
+    return and_(
+        _EVENTS.c.object_id == _CASES.c.payment_intent_id,
+        _EVENTS.c.type.in_(list(CLOSING_EVENTS)),
+        func.coalesce(_EVENTS.c.status, "") == "processed",
+    )
+
+
+_INTENTS = bindparam("p_intents", expanding=True)
+_NOW = bindparam("p_now", type_=UTCDateTime())
+_CLOSE_SETTLED = (
+    update(_CASES)
+    .where(
+        _CASES.c.payment_intent_id.in_(_INTENTS),
+        _CASES.c.status == "open",
+        exists().where(_closing_events_of_case()),
+    )
+    .values(
+        status=case(
+            (
+                exists().where(
+                    _closing_events_of_case(), _EVENTS.c.type == "payment_intent.succeeded"
+                ),
+                CLOSING_EVENTS["payment_intent.succeeded"],
+            ),
+            else_=CLOSING_EVENTS["payment_intent.canceled"],
+        ),
+        resolved_at=select(func.min(_EVENTS.c.stripe_created_at))
+        .where(_closing_events_of_case())
+        .scalar_subquery(),
+        updated_at=_NOW,
+    )
+)
+_CANCEL_PENDING = (
+    update(_NOTIFICATIONS)
+    .where(
+        _NOTIFICATIONS.c.status == "pending",
+        _NOTIFICATIONS.c.case_id.in_(
+            select(_CASES.c.id).where(
+                _CASES.c.payment_intent_id.in_(_INTENTS), _CASES.c.status != "open"
+            )
+        ),
+    )
+    .values(status="canceled", updated_at=_NOW)
+)
+
+
+def _queue_first_notifications(dialect: str) -> object:
+    # Written for every case the batch touched; the dedup key makes all but the first a no-op.
+    dedup_key = literal("case:") + cast(_CASES.c.id, SqlString) + literal(":0")
+    rows = select(
+        _CASES.c.id,
+        literal(INITIAL_NOTIFICATION),
+        literal(0),
+        dedup_key,
+        case((_CASES.c.status == "open", "pending"), else_="canceled"),
+        literal(0),
+        _NOW,
+        _NOW,
+        _NOW,
+    ).where(_CASES.c.payment_intent_id.in_(_INTENTS))
+    columns = ("case_id", "kind", "sequence", "dedup_key", "status", "attempts",
+               "next_attempt_at", "created_at", "updated_at")
+    insert = dialect_insert(dialect, _NOTIFICATIONS).from_select(columns, rows)
+    return insert.on_conflict_do_nothing(index_elements=["dedup_key"])
+
+
+_STATEMENTS: dict[str, tuple[object, object]] = {}
+
+
+def _statements(dialect: str) -> tuple[object, object]:
+    """The upsert and the first-notification insert, built once per dialect."""
+    if dialect not in _STATEMENTS:
+        _STATEMENTS[dialect] = (_upsert_cases(dialect), _queue_first_notifications(dialect))
+    return _STATEMENTS[dialect]
+
+
+def lock_payment_intents(connection: Connection, payment_intent_ids: Iterable[str]) -> None:
+    """Serialise, until commit, everything that records an outcome of these PaymentIntents.
+
+    A failure and a success of the same intent may be recorded at the same moment by two
+    transactions; neither would see the other's uncommitted rows, and the case could stay
+    open after the payment succeeded. A transaction-scoped advisory lock per intent makes the
+    second wait for the first (PostgreSQL; SQLite already runs one writer at a time).
     """
-    lock_payment_intent(session, failure.payment_intent_id)
-    kind = classify_decline(failure.code, failure.decline_code)
-    row = {
+    lock_keys_until_commit(connection, payment_intent_ids)
+
+
+def write_case_changes(
+    connection: Connection,
+    failures: Sequence[PaymentFailure],
+    settled_intents: Iterable[str],
+    *,
+    now: datetime,
+) -> None:
+    """Apply a batch's failures and outcomes (PaymentIntent ids whose success or cancellation
+    is now stored) to `recovery_cases` and the outbox, in a handful of statements.
+
+    The caller holds the intents' locks (`lock_payment_intents`).
+    """
+    merged = merge_failures(failures)
+    touched = sorted({*merged, *settled_intents})
+    if not touched:
+        return
+    upsert, queue_first = _statements(connection.dialect.name)
+    if merged:
+        connection.execute(upsert, [_case_row(folded, now) for _, folded in sorted(merged.items())])
+    parameters = {"p_intents": touched, "p_now": now}
+    if connection.execute(_CLOSE_SETTLED, parameters).rowcount:
+        connection.execute(_CANCEL_PENDING, parameters)
+    if merged:
+        connection.execute(queue_first, {"p_intents": sorted(merged), "p_now": now})
+
+
+def _case_row(folded: MergedFailures, now: datetime) -> dict[str, object]:
+    failure = folded.newest
+    return {
         "payment_intent_id": failure.payment_intent_id,
         "customer_id": failure.customer_id,
         "payment_method_id": failure.payment_method_id,
-        "kind": kind,
+        "kind": classify_decline(failure.code, failure.decline_code),
         "status": "open",
         "amount": failure.amount,
         "currency": failure.currency.lower(),
         "error_code": failure.code,
         "decline_code": failure.decline_code,
         "failure_message": failure.message,
-        "failure_count": 1,
-        "opened_at": failure.failed_at,
+        "failure_count": folded.failure_count,
+        "opened_at": folded.opened_at,
         "last_failure_at": failure.failed_at,
         "last_charge_id": failure.charge_id,
         "updated_at": now,
     }
-    dialect = session.get_bind().dialect.name
-    opening = insert_ignoring_conflict_statement(dialect, _CASES, ("payment_intent_id",), ("id",))
-    case_id = direct.execute(session, opening, row).scalar()
-    if case_id is not None:
-        _queue_first_notification(session, case_id, now=now)
-        status = "open"
-        outcome = _known_outcome(session, failure.payment_intent_id)
-        if outcome is not None:
-            # The success or cancellation was recorded before this (late) failure arrived:
-            # end where in-order delivery ends, closed with its email canceled.
-            status, resolved_at = outcome
-            direct.execute(
-                session, _SET_OUTCOME, {"p_id": case_id, "p_status": status, "p_at": resolved_at}
-            )
-            cancel_pending_notifications(session, case_id, now=now)
-        return CaseState(case_id, kind, status, failure.code, failure.decline_code,
-                         failure.message, 1)
-    case = direct.execute(session, _LOCK_CASE, {"p_intent": failure.payment_intent_id}).one()
-    if failure.charge_id is not None and failure.charge_id == case.last_charge_id:
-        return _state(case)  # the same attempt, already reported by the other path
-    changed = case._asdict()
-    changed["failure_count"] = case.failure_count + 1
-    changed["opened_at"] = min(case.opened_at, failure.failed_at)
-    if (failure.failed_at, failure.charge_id or "") >= (
-        case.last_failure_at,
-        case.last_charge_id or "",
-    ):
-        changed.update(
-            kind=kind,
-            error_code=failure.code,
-            decline_code=failure.decline_code,
-            failure_message=failure.message,
-            payment_method_id=failure.payment_method_id or case.payment_method_id,
-            last_failure_at=failure.failed_at,
-            last_charge_id=failure.charge_id,
-        )
-    parameters = {f"p_{name}": value for name, value in changed.items()}
-    direct.execute(session, _UPDATE_CASE, {**parameters, "p_updated_at": now})
-    return _state(changed)
 
 
-def _state(case: Any) -> CaseState:
-    values = case if isinstance(case, dict) else case._asdict()
-    return CaseState(**{name: values[name] for name in CaseState.__dataclass_fields__})
+def record_payment_failure(session: Session, failure: PaymentFailure, *, now: datetime) -> int:
+    """Open the case for this PaymentIntent or fold the failure into it; return the case id.
+
+    The charger's 402 path: the same rule as the webhook's, for one failure.
+    """
+    connection = session.connection()
+    lock_payment_intents(connection, [failure.payment_intent_id])
+    write_case_changes(connection, [failure], (), now=now)
+    case_id = connection.execute(
+        select(_CASES.c.id).where(_CASES.c.payment_intent_id == failure.payment_intent_id)
+    ).scalar_one()
+    return int(case_id)
 
 
-_CASES = RecoveryCase.__table__
-_NOTIFICATIONS = Notification.__table__
-_CASE_FIELDS = (
-    "id", "kind", "status", "payment_method_id", "error_code", "decline_code",
-    "failure_message", "failure_count", "opened_at", "last_failure_at", "last_charge_id",
-)
-_LOCK_CASE = (
-    select(*(_CASES.c[name] for name in _CASE_FIELDS))
-    .where(_CASES.c.payment_intent_id == bindparam("p_intent"))
-    .with_for_update()
-)
-_UPDATE_CASE = (
-    update(_CASES)
-    .where(_CASES.c.id == bindparam("p_id"))
-    .values(
-        {
-            name: bindparam(f"p_{name}", type_=_CASES.c[name].type)
-            for name in (*_CASE_FIELDS[1:], "updated_at")
-        }
-    )
-)
-_SET_OUTCOME = (
-    update(_CASES)
-    .where(_CASES.c.id == bindparam("p_id"))
-    .values(status=bindparam("p_status"), resolved_at=bindparam("p_at", type_=UTCDateTime()))
-)
-
-
-# Static statements (values as parameters): closing runs for every successful payment.
 _CLOSE_OPEN_CASE = (
     update(_CASES)
     .where(_CASES.c.payment_intent_id == bindparam("p_intent"), _CASES.c.status == "open")
     .values(
         status=bindparam("p_status"),
         resolved_at=bindparam("p_at", type_=UTCDateTime()),
-        updated_at=bindparam("p_now", type_=UTCDateTime()),
+        updated_at=_NOW,
     )
-)
-_CANCEL_PENDING_OF_INTENT = (
-    update(_NOTIFICATIONS)
-    .where(
-        _NOTIFICATIONS.c.case_id
-        == select(_CASES.c.id)
-        .where(_CASES.c.payment_intent_id == bindparam("p_intent"))
-        .scalar_subquery(),
-        _NOTIFICATIONS.c.status == "pending",
-    )
-    .values(status="canceled", updated_at=bindparam("p_now", type_=UTCDateTime()))
+    .returning(_CASES.c.id)
 )
 
 
 def close_case(
     session: Session, payment_intent_id: str, *, status: str, at: datetime, now: datetime
 ) -> None:
-    """Mark the case recovered or canceled and cancel the emails still waiting for it.
+    """Mark an open case recovered or canceled and cancel the emails still waiting for it.
 
-    Without a case (the payment never failed, or its failure is still on its way) nothing
-    changes here: a failure recorded later finds this outcome and opens the case closed.
-    Emails wait only for open cases (every path that closes one cancels them, and reminders
-    are queued only while it is open), so when no open case was closed there are none to
-    cancel: most successful payments never failed and pay for one statement less.
+    For callers that learn the outcome elsewhere than from a stored event (the recovery page).
     """
-    lock_payment_intent(session, payment_intent_id)
+    connection = session.connection()
+    lock_payment_intents(connection, [payment_intent_id])
     parameters = {"p_intent": payment_intent_id, "p_status": status, "p_at": at, "p_now": now}
-    if direct.execute(session, _CLOSE_OPEN_CASE, parameters).rowcount:
-        direct.execute(session, _CANCEL_PENDING_OF_INTENT, parameters)
+    if connection.execute(_CLOSE_OPEN_CASE, parameters).first() is not None:
+        connection.execute(_CANCEL_PENDING, {"p_intents": [payment_intent_id], "p_now": now})
 
 
 def recent_cases(session: Session, *, limit: int = 50) -> list[RecoveryCase]:
     """The latest opened cases first (the sandbox console's list)."""
     statement = select(RecoveryCase).order_by(RecoveryCase.opened_at.desc()).limit(limit)
     return list(session.scalars(statement))
-
-
-def lock_payment_intent(session: Session, payment_intent_id: str) -> None:
-    """Serialise, until commit, everything that records an outcome of this PaymentIntent.
-
-    A failure and a success of the same intent may be recorded at the same moment by two
-    transactions; neither would see the other's uncommitted rows, and the case could stay
-    open after the payment succeeded. On PostgreSQL a transaction-scoped advisory lock on the
-    intent makes the second wait for the first; SQLite already runs one writer at a time.
-    """
-    lock_until_commit(session, payment_intent_id)
 
 
 def cancel_pending_notifications(session: Session, case_id: int, *, now: datetime) -> int:
@@ -234,46 +350,3 @@ def cancel_pending_notifications(session: Session, case_id: int, *, now: datetim
         .values(status="canceled", updated_at=now)
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
-
-
-def _queue_first_notification(session: Session, case_id: int, *, now: datetime) -> None:
-    insert_ignoring_conflict(
-        session,
-        Notification,
-        {
-            "case_id": case_id,
-            "kind": INITIAL_NOTIFICATION,
-            "sequence": 0,
-            "dedup_key": notification_dedup_key(case_id, 0),
-            "status": "pending",
-            "attempts": 0,
-            "next_attempt_at": now,
-            "created_at": now,
-            "updated_at": now,
-        },
-        conflict_on=["dedup_key"],
-    )
-
-
-_EVENTS = StripeEvent.__table__
-_OUTCOME_EVENTS = (
-    # Filtered on status in Python: with `status` in the WHERE clause SQLite's planner picks
-    # the status index and scans every processed event instead of this intent's few. The
-    # types are compared one by one rather than with IN, whose list SQLAlchemy expands per
-    # call (processor.db.direct runs this on the driver).
-    select(_EVENTS.c.type, _EVENTS.c.stripe_created_at, _EVENTS.c.status).where(
-        _EVENTS.c.object_id == bindparam("p_intent"),
-        or_(*(_EVENTS.c.type == event_type for event_type in _CLOSING_EVENTS)),
-    )
-)
-
-
-def _known_outcome(session: Session, payment_intent_id: str) -> tuple[str, datetime] | None:
-    rows = direct.execute(session, _OUTCOME_EVENTS, {"p_intent": payment_intent_id}).all()
-    settled = sorted(
-        (row.stripe_created_at, row.type) for row in rows if row.status == "processed"
-    )
-    if not settled:
-        return None
-    created, event_type = settled[0]
-    return _CLOSING_EVENTS[event_type], created

@@ -1,17 +1,14 @@
-"""`POST /webhooks/stripe`: read the raw body within its limit, then verify and store off the loop
-(in the receiver's writer process or thread, which commits deliveries in batches).
+"""`POST /webhooks/stripe`: read the body within its limit, verify and parse it on the event
+loop, then wait for the batch that stores and applies it (processor.webhooks.batcher).
 
-Status codes: 200 stored (new, duplicate or ignored type); 400 bad signature or not an event
-(nothing written); 413 body over WEBHOOK_MAX_BODY_BYTES (the rest is never read); 500 the
-handler raised (stored as failed, applied again on the next delivery); 503 the database is
-unavailable (nothing written). Stripe retries everything but 2xx.
+Status codes: 200 stored (new, duplicate or ignored type); 400 bad signature, not an event, or
+an event the database cannot hold (nothing written); 413 body over WEBHOOK_MAX_BODY_BYTES (the
+rest is never read); 500 the event could not be applied (stored as failed, applied again on
+the next delivery); 503 the database is unavailable (nothing written). Stripe retries
+everything but 2xx.
 
 The endpoint is a plain ASGI app rather than a Starlette request handler: every delivery
-passes through it, and the Request object, the handler's exception wrapping and a
-JSONResponse per answer cost more than the rest of the HTTP work together. It reads the two
-headers it needs from the scope, the body from `receive`, and sends pre-encoded answers. For
-the same reason `WebhookFastPath`, a middleware inside the security headers, hands deliveries
-to it before the router and Starlette's exception middleware see them.
+passes through it, and it needs only two headers, the body and pre-encoded answers.
 """
 
 from __future__ import annotations
@@ -21,13 +18,15 @@ import time
 import orjson
 from starlette.responses import JSONResponse
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
-from processor.errors import PayloadInvalid, SignatureInvalid
+from processor.errors import PayloadInvalid, ProcessorError, SignatureInvalid
 from processor.runtime import Runtime
 from processor.web.errors import error_body
-from processor.webhooks.receiver import WebhookReceiver
-from processor.webhooks.store import Outcome
+from processor.webhooks.apply import Delivery, Outcome
+from processor.webhooks.batcher import WebhookBatcher
+from processor.webhooks.envelope import parse_event
+from processor.webhooks.verify import check_signature
 
 WEBHOOK_PATH = "/webhooks/stripe"
 RETRY_AFTER_SECONDS = "30"
@@ -37,6 +36,7 @@ OK_BODIES = {
     for outcome in Outcome
     if outcome.acknowledged
 }
+UNSTORABLE_MESSAGE = "The event holds data the database cannot store."
 
 
 class BodyTooLarge(Exception):
@@ -78,55 +78,78 @@ def delivery_headers(scope: Scope) -> tuple[int | None, str | None]:
     return declared, signature
 
 
+def verified_delivery(runtime: Runtime, body: bytes, signature: str | None) -> Delivery:
+    """The delivery, or `SignatureInvalid` / `PayloadInvalid` saying why it is refused."""
+    settings = runtime.settings
+    payload, secret_index = check_signature(
+        body,
+        signature,
+        settings.stripe_webhook_secrets,
+        settings.webhook_tolerance_seconds,
+        runtime.clock().timestamp(),
+    )
+    return Delivery(parse_event(payload), secret_index)
+
+
 class StripeWebhookEndpoint:
     """The ASGI app behind the route (a class: Starlette wraps plain functions as handlers)."""
 
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.batcher = WebhookBatcher(runtime.sessions, runtime.clock)
+
+    def close(self) -> None:
+        """Answer the batch being written, then stop (the app is shutting down)."""
+        self.batcher.close()
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await receive_stripe_webhook(scope, receive, send)
+        runtime = self.runtime
+        metrics = runtime.metrics
+        started = time.perf_counter()
+        declared, signature = delivery_headers(scope)
+        try:
+            body = await read_body(receive, declared, runtime.settings.webhook_max_body_bytes)
+        except ClientGone:
+            return  # nobody is left to answer; nothing was stored
+        except BodyTooLarge:
+            metrics.webhook_rejections.labels("too_large").inc()
+            message = "The body is larger than this endpoint accepts."
+            response = JSONResponse(
+                error_body("payload_too_large", message),
+                status_code=413,
+                headers={"Connection": "close"},
+            )
+            return await response(scope, receive, send)
+        try:
+            delivery = verified_delivery(runtime, body, signature)
+        except (SignatureInvalid, PayloadInvalid) as exc:
+            return await _refuse(scope, receive, send, runtime, exc)
+        outcome = await self.batcher.submit(delivery)
+        if outcome is Outcome.UNSTORABLE:
+            refusal = PayloadInvalid(UNSTORABLE_MESSAGE)
+            return await _refuse(scope, receive, send, runtime, refusal)
+        metrics.webhook_deliveries.labels(delivery.event.type, outcome.value).inc()
+        metrics.webhook_latency.observe(time.perf_counter() - started)
+        ok_body = OK_BODIES.get(outcome)
+        if ok_body is not None:
+            return await _send_json(send, 200, ok_body)
+        if outcome is Outcome.FAILED:
+            message = "The event was stored as failed and will be applied again on redelivery."
+            response = JSONResponse(error_body("handler_failed", message), status_code=500)
+        else:
+            response = JSONResponse(
+                error_body("database_unavailable", "Nothing was stored; deliver the event again."),
+                status_code=503,
+                headers={"Retry-After": RETRY_AFTER_SECONDS},
+            )
+        await response(scope, receive, send)
 
 
-async def receive_stripe_webhook(scope: Scope, receive: Receive, send: Send) -> None:
-    state = scope["app"].state
-    runtime: Runtime = state.runtime
-    metrics = runtime.metrics
-    started = time.perf_counter()
-    declared, signature = delivery_headers(scope)
-    try:
-        body = await read_body(receive, declared, runtime.settings.webhook_max_body_bytes)
-    except ClientGone:
-        return  # nobody is left to answer; nothing was stored
-    except BodyTooLarge:
-        metrics.webhook_rejections.labels("too_large").inc()
-        message = "The body is larger than this endpoint accepts."
-        response = JSONResponse(
-            error_body("payload_too_large", message),
-            status_code=413,
-            headers={"Connection": "close"},
-        )
-        return await response(scope, receive, send)
-    try:
-        receipt = await _receiver(state).receive(body, signature)
-    except (SignatureInvalid, PayloadInvalid) as exc:
-        metrics.webhook_rejections.labels(exc.code).inc()
-        return await JSONResponse(error_body(exc.code, str(exc)), status_code=400)(
-            scope, receive, send
-        )
-    outcome = receipt.outcome
-    metrics.webhook_deliveries.labels(receipt.event_type, outcome.value).inc()
-    metrics.webhook_latency.observe(time.perf_counter() - started)
-    ok_body = OK_BODIES.get(outcome)
-    if ok_body is not None:
-        return await _send_json(send, 200, ok_body)
-    if outcome is Outcome.FAILED:
-        message = "The event was stored as failed and will be applied again on redelivery."
-        response = JSONResponse(error_body("handler_failed", message), status_code=500)
-    else:
-        response = JSONResponse(
-            error_body("database_unavailable", "Nothing was stored; deliver the event again."),
-            status_code=503,
-            headers={"Retry-After": RETRY_AFTER_SECONDS},
-        )
-    await response(scope, receive, send)
+async def _refuse(
+    scope: Scope, receive: Receive, send: Send, runtime: Runtime, exc: ProcessorError
+) -> None:
+    runtime.metrics.webhook_rejections.labels(exc.code).inc()
+    await JSONResponse(error_body(exc.code, str(exc)), status_code=400)(scope, receive, send)
 
 
 async def _send_json(send: Send, status: int, body: bytes) -> None:
@@ -135,44 +158,6 @@ async def _send_json(send: Send, status: int, body: bytes) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def _receiver(state: object) -> WebhookReceiver:
-    """The app's one receiver (and its writer), made on the first delivery."""
-    receiver = getattr(state, "webhook_receiver", None)
-    if receiver is None:
-        receiver = state.webhook_receiver = WebhookReceiver(state.runtime)  # type: ignore[attr-defined]
-    return receiver
-
-
-def routes() -> list[Route]:
+def routes(endpoint: StripeWebhookEndpoint) -> list[Route]:
     # An ASGI app as the endpoint: Starlette still routes it and answers 405 to other methods.
-    return [Route(WEBHOOK_PATH, StripeWebhookEndpoint(), methods=["POST"])]
-
-
-class WebhookFastPath:
-    """Middleware: hands `POST /webhooks/stripe` straight to the endpoint.
-
-    Nearly every request the service gets is a delivery. The router (which tries route
-    patterns) and Starlette's exception middleware (which wraps `send` and builds a request
-    object per call) cost a fifth of a delivery's CPU, and the endpoint needs neither: it
-    answers its own refusals, and an unexpected error still meets the server-error middleware
-    outside. Anything else goes on to the app, whose route for the same path answers 405 to
-    other methods.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST" and _is_webhook_path(scope):
-            await receive_stripe_webhook(scope, receive, send)
-        else:
-            await self.app(scope, receive, send)
-
-
-def _is_webhook_path(scope: Scope) -> bool:
-    """The path as the router matches it: without the `root_path` a proxy mounted us under."""
-    path: str = scope["path"]
-    root_path: str = scope.get("root_path", "")
-    if root_path and path.startswith(root_path + "/"):
-        path = path[len(root_path) :]
-    return path == WEBHOOK_PATH
+    return [Route(WEBHOOK_PATH, endpoint, methods=["POST"])]

@@ -20,12 +20,13 @@ import stripe
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from processor.checkout.method_details import Completion, complete_missing_details
 from processor.clock import Clock
 from processor.db.models import StripeEvent
-from processor.webhooks.dispatch import HANDLED_TYPES
+from processor.webhooks.apply import SETTLED_STATUSES, Delivery, Outcome
 from processor.webhooks.envelope import event_from_mapping
-from processor.webhooks.method_details import Completion, complete_missing_details
-from processor.webhooks.store import SETTLED_STATUSES, Outcome, record_event
+from processor.webhooks.reducers import HANDLED_TYPES
+from processor.webhooks.store import record_events
 
 RETENTION = timedelta(days=30)
 NEAR_RETENTION_EDGE = timedelta(days=27)
@@ -72,12 +73,21 @@ def reconcile(
         settled = _settled_ids(sessions, [item["id"] for item in page])
         report.already_stored += len(settled)
         missing.extend(item for item in page if item["id"] not in settled)
-    for document in sorted(missing, key=lambda item: (item["created"], item["id"])):
-        event = event_from_mapping(document, json.dumps(document, separators=(",", ":")))
-        outcome = record_event(sessions, event, now=clock(), source="reconcile")
-        report.outcomes[outcome] += 1
-        if on_event is not None:
-            on_event(event.id, outcome)
+    ordered = sorted(missing, key=lambda item: (item["created"], item["id"]))
+    for start in range(0, len(ordered), PAGE_SIZE):
+        deliveries = [
+            Delivery(
+                event_from_mapping(document, json.dumps(document, separators=(",", ":"))),
+                source="reconcile",
+            )
+            for document in ordered[start : start + PAGE_SIZE]
+        ]
+        # A page at a time, through the receiver's own batch path.
+        outcomes = record_events(sessions, deliveries, now=clock())
+        for delivery, outcome in zip(deliveries, outcomes, strict=True):
+            report.outcomes[outcome] += 1
+            if on_event is not None:
+                on_event(delivery.event.id, outcome)
     report.methods = complete_missing_details(sessions, client, clock=clock)
     return report
 

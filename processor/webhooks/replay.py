@@ -1,4 +1,4 @@
-"""`processor replay`: run stored events through their handlers again, from their raw payloads.
+"""`processor replay`: run stored events through their reducers again, from their raw payloads.
 
 Safe to repeat: an event that is already processed is left alone unless forced, and a failed
 one that succeeds becomes processed, so a second run finds nothing to do.
@@ -15,8 +15,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from processor.clock import Clock
 from processor.db.models import StripeEvent
 from processor.errors import NotFound, PayloadInvalid
+from processor.webhooks.apply import Outcome
 from processor.webhooks.envelope import parse_event
-from processor.webhooks.store import Outcome, reapply_event
+from processor.webhooks.store import reapply_event
 
 
 @dataclass(frozen=True)

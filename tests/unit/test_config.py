@@ -22,8 +22,6 @@ def test_no_settings_means_sandbox_mode_on_sqlite() -> None:
     assert settings.database_url == "sqlite:///processor.db"
     assert settings.stripe_secret_key.startswith("sk_test_")
     assert settings.reminder_schedule == (timedelta(days=1), timedelta(days=3))
-    assert settings.webhook_writer == "process"
-    assert load_settings({"WEBHOOK_WRITER": "thread"}, env_file=None).webhook_writer == "thread"
 
 
 def test_real_keys_leave_sandbox_mode_and_split_rotated_secrets() -> None:
@@ -47,7 +45,6 @@ def test_real_keys_leave_sandbox_mode_and_split_rotated_secrets() -> None:
         ({"RECOVERY_LINK_TTL": "soon"}, "RECOVERY_LINK_TTL"),
         ({"WEBHOOK_TOLERANCE_SECONDS": "-5"}, "WEBHOOK_TOLERANCE_SECONDS"),
         ({"SMTP_URL": "http://mail"}, "SMTP_URL"),
-        ({"WEBHOOK_WRITER": "fork"}, "WEBHOOK_WRITER"),
     ],
 )
 def test_bad_settings_are_named(environ: dict[str, str], named: str) -> None:

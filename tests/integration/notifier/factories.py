@@ -72,7 +72,7 @@ def open_case(
                     updated_at=now,
                 )
             )
-        case = record_payment_failure(
+        return record_payment_failure(
             session,
             PaymentFailure(
                 payment_intent_id=payment_intent_id or f"pi_test{number}",
@@ -87,7 +87,6 @@ def open_case(
             ),
             now=now,
         )
-        return case.id
 
 
 def notifications_of(sessions: sessionmaker[Session], case_id: int) -> list[Notification]:

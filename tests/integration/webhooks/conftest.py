@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from processor.webhooks.apply import Outcome
 from processor.webhooks.envelope import parse_event
-from processor.webhooks.store import Outcome, record_event
+from processor.webhooks.store import record_event
 from tests.fixtures.database import FakeClock
 from tests.unit.webhooks.factories import body_of
 

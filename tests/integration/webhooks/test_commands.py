@@ -5,8 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import stripe
@@ -14,9 +14,9 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from processor.db.models import RecoveryCase, StripeEvent
-from processor.webhooks.dispatch import HANDLERS
+from processor.webhooks.apply import Outcome
 from processor.webhooks.envelope import Event
-from processor.webhooks.store import Outcome
+from processor.webhooks.reducers import REDUCERS
 from tests.fixtures.sandbox import SandboxHandle, cli_environment
 from tests.integration.webhooks.conftest import Deliver
 from tests.unit.webhooks.factories import decline, payment_intent, stripe_event
@@ -38,7 +38,7 @@ def run(engine: Engine, sandbox: SandboxHandle, database_url: str, tmp_path: Pat
     return run
 
 
-def _broken(session: Session, event: Event, now: datetime) -> None:
+def _broken(event: Event) -> tuple[Any, ...]:
     raise RuntimeError("handler bug, since fixed")
 
 
@@ -49,7 +49,7 @@ def test_replay_failed_applies_the_stored_failures_then_finds_nothing(
                             last_payment_error=decline("expired_card"))
     document = stripe_event("payment_intent.payment_failed", intent, event_id="evt_cli")
     with monkeypatch.context() as patch:
-        patch.setitem(HANDLERS, "payment_intent.payment_failed", _broken)
+        patch.setitem(REDUCERS, "payment_intent.payment_failed", _broken)
         assert deliver(document) is Outcome.FAILED
 
     done = run("replay", "--failed")

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 import pytest
 import stripe
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from processor.db.models import (
     Notification,
@@ -24,9 +22,8 @@ from processor.db.models import (
     SetupAttempt,
     StripeEvent,
 )
-from processor.webhooks.dispatch import HANDLERS
 from processor.webhooks.envelope import Event
-from processor.webhooks.handlers.payment_intents import on_payment_intent_payment_failed
+from processor.webhooks.reducers import REDUCERS, on_payment_intent_payment_failed
 from tests.fixtures.app import LiveApp
 from tests.fixtures.sandbox import SandboxHandle
 
@@ -145,15 +142,16 @@ def test_duplicated_and_shuffled_deliveries_end_in_the_same_state(
 
 
 class FailsUntilFixed:
-    """Does the real handler's work, then raises until the test fixes it."""
+    """Reduces the event as the real reducer does, but raises until the test fixes it."""
 
     def __init__(self) -> None:
         self.fixed = False
 
-    def __call__(self, session: Session, event: Event, now: datetime) -> None:
-        on_payment_intent_payment_failed(session, event, now)
+    def __call__(self, event: Event) -> tuple[Any, ...]:
+        changes = on_payment_intent_payment_failed(event)
         if not self.fixed:
             raise RuntimeError(self.message)
+        return changes
 
     message = "renderer crashed"
 
@@ -162,7 +160,7 @@ def test_a_500_makes_the_sender_retry_and_the_retry_applies_the_event(
     live_app: Callable[..., LiveApp], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     handler = FailsUntilFixed()
-    monkeypatch.setitem(HANDLERS, "payment_intent.payment_failed", handler)
+    monkeypatch.setitem(REDUCERS, "payment_intent.payment_failed", handler)
     app = live_app()
     handle = stand_in(app)
     _customer, intent_id = decline_off_session(handle, "pm_card_chargeCustomerFail")

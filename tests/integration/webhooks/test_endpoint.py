@@ -7,18 +7,15 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from processor.db.models import Notification, RecoveryCase, StripeEvent
-from processor.webhooks.dispatch import HANDLERS
 from processor.webhooks.envelope import Event
-from processor.webhooks.handlers.payment_intents import on_payment_intent_payment_failed
+from processor.webhooks.reducers import REDUCERS, on_payment_intent_payment_failed
 from tests.fixtures.app import LiveApp
 from tests.unit.webhooks.factories import (
     body_of,
@@ -33,20 +30,9 @@ OLD = "whsec_endpoint_old_9876543210"
 TOLERANCE = 300
 
 
-@pytest.fixture(params=["process", "thread"])
-def app(live_app: Callable[..., LiveApp], request: pytest.FixtureRequest) -> LiveApp:
-    """The app with either webhook writer: a child process (the default) or threads."""
-    return live_app(
-        stripe_webhook_secrets=(NEW, OLD),
-        webhook_max_body_bytes=64 * 1024,
-        webhook_writer=request.param,
-    )
-
-
 @pytest.fixture
-def thread_app(live_app: Callable[..., LiveApp]) -> LiveApp:
-    """For tests that patch a handler: only a writer in this process runs the patched one."""
-    return live_app(stripe_webhook_secrets=(NEW, OLD), webhook_writer="thread")
+def app(live_app: Callable[..., LiveApp]) -> LiveApp:
+    return live_app(stripe_webhook_secrets=(NEW, OLD), webhook_max_body_bytes=64 * 1024)
 
 
 def failed_payment(event_id: str = "evt_http") -> str:
@@ -87,33 +73,22 @@ def test_a_signed_event_is_stored_and_acknowledged(app: LiveApp) -> None:
         assert session.scalars(select(RecoveryCase)).one().payment_intent_id == "pi_http"
 
 
-def test_stopping_the_app_stops_the_webhook_writer_threads(thread_app: LiveApp) -> None:
-    app = thread_app
+def test_stopping_the_app_answers_the_batch_in_flight_and_stops_its_thread(
+    app: LiveApp,
+) -> None:
     before = set(threading.enumerate())
     body = failed_payment("evt_before_shutdown")
     assert post(app, body, signature(body, NEW)).status_code == 200
-    writers = [
+    batch_threads = [
         thread
         for thread in set(threading.enumerate()) - before
-        if thread.name.startswith("webhook-writer")
+        if thread.name.startswith("webhook-batch")
     ]
-    assert writers
+    assert batch_threads
     app.stop()
-    for thread in writers:
+    for thread in batch_threads:
         thread.join(timeout=10)
-    assert not [thread.name for thread in writers if thread.is_alive()]
-
-
-def test_stopping_the_app_stops_the_webhook_writer_process(
-    live_app: Callable[..., LiveApp],
-) -> None:
-    app = live_app(stripe_webhook_secrets=(NEW,), webhook_writer="process")
-    body = failed_payment("evt_before_stop")
-    assert post(app, body, signature(body, NEW)).status_code == 200
-    child = app.app.state.webhook_receiver.writer._child
-    assert child is not None and child.process.poll() is None
-    app.stop()
-    assert child.process.wait(timeout=10) == 0  # it stopped by itself once the worker closed it
+    assert not [thread.name for thread in batch_threads if thread.is_alive()]
 
 
 def test_the_old_secret_still_works_during_rotation_and_is_recorded(app: LiveApp) -> None:
@@ -204,25 +179,25 @@ def test_an_oversized_body_is_refused_before_it_is_sent(app: LiveApp) -> None:
 
 
 class FailsUntilFixed:
-    """Does the real handler's work, then raises until the test fixes it."""
+    """Reduces the event as the real reducer does, but raises until the test fixes it."""
 
     def __init__(self) -> None:
         self.fixed = False
 
-    def __call__(self, session: Session, event: Event, now: datetime) -> None:
-        on_payment_intent_payment_failed(session, event, now)
+    def __call__(self, event: Event) -> tuple[Any, ...]:
+        changes = on_payment_intent_payment_failed(event)
         if not self.fixed:
             raise RuntimeError(self.message)
+        return changes
 
     message = "renderer crashed"
 
 
 def test_a_failing_handler_gets_500_then_the_redelivery_applies_it(
-    thread_app: LiveApp, monkeypatch: pytest.MonkeyPatch
+    app: LiveApp, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    app = thread_app
     handler = FailsUntilFixed()
-    monkeypatch.setitem(HANDLERS, "payment_intent.payment_failed", handler)
+    monkeypatch.setitem(REDUCERS, "payment_intent.payment_failed", handler)
     body = failed_payment()
     first = post(app, body, signature(body, NEW))
     assert first.status_code == 500
@@ -240,10 +215,9 @@ def test_a_failing_handler_gets_500_then_the_redelivery_applies_it(
 
 
 def test_a_failing_event_in_a_batch_does_not_fail_the_others(
-    thread_app: LiveApp, monkeypatch: pytest.MonkeyPatch
+    app: LiveApp, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    app = thread_app
-    monkeypatch.setitem(HANDLERS, "payment_intent.payment_failed", FailsUntilFixed())
+    monkeypatch.setitem(REDUCERS, "payment_intent.payment_failed", FailsUntilFixed())
     bodies = [failed_payment("evt_bad")] + [
         body_of(stripe_event("payment_intent.succeeded", payment_intent(f"pi_ok{n}")))
         for n in range(15)
@@ -258,10 +232,8 @@ def test_a_failing_event_in_a_batch_does_not_fail_the_others(
     assert set(stored.values()) == {"processed"} and len(stored) == 15
 
 
-@pytest.mark.parametrize("writer", ["process", "thread"])
-def test_an_unreachable_database_gets_503(live_app: Callable[..., LiveApp], writer: str) -> None:
+def test_an_unreachable_database_gets_503(live_app: Callable[..., LiveApp]) -> None:
     app = live_app(
-        webhook_writer=writer,
         stripe_webhook_secrets=(NEW,),
         database_url="postgresql+psycopg://postgres@127.0.0.1:1/none?connect_timeout=2",
     )
@@ -308,55 +280,24 @@ def test_outcomes_and_rejections_are_counted_in_metrics(app: LiveApp) -> None:
     assert 'processor_webhook_rejections_total{reason="signature_invalid"} 1.0' in text
 
 
-def test_a_writer_process_killed_under_load_loses_no_acknowledged_event(
-    live_app: Callable[..., LiveApp],
-) -> None:
-    app = live_app(stripe_webhook_secrets=(NEW,), webhook_writer="process")
-    bodies = {
-        f"evt_kill{n:03d}": body_of(
-            stripe_event(
-                "payment_intent.payment_failed",
-                payment_intent(f"pi_kill{n:03d}", status="requires_payment_method",
-                               last_payment_error=decline("card_declined", "insufficient_funds")),
-                event_id=f"evt_kill{n:03d}",
-            )
-        )
-        for n in range(120)
-    }
-    answered = threading.Semaphore(0)
-
-    def deliver(event_id: str) -> tuple[str, int]:
-        body = bodies[event_id]
-        status = post(app, body, signature(body, NEW)).status_code
-        answered.release()
-        return event_id, status
-
-    def kill_the_writer() -> None:
-        for _ in range(30):
-            answered.acquire(timeout=30)
-        app.app.state.webhook_receiver.writer._child.process.kill()
-
-    killer = threading.Thread(target=kill_the_writer)
-    killer.start()
-    with ThreadPoolExecutor(max_workers=16) as pool:
-        first_pass = dict(pool.map(deliver, bodies))
-    killer.join(timeout=30)
-    acknowledged = {event_id for event_id, status in first_pass.items() if status == 200}
-    assert set(first_pass.values()) <= {200, 503}
-    assert 503 in first_pass.values()  # the batch in flight when the writer died
+def test_an_event_the_database_cannot_hold_is_refused_alone(app: LiveApp) -> None:
+    """PostgreSQL text cannot hold NUL: that event gets 400, its neighbours are stored."""
+    unstorable = body_of(stripe_event(
+        "payment_intent.payment_failed",
+        payment_intent("pi_nul\u0000", status="requires_payment_method",
+                       last_payment_error=decline("card_declined", "insufficient_funds")),
+        event_id="evt_nul\u0000",
+    ))
+    assert "\\u0000" in unstorable
+    bodies = [unstorable] + [
+        body_of(stripe_event("payment_intent.succeeded", payment_intent(f"pi_fine{n}"),
+                             event_id=f"evt_fine{n:02d}"))
+        for n in range(23)
+    ]
+    with ThreadPoolExecutor(max_workers=24) as pool:
+        answers = list(pool.map(lambda body: post(app, body, signature(body, NEW)), bodies))
+    assert [answer.status_code for answer in answers] == [400] + [200] * 23
+    assert answers[0].json()["error"]["code"] == "payload_invalid"
     with app.runtime.sessions() as session:
         stored = set(session.scalars(select(StripeEvent.id)))
-    assert acknowledged <= stored  # every 2xx was stored before it was sent
-
-    # Stripe delivers everything else again until it gets a 2xx.
-    deadline = time.monotonic() + 30
-    waiting = set(bodies) - acknowledged
-    while waiting and time.monotonic() < deadline:
-        waiting = {event_id for event_id in waiting if deliver(event_id)[1] != 200}
-        time.sleep(0.2)
-    assert not waiting
-    with app.runtime.sessions() as session:
-        assert set(session.scalars(select(StripeEvent.id))) == set(bodies)
-        cases = session.scalars(select(RecoveryCase)).all()
-        assert len(cases) == 120 and {case.failure_count for case in cases} == {1}
-        assert len(session.scalars(select(Notification)).all()) == 120
+    assert stored == {f"evt_fine{n:02d}" for n in range(23)}

@@ -18,8 +18,9 @@ from processor.db.models import (
     SetupAttempt,
     StripeEvent,
 )
+from processor.webhooks.apply import Outcome
 from processor.webhooks.envelope import parse_event
-from processor.webhooks.store import Outcome, record_event
+from processor.webhooks.store import record_event
 from tests.fixtures.database import FakeClock
 from tests.unit.webhooks.factories import (
     CREATED,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -12,6 +12,7 @@ import stripe
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from processor.checkout.method_details import MethodDetailsWorker, complete_missing_details
 from processor.clock import utc_now
 from processor.db.models import (
     Notification,
@@ -21,13 +22,11 @@ from processor.db.models import (
     StripeEvent,
 )
 from processor.errors import NotFound, PayloadInvalid
-from processor.webhooks.dispatch import HANDLERS
+from processor.webhooks.apply import Outcome
 from processor.webhooks.envelope import Event
-from processor.webhooks.handlers.payment_intents import on_payment_intent_payment_failed
-from processor.webhooks.method_details import MethodDetailsWorker, complete_missing_details
 from processor.webhooks.reconcile import reconcile, retention_warnings
+from processor.webhooks.reducers import REDUCERS, on_payment_intent_payment_failed
 from processor.webhooks.replay import replay_event, replay_failed
-from processor.webhooks.store import Outcome
 from tests.fixtures.database import FakeClock
 from tests.fixtures.sandbox import SandboxHandle
 from tests.integration.webhooks.conftest import Deliver
@@ -44,8 +43,8 @@ def failed(intent_id: str, charge: str, created: int = CREATED) -> dict[str, Any
 
 
 class Broken:
-    def __call__(self, session: Session, event: Event, now: datetime) -> None:
-        on_payment_intent_payment_failed(session, event, now)
+    def __call__(self, event: Event) -> tuple[Any, ...]:
+        on_payment_intent_payment_failed(event)
         raise RuntimeError("bug in a handler")
 
 
@@ -57,7 +56,7 @@ def test_replaying_failed_events_applies_them_once_and_is_safe_to_repeat(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     with monkeypatch.context() as patch:
-        patch.setitem(HANDLERS, "payment_intent.payment_failed", Broken())
+        patch.setitem(REDUCERS, "payment_intent.payment_failed", Broken())
         assert deliver(failed("pi_r1", "ch_1", CREATED + 5)) is Outcome.FAILED
         assert deliver(failed("pi_r2", "ch_2", CREATED)) is Outcome.FAILED
     results = list(replay_failed(sessions, clock=clock))
@@ -77,7 +76,7 @@ def test_a_replay_that_fails_again_keeps_the_event_failed_with_its_error(
     deliver: Deliver, sessions: sessionmaker[Session], clock: FakeClock, one: One,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setitem(HANDLERS, "payment_intent.payment_failed", Broken())
+    monkeypatch.setitem(REDUCERS, "payment_intent.payment_failed", Broken())
     document = failed("pi_r3", "ch_3")
     deliver(document)
     result = replay_event(sessions, document["id"], clock=clock)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 import pytest
@@ -14,10 +13,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from processor.db.engine import make_engine, make_session_factory
 from processor.db.models import Notification, RecoveryCase, StripeEvent
-from processor.webhooks.dispatch import HANDLERS
+from processor.webhooks.apply import Delivery, Outcome, apply_events
 from processor.webhooks.envelope import Event, parse_event
-from processor.webhooks.handlers.payment_intents import on_payment_intent_payment_failed
-from processor.webhooks.store import Outcome, record_batch, record_event
+from processor.webhooks.reducers import REDUCERS, on_payment_intent_payment_failed
+from processor.webhooks.store import record_event
 from tests.fixtures.database import FakeClock
 from tests.integration.webhooks.conftest import Deliver
 from tests.unit.webhooks.factories import body_of, decline, payment_intent, stripe_event
@@ -77,16 +76,17 @@ def test_an_event_type_without_a_handler_is_stored_as_ignored(
 
 
 class FailsOnce:
-    """Does the real handler's work, then raises the first time: the work must roll back."""
+    """Reduces the event as the real reducer does, but raises the first time."""
 
     def __init__(self) -> None:
         self.calls = 0
 
-    def __call__(self, session: Session, event: Event, now: datetime) -> None:
+    def __call__(self, event: Event) -> tuple[Any, ...]:
         self.calls += 1
-        on_payment_intent_payment_failed(session, event, now)
+        changes = on_payment_intent_payment_failed(event)
         if self.calls == 1:
             raise RuntimeError("mail template missing")
+        return changes
 
 
 def test_a_failing_handler_rolls_back_is_stored_failed_and_is_reapplied_on_redelivery(
@@ -95,7 +95,7 @@ def test_a_failing_handler_rolls_back_is_stored_failed_and_is_reapplied_on_redel
     count: Callable[..., int],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setitem(HANDLERS, "payment_intent.payment_failed", FailsOnce())
+    monkeypatch.setitem(REDUCERS, "payment_intent.payment_failed", FailsOnce())
     document = failed_payment(event_id="evt_flaky")
     assert deliver(document) is Outcome.FAILED
     row = one(StripeEvent, id="evt_flaky")
@@ -208,7 +208,7 @@ def test_a_batch_inserts_once_per_id_and_settles_each_delivery_as_alone(
     clock: FakeClock,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setitem(HANDLERS, "payment_intent.payment_failed", FailsOnce())
+    monkeypatch.setitem(REDUCERS, "payment_intent.payment_failed", FailsOnce())
     stored_failed = failed_payment(event_id="evt_b_failed")
     assert deliver(stored_failed) is Outcome.FAILED
     charge = {"id": "ch_b", "object": "charge"}
@@ -217,9 +217,9 @@ def test_a_batch_inserts_once_per_id_and_settles_each_delivery_as_alone(
     new = stripe_event("payment_intent.succeeded", payment_intent("pi_b"), event_id="evt_b_new")
     ignored = stripe_event("charge.refunded", charge, event_id="evt_b_ign")
     batch = [new, new, ignored, stored_failed, settled]
-    events = [(parse_event(body_of(document)), 1) for document in batch]
+    deliveries = [Delivery(parse_event(body_of(document)), 1) for document in batch]
     with sessions.begin() as session:
-        outcomes = record_batch(session, events, now=clock())
+        outcomes = apply_events(session.connection(), deliveries, now=clock())
     assert outcomes == [
         Outcome.PROCESSED, Outcome.DUPLICATE, Outcome.IGNORED, Outcome.REAPPLIED, Outcome.DUPLICATE,
     ]

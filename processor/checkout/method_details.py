@@ -16,10 +16,10 @@ import stripe
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from processor.checkout.methods import MethodChange, merge_method, method_details
 from processor.clock import Clock
 from processor.db.models import PaymentMethod
 from processor.stripe_fields import ref_id
-from processor.webhooks.handlers.payment_methods import merge_method, method_details
 
 log = logging.getLogger(__name__)
 
@@ -89,14 +89,13 @@ def complete_missing_details(
             continue
         now = clock()
         with sessions.begin() as session:
-            merge_method(
-                session,
+            change = MethodChange(
                 method_id,
-                now=now,
                 details=method_details(method),
                 details_at=now,
                 customer_id=ref_id(method.get("customer")),
             )
+            merge_method(session, change, now=now)
         completed += 1
     return Completion(completed, gone, failed)
 

@@ -1,0 +1,236 @@
+"""`setup_attempts` rows: one per SetupIntent, moved by events in any order.
+
+The merge rule, in Python (`merge_attempt_changes`, within a batch) and in SQL (the upsert's
+conflict clause, against the stored row): a state applies when it is newer than the row's
+`state_changed_at`; within the same second the later stage of the flow wins
+(requires_action < failed < canceled < succeeded). Rows the checkout endpoint wrote
+(`state_changed_at` null) always take an event's state. The method stays known once named.
+
+Lost answers: when Stripe's answer to the create was lost, the checkout endpoint stored an
+`error` row without a SetupIntent id. The intent carries the ConfirmationToken in its metadata,
+so the first write for that SetupIntent adopts that row instead of adding a second one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, bindparam, case, exists, func, or_, select, update
+
+from processor.db.locks import lock_keys_until_commit
+from processor.db.models import SetupAttempt
+from processor.db.upsert import dialect_insert
+
+# Tie-break for states of the same second: how far along the flow each one is.
+STAGE = {
+    "requires_payment_method": 1,
+    "requires_confirmation": 1,
+    "requires_action": 2,
+    "processing": 3,
+    "setup_failed": 4,
+    "canceled": 5,
+    "succeeded": 6,
+}
+_FAILED_STAGE = STAGE["setup_failed"]
+
+
+def attempt_stage(status: str, error_code: str | None) -> int:
+    """A failed setup goes back to `requires_payment_method` with its error: that is `failed`."""
+    if status == "requires_payment_method" and error_code is not None:
+        return _FAILED_STAGE
+    return STAGE.get(status, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptChange:
+    """The state one event reports for a SetupIntent."""
+
+    setup_intent_id: str
+    customer_id: str | None
+    confirmation_token_id: str | None
+    status: str
+    payment_method_id: str | None
+    error_code: str | None
+    decline_code: str | None
+    error_message: str | None
+    state_changed_at: datetime
+    created_at: datetime
+
+    @property
+    def recency(self) -> tuple[datetime, int]:
+        return self.state_changed_at, attempt_stage(self.status, self.error_code)
+
+
+def merge_attempt_changes(changes: Iterable[AttemptChange]) -> dict[str, AttemptChange]:
+    """One change per SetupIntent: the newest state, keeping what older ones knew."""
+    merged: dict[str, AttemptChange] = {}
+    for change in changes:
+        held = merged.get(change.setup_intent_id)
+        if held is None:
+            merged[change.setup_intent_id] = change
+            continue
+        newer, older = (change, held) if change.recency > held.recency else (held, change)
+        merged[change.setup_intent_id] = AttemptChange(
+            setup_intent_id=newer.setup_intent_id,
+            customer_id=older.customer_id or newer.customer_id,
+            confirmation_token_id=older.confirmation_token_id or newer.confirmation_token_id,
+            status=newer.status,
+            payment_method_id=newer.payment_method_id or older.payment_method_id,
+            error_code=newer.error_code,
+            decline_code=newer.decline_code,
+            error_message=newer.error_message,
+            state_changed_at=newer.state_changed_at,
+            created_at=min(newer.created_at, older.created_at),
+        )
+    return merged
+
+
+_ATTEMPTS = SetupAttempt.__table__
+_STATE_COLUMNS = (
+    "status", "error_code", "decline_code", "error_message", "state_changed_at",
+)
+
+
+def _stage_of(row: Any) -> ColumnElement[int]:
+    """`attempt_stage` in SQL, for the stored row or the proposed one."""
+    return case(
+        ((row.status == "requires_payment_method") & row.error_code.is_not(None), _FAILED_STAGE),
+        *((row.status == status, stage) for status, stage in STAGE.items()),
+        else_=0,
+    )
+
+
+def _upsert(dialect: str) -> Any:
+    insert = dialect_insert(dialect, _ATTEMPTS)
+    stored, new = _ATTEMPTS.c, insert.excluded
+    return insert.on_conflict_do_update(
+        index_elements=["setup_intent_id"],
+        set_={
+            **{name: new[name] for name in _STATE_COLUMNS},
+            "payment_method_id": func.coalesce(new.payment_method_id, stored.payment_method_id),
+            "customer_id": func.coalesce(stored.customer_id, new.customer_id),
+            "confirmation_token_id": func.coalesce(
+                stored.confirmation_token_id, new.confirmation_token_id
+            ),
+            "updated_at": new.updated_at,
+        },
+        where=or_(
+            stored.state_changed_at.is_(None),
+            stored.state_changed_at < new.state_changed_at,
+            (stored.state_changed_at == new.state_changed_at)
+            & (_stage_of(stored) < _stage_of(new)),
+        ),
+    )
+
+
+_UPSERTS = {dialect: _upsert(dialect) for dialect in ("sqlite", "postgresql")}
+
+
+def _adopt_statement() -> Any:
+    # The oldest `error` row without a SetupIntent for this customer and token takes the id,
+    # unless a row already holds it (the id is unique). Its error described the lost answer,
+    # not the SetupIntent, so it is cleared for the outcome written next.
+    orphan = _ATTEMPTS.alias("orphan")
+    known = _ATTEMPTS.alias("known")
+    intent_id = bindparam("p_setup_intent_id", type_=_ATTEMPTS.c.setup_intent_id.type)
+    oldest_orphan = (
+        select(func.min(orphan.c.id))
+        .where(
+            orphan.c.setup_intent_id.is_(None),
+            orphan.c.customer_id == bindparam("p_customer_id", type_=orphan.c.customer_id.type),
+            orphan.c.confirmation_token_id
+            == bindparam("p_confirmation_token_id", type_=orphan.c.confirmation_token_id.type),
+            orphan.c.status == "error",
+        )
+        .scalar_subquery()
+    )
+    return (
+        update(_ATTEMPTS)
+        .where(
+            _ATTEMPTS.c.id == oldest_orphan,
+            ~exists().where(known.c.setup_intent_id == intent_id),
+        )
+        .values(
+            setup_intent_id=intent_id,
+            error_code=None,
+            decline_code=None,
+            error_message=None,
+            updated_at=bindparam("p_updated_at", type_=_ATTEMPTS.c.updated_at.type),
+        )
+    )
+
+
+_ADOPT_ORPHAN = _adopt_statement()
+
+
+def lock_confirmation_tokens(connection: Connection, confirmation_token_ids: Iterable[str]) -> None:
+    """Serialise, until commit, every write of an attempt made with these ConfirmationTokens.
+
+    The webhook adopting an `error` row and the checkout endpoint deciding whether to write
+    one would not see each other's uncommitted rows on PostgreSQL, and an orphan would stay.
+    """
+    lock_keys_until_commit(connection, confirmation_token_ids)
+
+
+def adopt_orphan_attempts(
+    connection: Connection, adoptions: Sequence[tuple[str, str, str]], *, now: datetime
+) -> None:
+    """Give each SetupIntent's id to the `error` row its lost create answer left, if any.
+
+    `adoptions` are (setup_intent_id, customer_id, confirmation_token_id); the caller holds the
+    tokens' locks. The insert-or-merge that follows then finds that row: one attempt, one row.
+    """
+    if adoptions:
+        connection.execute(
+            _ADOPT_ORPHAN,
+            [
+                {
+                    "p_setup_intent_id": intent_id,
+                    "p_customer_id": customer_id,
+                    "p_confirmation_token_id": token_id,
+                    "p_updated_at": now,
+                }
+                for intent_id, customer_id, token_id in adoptions
+            ],
+        )
+
+
+def write_attempt_changes(
+    connection: Connection, changes: Iterable[AttemptChange], *, now: datetime
+) -> None:
+    """Merge a batch's setup states into `setup_attempts`: adopt lost answers, then one upsert.
+
+    The caller holds the locks of the changes' ConfirmationTokens (`lock_confirmation_tokens`).
+    """
+    merged = sorted(merge_attempt_changes(changes).items())
+    if not merged:
+        return
+    adopt_orphan_attempts(
+        connection,
+        [
+            (intent_id, change.customer_id, change.confirmation_token_id)
+            for intent_id, change in merged
+            if change.customer_id is not None and change.confirmation_token_id is not None
+        ],
+        now=now,
+    )
+    rows = [
+        {
+            "setup_intent_id": intent_id,
+            "customer_id": change.customer_id,
+            "confirmation_token_id": change.confirmation_token_id,
+            "status": change.status,
+            "payment_method_id": change.payment_method_id,
+            "error_code": change.error_code,
+            "decline_code": change.decline_code,
+            "error_message": change.error_message,
+            "state_changed_at": change.state_changed_at,
+            "created_at": change.created_at,
+            "updated_at": now,
+        }
+        for intent_id, change in merged
+    ]
+    connection.execute(_UPSERTS[connection.dialect.name], rows)

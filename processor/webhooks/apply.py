@@ -1,0 +1,338 @@
+"""Apply a batch of verified events in the caller's transaction: store each once, reduce, write.
+
+    new event            inserted settled, its changes written             -> PROCESSED
+    no reducer           inserted as `ignored`                             -> IGNORED
+    reducer raised       inserted as `failed` with the error, nothing else -> FAILED
+    seen, settled        delivery_count + 1 only                           -> DUPLICATE
+    seen, failed         changes written, marked processed                 -> REAPPLIED
+
+Duplicates are decided by the primary key, never by a check before the insert: concurrent
+deliveries of one event serialise on that key (PostgreSQL makes the second insert wait for
+the first transaction), so its changes are written once. An id repeated within the batch is
+inserted once and its repeats are duplicates. The batch's changes are merged per row and
+written with one statement per table (see each table's module for its merge rule), so a
+batch costs a handful of statements, whatever its size.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, case, select, update
+from sqlalchemy.exc import StatementError
+
+from processor.charging.settlement import IntentOutcome, settle_charges
+from processor.checkout.attempts import AttemptChange, write_attempt_changes
+from processor.checkout.methods import MethodChange, write_method_changes
+from processor.db.locks import lock_keys_until_commit
+from processor.db.models import StripeEvent
+from processor.db.types import UTCDateTime
+from processor.db.upsert import dialect_insert, insert_ignoring_conflict_statement
+from processor.logs import scrub
+from processor.recovery.cases import PaymentFailure, write_case_changes
+from processor.webhooks.envelope import Event
+from processor.webhooks.reducers import REDUCERS, Change
+
+log = logging.getLogger(__name__)
+
+SETTLED_STATUSES = ("processed", "ignored")
+MAX_ERROR_LENGTH = 2000
+
+
+class Outcome(enum.Enum):
+    """What recording one delivery did; `acknowledged` ones are answered 2xx."""
+
+    PROCESSED = "processed"
+    IGNORED = "ignored"
+    DUPLICATE = "duplicate"
+    REAPPLIED = "reapplied"
+    FAILED = "failed"  # stored with its error; answered 500 so that Stripe retries
+    UNAVAILABLE = "unavailable"  # nothing stored: the database could not do its part
+    UNSTORABLE = "unstorable"  # nothing stored: the database cannot hold this event
+
+    @property
+    def acknowledged(self) -> bool:
+        return self in (Outcome.PROCESSED, Outcome.IGNORED, Outcome.DUPLICATE, Outcome.REAPPLIED)
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A verified event and where it came from."""
+
+    event: Event
+    secret_index: int | None = None  # which webhook secret signed it
+    source: str = "webhook"
+
+
+_EVENTS = StripeEvent.__table__
+_NOW = bindparam("p_now", type_=UTCDateTime())
+_COUNT_DELIVERIES = (
+    update(_EVENTS)
+    .where(_EVENTS.c.id.in_(bindparam("p_ids", expanding=True)))
+    .values(
+        delivery_count=_EVENTS.c.delivery_count + bindparam("p_count"),
+        last_received_at=_NOW,
+    )
+    .returning(_EVENTS.c.id, _EVENTS.c.status)
+)
+_MARK_PROCESSED = (
+    update(_EVENTS)
+    .where(_EVENTS.c.id.in_(bindparam("p_ids", expanding=True)))
+    .values(
+        status="processed", processed_at=_NOW, error=None, attempt_count=_EVENTS.c.attempt_count + 1
+    )
+)
+_MARK_FAILED = (
+    update(_EVENTS)
+    .where(_EVENTS.c.id == bindparam("p_id"))
+    .values(status="failed", error=bindparam("p_error"), attempt_count=_EVENTS.c.attempt_count + 1)
+)
+_STATUS_FOR_UPDATE = select(_EVENTS.c.status).where(_EVENTS.c.id == bindparam("p_id"))
+
+
+def apply_events(
+    connection: Connection, deliveries: Sequence[Delivery], *, now: datetime
+) -> list[Outcome]:
+    """Store and apply `deliveries` in the caller's transaction; one outcome per delivery."""
+    first: dict[str, Delivery] = {}
+    repeats: Counter[str] = Counter()
+    for delivery in deliveries:
+        if delivery.event.id in first:
+            repeats[delivery.event.id] += 1
+        else:
+            first[delivery.event.id] = delivery
+    reduced: dict[str, tuple[Change, ...]] = {}
+    errors: dict[str, str] = {}
+    for event_id, delivery in first.items():
+        reducer = REDUCERS.get(delivery.event.type)
+        if reducer is None:
+            continue
+        try:
+            reduced[event_id] = reducer(delivery.event)
+        except Exception as exc:  # a reducer's bug or a malformed object: this event alone
+            errors[event_id] = describe_error(exc)
+            _log_failure(delivery.event, exc)
+
+    new_ids = _insert_events(connection, first, reduced, errors, repeats, now=now)
+    seen = _count_redeliveries(connection, first.keys() - new_ids, repeats, now=now)
+    reapplied = [event_id for event_id, status in seen.items()
+                 if status not in SETTLED_STATUSES and event_id in reduced]
+    failed_again = [event_id for event_id, status in seen.items()
+                    if status not in SETTLED_STATUSES and event_id in errors]
+    if reapplied:
+        connection.execute(_MARK_PROCESSED, {"p_ids": sorted(reapplied), "p_now": now})
+    if failed_again:
+        connection.execute(
+            _MARK_FAILED,
+            [{"p_id": event_id, "p_error": errors[event_id]} for event_id in failed_again],
+        )
+    write_changes(
+        connection,
+        (change for event_id in (*sorted(new_ids), *reapplied)
+         for change in reduced.get(event_id, ())),
+        now=now,
+    )
+
+    first_outcome: dict[str, Outcome] = {}
+    for event_id in first:
+        if event_id in errors and (event_id in new_ids or event_id in failed_again):
+            first_outcome[event_id] = Outcome.FAILED
+        elif event_id in new_ids:
+            first_outcome[event_id] = Outcome.PROCESSED if event_id in reduced else Outcome.IGNORED
+        elif event_id in reapplied:
+            first_outcome[event_id] = Outcome.REAPPLIED
+        else:
+            first_outcome[event_id] = Outcome.DUPLICATE
+    outcomes = []
+    answered: set[str] = set()
+    for delivery in deliveries:
+        event_id = delivery.event.id
+        outcome = first_outcome[event_id]
+        if event_id in answered and outcome is not Outcome.FAILED:
+            outcome = Outcome.DUPLICATE  # a second delivery within the batch
+        answered.add(event_id)
+        outcomes.append(outcome)
+    return outcomes
+
+
+def _insert_events(
+    connection: Connection,
+    first: dict[str, Delivery],
+    reduced: dict[str, tuple[Change, ...]],
+    errors: dict[str, str],
+    repeats: Counter[str],
+    *,
+    now: datetime,
+) -> set[str]:
+    """One multi-row INSERT of the batch's new events, settled as they will commit; their ids.
+
+    Rows go in sorted by id, so two transactions inserting overlapping events lock them in
+    the same order and never deadlock over them.
+    """
+    rows = []
+    for event_id in sorted(first):
+        delivery = first[event_id]
+        if event_id in errors:
+            status, error = "failed", errors[event_id]
+        else:
+            status, error = ("processed" if event_id in reduced else "ignored"), None
+        row = event_row(delivery, now=now, status=status, error=error)
+        row["delivery_count"] = 1 + repeats[event_id]
+        rows.append(row)
+    statement = insert_ignoring_conflict_statement(
+        connection.dialect.name, _EVENTS, ("id",), ("id",)
+    )
+    return {event_id for (event_id,) in connection.execute(statement, rows)}
+
+
+def _count_redeliveries(
+    connection: Connection, event_ids: Iterable[str], repeats: Counter[str], *, now: datetime
+) -> dict[str, str]:
+    """Count the deliveries of events stored before; their stored status by id."""
+    by_count: dict[int, list[str]] = {}
+    for event_id in sorted(event_ids):
+        by_count.setdefault(1 + repeats[event_id], []).append(event_id)
+    statuses: dict[str, str] = {}
+    for count, ids in by_count.items():
+        result = connection.execute(
+            _COUNT_DELIVERIES, {"p_ids": ids, "p_count": count, "p_now": now}
+        )
+        statuses.update({event_id: status for event_id, status in result})
+    return statuses
+
+
+def write_changes(connection: Connection, changes: Iterable[Change], *, now: datetime) -> None:
+    """Write what a batch's reducers intend: the locks it needs, then one statement per table."""
+    attempts: list[AttemptChange] = []
+    methods: list[MethodChange] = []
+    failures: list[PaymentFailure] = []
+    outcomes: list[IntentOutcome] = []
+    for change in changes:
+        if isinstance(change, AttemptChange):
+            attempts.append(change)
+        elif isinstance(change, MethodChange):
+            methods.append(change)
+        elif isinstance(change, PaymentFailure):
+            failures.append(change)
+        else:
+            outcomes.append(change)
+    # Every lock the batch needs, in one sorted statement: ConfirmationTokens whose lost
+    # answers may be adopted, and PaymentIntents whose outcomes are recorded.
+    lock_keys_until_commit(connection, [
+        *(a.confirmation_token_id for a in attempts
+          if a.confirmation_token_id is not None and a.customer_id is not None),
+        *(f.payment_intent_id for f in failures),
+        *(o.payment_intent_id for o in outcomes),
+    ])
+    if attempts:
+        write_attempt_changes(connection, attempts, now=now)
+    if methods:
+        write_method_changes(connection, methods, now=now)
+    if failures or outcomes:
+        settled = [o.payment_intent_id for o in outcomes if o.outcome != "failed"]
+        write_case_changes(connection, failures, settled, now=now)
+        settle_charges(connection, outcomes, now=now)
+
+
+def reapply_stored_event(
+    connection: Connection, event: Event, *, now: datetime, force: bool
+) -> Outcome:
+    """Run a stored event through its reducer again (`replay`), in the caller's transaction.
+
+    A settled event is left alone unless `force`: its effects are in place. Forcing is safe:
+    every merge rule is idempotent, so a failure applied twice still counts once.
+    """
+    reducer = REDUCERS.get(event.type)
+    status = connection.execute(
+        _STATUS_FOR_UPDATE.with_for_update(), {"p_id": event.id}
+    ).scalar_one()
+    if reducer is None or (status in SETTLED_STATUSES and not force):
+        return Outcome.DUPLICATE
+    try:
+        changes = reducer(event)
+    except Exception as exc:
+        _log_failure(event, exc)
+        connection.execute(_MARK_FAILED, {"p_id": event.id, "p_error": describe_error(exc)})
+        return Outcome.FAILED
+    # Marked first: the case rule reads which closing events are processed.
+    connection.execute(_MARK_PROCESSED, {"p_ids": [event.id], "p_now": now})
+    write_changes(connection, changes, now=now)
+    return Outcome.REAPPLIED
+
+
+def store_failure(connection: Connection, delivery: Delivery, error: str, *, now: datetime) -> None:
+    """Record that this delivery could not be applied, in a transaction of its own.
+
+    A concurrent delivery may have processed the event meanwhile: its status then stands, and
+    only this delivery is counted.
+    """
+    insert = dialect_insert(connection.dialect.name, _EVENTS)
+    stored, new = _EVENTS.c, insert.excluded
+    settled = stored.status.in_(SETTLED_STATUSES)
+    statement = insert.values(event_row(delivery, now=now, status="failed", error=error))
+    connection.execute(
+        statement.on_conflict_do_update(
+            index_elements=["id"],
+            set_={
+                "delivery_count": stored.delivery_count + 1,
+                "attempt_count": stored.attempt_count + 1,
+                "last_received_at": new.last_received_at,
+                "status": case((settled, stored.status), else_="failed"),
+                "error": case((settled, stored.error), else_=new.error),
+                "payload": new.payload,
+                "payload_pruned_at": None,
+            },
+        )
+    )
+
+
+def event_row(
+    delivery: Delivery, *, now: datetime, status: str, error: str | None
+) -> dict[str, Any]:
+    """The `stripe_events` row of a delivery, as it will be stored with `status`."""
+    event = delivery.event
+    applied = status == "processed"
+    return {
+        "id": event.id,
+        "type": event.type,
+        "api_version": event.api_version,
+        "livemode": event.livemode,
+        "object_id": event.object_id,
+        "stripe_created_at": event.created,
+        "received_at": now,
+        "last_received_at": now,
+        "processed_at": now if applied else None,
+        "status": status,
+        "error": error,
+        "delivery_count": 1,
+        "attempt_count": 0 if status == "ignored" else 1,
+        "secret_index": delivery.secret_index,
+        "source": delivery.source,
+        "payload": event.payload,
+    }
+
+
+def describe_error(exc: BaseException) -> str:
+    """A short, scrubbed description for the `error` column (never SQL parameters)."""
+    if isinstance(exc, StatementError) and exc.orig is not None:
+        exc = exc.orig
+    text = f"{type(exc).__name__}: {exc}".strip()
+    return scrub(text)[:MAX_ERROR_LENGTH]
+
+
+def _log_failure(event: Event, exc: BaseException) -> None:
+    log.warning(
+        "webhook %s (%s) could not be applied: %s",
+        event.id,
+        event.type,
+        describe_error(exc),
+        # A statement error's own text carries the bound parameters: keep it out of logs.
+        exc_info=None if isinstance(exc, StatementError) else exc,
+        extra={"event_id": event.id, "event_type": event.type},
+    )
