@@ -20,9 +20,9 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, bindparam, case, exists, func, or_, select, update
 
+from processor.db.bulk import insert_rows, rows_parameters
 from processor.db.locks import lock_keys_until_commit
 from processor.db.models import SetupAttempt
-from processor.db.upsert import dialect_insert
 
 # Tie-break for states of the same second: how far along the flow each one is.
 STAGE = {
@@ -103,8 +103,14 @@ def _stage_of(row: Any) -> ColumnElement[int]:
     )
 
 
+_ROW_COLUMNS = (
+    "setup_intent_id", "customer_id", "confirmation_token_id", "status", "payment_method_id",
+    "error_code", "decline_code", "error_message", "state_changed_at", "created_at", "updated_at",
+)
+
+
 def _upsert(dialect: str) -> Any:
-    insert = dialect_insert(dialect, _ATTEMPTS)
+    insert = insert_rows(dialect, _ATTEMPTS, _ROW_COLUMNS)
     stored, new = _ATTEMPTS.c, insert.excluded
     return insert.on_conflict_do_update(
         index_elements=["setup_intent_id"],
@@ -233,4 +239,5 @@ def write_attempt_changes(
         }
         for intent_id, change in merged
     ]
-    connection.execute(_UPSERTS[connection.dialect.name], rows)
+    dialect = connection.dialect.name
+    connection.execute(_UPSERTS[dialect], rows_parameters(dialect, rows))

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, case, func
 from sqlalchemy.orm import Session
 
+from processor.db.bulk import insert_rows, rows_parameters
 from processor.db.models import PaymentMethod
-from processor.db.upsert import dialect_insert, earliest
+from processor.db.upsert import earliest
 
 
 def method_details(method: Mapping[str, Any]) -> dict[str, Any]:
@@ -99,8 +100,11 @@ def merge_method_rows(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return [merged[key] for key in sorted(merged)]
 
 
+_ROW_COLUMNS = tuple(MethodChange("").row(datetime.min.replace(tzinfo=UTC)))
+
+
 def _upsert(dialect: str) -> Any:
-    insert = dialect_insert(dialect, PaymentMethod.__table__)
+    insert = insert_rows(dialect, PaymentMethod.__table__, _ROW_COLUMNS)
     stored, new = PaymentMethod.__table__.c, insert.excluded
     return insert.on_conflict_do_update(
         index_elements=["id"],
@@ -122,7 +126,8 @@ def write_method_changes(
     """Merge what a batch knows about saved methods into `payment_methods`: one upsert."""
     rows = merge_method_rows(change.row(now) for change in changes)
     if rows:
-        connection.execute(_UPSERTS[connection.dialect.name], rows)
+        dialect = connection.dialect.name
+        connection.execute(_UPSERTS[dialect], rows_parameters(dialect, rows))
 
 
 def merge_method(session: Session, change: MethodChange, *, now: datetime) -> None:

@@ -34,6 +34,7 @@ from sqlalchemy import (
 from sqlalchemy import String as SqlString
 from sqlalchemy.orm import Session
 
+from processor.db.bulk import insert_rows, rows_parameters
 from processor.db.locks import lock_keys_until_commit
 from processor.db.models import Notification, RecoveryCase, StripeEvent
 from processor.db.types import UTCDateTime
@@ -129,9 +130,16 @@ _NEWEST_FIELDS = (
 )
 
 
+_ROW_COLUMNS = (
+    "payment_intent_id", "customer_id", "payment_method_id", "kind", "status", "amount",
+    "currency", "error_code", "decline_code", "failure_message", "failure_count", "opened_at",
+    "last_failure_at", "last_charge_id", "updated_at",
+)
+
+
 def _upsert_cases(dialect: str) -> object:
     """The SQL half of the merge rule: fold a batch's row for an intent into the stored one."""
-    insert = dialect_insert(dialect, _CASES)
+    insert = insert_rows(dialect, _CASES, _ROW_COLUMNS)
     stored, new = _CASES.c, insert.excluded
     newer = or_(
         new.last_failure_at > stored.last_failure_at,
@@ -266,9 +274,11 @@ def write_case_changes(
     touched = sorted({*merged, *settled_intents})
     if not touched:
         return
-    upsert, queue_first = _statements(connection.dialect.name)
+    dialect = connection.dialect.name
+    upsert, queue_first = _statements(dialect)
     if merged:
-        connection.execute(upsert, [_case_row(folded, now) for _, folded in sorted(merged.items())])
+        rows = [_case_row(folded, now) for _, folded in sorted(merged.items())]
+        connection.execute(upsert, rows_parameters(dialect, rows))
     parameters = {"p_intents": touched, "p_now": now}
     if connection.execute(_CLOSE_SETTLED, parameters).rowcount:
         connection.execute(_CANCEL_PENDING, parameters)

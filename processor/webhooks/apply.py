@@ -30,10 +30,11 @@ from sqlalchemy.exc import StatementError
 from processor.charging.settlement import IntentOutcome, settle_charges
 from processor.checkout.attempts import AttemptChange, write_attempt_changes
 from processor.checkout.methods import MethodChange, write_method_changes
+from processor.db.bulk import insert_rows, rows_parameters
 from processor.db.locks import lock_keys_until_commit
 from processor.db.models import StripeEvent
 from processor.db.types import UTCDateTime
-from processor.db.upsert import dialect_insert, insert_ignoring_conflict_statement
+from processor.db.upsert import dialect_insert
 from processor.logs import scrub
 from processor.recovery.cases import PaymentFailure, write_case_changes
 from processor.webhooks.envelope import Event
@@ -93,6 +94,17 @@ _MARK_FAILED = (
     .where(_EVENTS.c.id == bindparam("p_id"))
     .values(status="failed", error=bindparam("p_error"), attempt_count=_EVENTS.c.attempt_count + 1)
 )
+_EVENT_COLUMNS = (
+    "id", "type", "api_version", "livemode", "object_id", "stripe_created_at", "received_at",
+    "last_received_at", "processed_at", "status", "error", "delivery_count", "attempt_count",
+    "secret_index", "source", "payload",
+)
+_INSERT_EVENTS = {
+    dialect: insert_rows(dialect, _EVENTS, _EVENT_COLUMNS)
+    .on_conflict_do_nothing(index_elements=["id"])
+    .returning(_EVENTS.c.id)
+    for dialect in ("sqlite", "postgresql")
+}
 _STATUS_FOR_UPDATE = select(_EVENTS.c.status).where(_EVENTS.c.id == bindparam("p_id"))
 
 
@@ -185,10 +197,9 @@ def _insert_events(
         row = event_row(delivery, now=now, status=status, error=error)
         row["delivery_count"] = 1 + repeats[event_id]
         rows.append(row)
-    statement = insert_ignoring_conflict_statement(
-        connection.dialect.name, _EVENTS, ("id",), ("id",)
-    )
-    return {event_id for (event_id,) in connection.execute(statement, rows)}
+    dialect = connection.dialect.name
+    parameters = rows_parameters(dialect, rows)
+    return {event_id for (event_id,) in connection.execute(_INSERT_EVENTS[dialect], parameters)}
 
 
 def _count_redeliveries(

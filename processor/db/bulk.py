@@ -1,0 +1,57 @@
+"""Many rows in one statement: the webhook batch's writes, whatever the batch's size.
+
+PostgreSQL gets the rows as one JSON document, unpacked by `json_to_recordset`:
+
+    INSERT INTO t (a, b) SELECT r.a, r.b FROM json_to_recordset(:rows) AS r(a TEXT, b INT)
+
+The rows cost one parameter, serialised by orjson in C and unpacked by PostgreSQL in C, and
+the text is the same for one row or a thousand, so psycopg parses it once and PostgreSQL plans
+it once. A multi-row VALUES list would be new text for every batch size (psycopg parses long
+statements again on every run), and an executemany pays SQLAlchemy and the driver per row.
+
+SQLite, in process, has no round trip to save: the single-row statement runs once per row
+(executemany; with RETURNING, SQLAlchemy's multi-row VALUES), compiled once by sqlite3.
+Callers add ON CONFLICT and RETURNING to the INSERT as to any other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import JSON, Table, Text, bindparam, cast, column, func, select
+
+from processor.db.upsert import dialect_insert
+
+ROWS_PARAMETER = "rows"
+
+
+def insert_rows(dialect: str, table: Table, columns: Sequence[str]) -> Any:
+    """`INSERT INTO table (columns)` of the rows given by `rows_parameters`, built once."""
+    if dialect != "postgresql":
+        return dialect_insert(dialect, table)
+    document = cast(bindparam(ROWS_PARAMETER, type_=Text()), JSON)
+    rows = (
+        func.json_to_recordset(document)
+        .table_valued(*(column(name, table.c[name].type) for name in columns))
+        .render_derived(name="r", with_types=True)
+    )
+    return dialect_insert(dialect, table).from_select(
+        list(columns), select(*(rows.c[name] for name in columns))
+    )
+
+
+def rows_parameters(dialect: str, rows: Sequence[Mapping[str, Any]]) -> Any:
+    """What carries `rows` (dicts by column name) to an `insert_rows` statement."""
+    if dialect != "postgresql":
+        return rows
+    return {ROWS_PARAMETER: orjson.dumps(rows, default=_time_subclass).decode()}
+
+
+def _time_subclass(value: Any) -> str:
+    """orjson writes `datetime` itself; a subclass (freezegun's clock) is written the same way."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} cannot be written to JSON")
