@@ -26,6 +26,7 @@ from sqlalchemy import JSON, Table, Text, bindparam, cast, column, func, select
 from processor.db.upsert import dialect_insert
 
 ROWS_PARAMETER = "rows"
+KEYS_PARAMETER = "keys"
 
 
 def insert_rows(dialect: str, table: Table, columns: Sequence[str]) -> Any:
@@ -41,6 +42,19 @@ def insert_rows(dialect: str, table: Table, columns: Sequence[str]) -> Any:
     return dialect_insert(dialect, table).from_select(
         list(columns), select(*(rows.c[name] for name in columns))
     )
+
+
+def batch_keys(dialect: str) -> Any:
+    """A one-column table (`value`) of the keys given by `keys_parameters`, to join or
+    correlate on: one statement text for any number of keys."""
+    if dialect == "postgresql":
+        document = cast(bindparam(KEYS_PARAMETER, type_=Text()), JSON)
+        return func.json_array_elements_text(document).table_valued("value").alias("k")
+    return func.json_each(bindparam(KEYS_PARAMETER, type_=Text())).table_valued("value").alias("k")
+
+
+def keys_parameters(keys: Sequence[str]) -> dict[str, str]:
+    return {KEYS_PARAMETER: orjson.dumps(list(keys)).decode()}
 
 
 def rows_parameters(dialect: str, rows: Sequence[Mapping[str, Any]]) -> Any:

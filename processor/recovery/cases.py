@@ -17,28 +17,26 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     Connection,
+    Integer,
     and_,
     bindparam,
     case,
-    cast,
-    exists,
     func,
-    literal,
     or_,
     select,
     update,
 )
-from sqlalchemy import String as SqlString
 from sqlalchemy.orm import Session
 
-from processor.db.bulk import insert_rows, rows_parameters
+from processor.db.bulk import batch_keys, insert_rows, keys_parameters, rows_parameters
 from processor.db.locks import lock_keys_until_commit
 from processor.db.models import Notification, RecoveryCase, StripeEvent
 from processor.db.types import UTCDateTime
-from processor.db.upsert import dialect_insert, earliest
+from processor.db.upsert import earliest
 
 AUTHENTICATION_REQUIRED = "authentication_required"
 PAYMENT_METHOD_REQUIRED = "payment_method_required"
@@ -168,83 +166,66 @@ def _upsert_cases(dialect: str) -> object:
     )
 
 
-def _closing_events_of_case() -> object:
-    """Processed closing events of the case's PaymentIntent (correlated to `recovery_cases`)."""
-    # coalesce() keeps SQLite's planner on the object_id index rather than the status one.
-    return and_(
-        _EVENTS.c.object_id == _CASES.c.payment_intent_id,
-        _EVENTS.c.type.in_(list(CLOSING_EVENTS)),
-        func.coalesce(_EVENTS.c.status, "") == "processed",
-    )
+def _unindexed(column: Any) -> Any:
+    """The column in a form no index matches: keeps the planner on the key's own index
+    (the object's id) whatever the table's statistics say, as for a fresh table."""
+    return func.coalesce(column, "")
 
 
-_INTENTS = bindparam("p_intents", expanding=True)
-_NOW = bindparam("p_now", type_=UTCDateTime())
-_CLOSE_SETTLED = (
-    update(_CASES)
-    .where(
-        _CASES.c.payment_intent_id.in_(_INTENTS),
-        _CASES.c.status == "open",
-        exists().where(_closing_events_of_case()),
+def _known_outcomes(dialect: str) -> Any:
+    """For each key (a PaymentIntent id): its open case, and the time and type of its
+    processed closing event. Aggregates, not EXISTS, so that each stays an index lookup per
+    key (PostgreSQL may turn an EXISTS into a hash of the whole table)."""
+    keys = batch_keys(dialect)
+    closing = and_(
+        _EVENTS.c.object_id == keys.c.value,
+        _unindexed(_EVENTS.c.type).in_(list(CLOSING_EVENTS)),
+        _unindexed(_EVENTS.c.status) == "processed",
     )
-    .values(
-        status=case(
-            (
-                exists().where(
-                    _closing_events_of_case(), _EVENTS.c.type == "payment_intent.succeeded"
-                ),
-                CLOSING_EVENTS["payment_intent.succeeded"],
-            ),
-            else_=CLOSING_EVENTS["payment_intent.canceled"],
-        ),
-        resolved_at=select(func.min(_EVENTS.c.stripe_created_at))
-        .where(_closing_events_of_case())
+    return select(
+        keys.c.value,
+        select(_CASES.c.id)
+        .where(_CASES.c.payment_intent_id == keys.c.value, _unindexed(_CASES.c.status) == "open")
         .scalar_subquery(),
+        select(func.min(_EVENTS.c.stripe_created_at)).where(closing).scalar_subquery(),
+        # A PaymentIntent that succeeded cannot be canceled, nor the reverse: either type.
+        select(func.max(_EVENTS.c.type)).where(closing).scalar_subquery(),
+    )
+
+
+_NOW = bindparam("p_now", type_=UTCDateTime())
+_CASE_ID = bindparam("p_case_id", type_=Integer())
+_CLOSE_CASE = (
+    update(_CASES)
+    .where(_CASES.c.id == _CASE_ID, _CASES.c.status == "open")
+    .values(
+        status=bindparam("p_status"),
+        resolved_at=bindparam("p_at", type_=UTCDateTime()),
         updated_at=_NOW,
     )
 )
 _CANCEL_PENDING = (
     update(_NOTIFICATIONS)
-    .where(
-        _NOTIFICATIONS.c.status == "pending",
-        _NOTIFICATIONS.c.case_id.in_(
-            select(_CASES.c.id).where(
-                _CASES.c.payment_intent_id.in_(_INTENTS), _CASES.c.status != "open"
-            )
-        ),
-    )
+    .where(_NOTIFICATIONS.c.case_id == _CASE_ID, _unindexed(_NOTIFICATIONS.c.status) == "pending")
     .values(status="canceled", updated_at=_NOW)
+)
+_NOTIFICATION_COLUMNS = (
+    "case_id", "kind", "sequence", "dedup_key", "status", "attempts", "next_attempt_at",
+    "created_at", "updated_at",
 )
 
 
-def _queue_first_notifications(dialect: str) -> object:
-    # Written for every case the batch touched; the dedup key makes all but the first a no-op.
-    dedup_key = literal("case:") + cast(_CASES.c.id, SqlString) + literal(":0")
-    rows = select(
-        _CASES.c.id,
-        literal(INITIAL_NOTIFICATION),
-        literal(0),
-        dedup_key,
-        case((_CASES.c.status == "open", "pending"), else_="canceled"),
-        literal(0),
-        _NOW,
-        _NOW,
-        _NOW,
-    ).where(_CASES.c.payment_intent_id.in_(_INTENTS))
-    columns = ("case_id", "kind", "sequence", "dedup_key", "status", "attempts",
-               "next_attempt_at", "created_at", "updated_at")
-    insert = dialect_insert(dialect, _NOTIFICATIONS).from_select(columns, rows)
-    return insert.on_conflict_do_nothing(index_elements=["dedup_key"])
+def _build_statements(dialect: str) -> tuple[Any, Any, Any]:
+    upsert = _upsert_cases(dialect).returning(
+        _CASES.c.payment_intent_id, _CASES.c.id, _CASES.c.status
+    )
+    queue_first = insert_rows(
+        dialect, _NOTIFICATIONS, _NOTIFICATION_COLUMNS
+    ).on_conflict_do_nothing(index_elements=["dedup_key"])
+    return upsert, _known_outcomes(dialect), queue_first
 
 
-_STATEMENTS: dict[str, tuple[object, object]] = {}
-
-
-def _statements(dialect: str) -> tuple[object, object]:
-    """The upsert and the first-notification insert, built once per dialect."""
-    if dialect not in _STATEMENTS:
-        _STATEMENTS[dialect] = (_upsert_cases(dialect), _queue_first_notifications(dialect))
-    return _STATEMENTS[dialect]
+_STATEMENTS = {dialect: _build_statements(dialect) for dialect in ("sqlite", "postgresql")}
 
 
 def lock_payment_intents(connection: Connection, payment_intent_ids: Iterable[str]) -> None:
@@ -275,15 +256,51 @@ def write_case_changes(
     if not touched:
         return
     dialect = connection.dialect.name
-    upsert, queue_first = _statements(dialect)
+    upsert, known_outcomes, queue_first = _STATEMENTS[dialect]
+    cases: dict[str, tuple[int, str]] = {}
     if merged:
         rows = [_case_row(folded, now) for _, folded in sorted(merged.items())]
-        connection.execute(upsert, rows_parameters(dialect, rows))
-    parameters = {"p_intents": touched, "p_now": now}
-    if connection.execute(_CLOSE_SETTLED, parameters).rowcount:
-        connection.execute(_CANCEL_PENDING, parameters)
-    if merged:
-        connection.execute(queue_first, {"p_intents": sorted(merged), "p_now": now})
+        result = connection.execute(upsert, rows_parameters(dialect, rows))
+        cases = {intent: (case_id, status) for intent, case_id, status in result}
+    closed: set[int] = set()
+    for _intent, open_case, resolved_at, closing_type in connection.execute(
+        known_outcomes, keys_parameters(touched)
+    ):
+        if open_case is not None and resolved_at is not None:
+            closed.add(open_case)
+            _close(connection, open_case, status=CLOSING_EVENTS[closing_type], at=resolved_at,
+                   now=now)
+    if cases:
+        notifications = [
+            _first_notification(case_id, open_=status == "open" and case_id not in closed, now=now)
+            for case_id, status in sorted(cases.values())
+        ]
+        connection.execute(queue_first, rows_parameters(dialect, notifications))
+
+
+def _close(
+    connection: Connection, case_id: int, *, status: str, at: datetime, now: datetime
+) -> None:
+    """Close an open case at its outcome's time and cancel the emails still waiting for it."""
+    parameters = {"p_case_id": case_id, "p_status": status, "p_at": at, "p_now": now}
+    connection.execute(_CLOSE_CASE, parameters)
+    connection.execute(_CANCEL_PENDING, parameters)
+
+
+def _first_notification(case_id: int, *, open_: bool, now: datetime) -> dict[str, Any]:
+    # Written for every case a failure touched; the dedup key makes all but the first a no-op.
+    # A case born closed (its outcome was stored before its failure) gets it canceled.
+    return {
+        "case_id": case_id,
+        "kind": INITIAL_NOTIFICATION,
+        "sequence": 0,
+        "dedup_key": notification_dedup_key(case_id, 0),
+        "status": "pending" if open_ else "canceled",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 def _case_row(folded: MergedFailures, now: datetime) -> dict[str, object]:
@@ -321,30 +338,22 @@ def record_payment_failure(session: Session, failure: PaymentFailure, *, now: da
     return int(case_id)
 
 
-_CLOSE_OPEN_CASE = (
-    update(_CASES)
-    .where(_CASES.c.payment_intent_id == bindparam("p_intent"), _CASES.c.status == "open")
-    .values(
-        status=bindparam("p_status"),
-        resolved_at=bindparam("p_at", type_=UTCDateTime()),
-        updated_at=_NOW,
-    )
-    .returning(_CASES.c.id)
-)
-
-
 def close_case(
     session: Session, payment_intent_id: str, *, status: str, at: datetime, now: datetime
 ) -> None:
     """Mark an open case recovered or canceled and cancel the emails still waiting for it.
 
-    For callers that learn the outcome elsewhere than from a stored event (the recovery page).
+    For callers that learn the outcome elsewhere than from a stored event.
     """
     connection = session.connection()
     lock_payment_intents(connection, [payment_intent_id])
-    parameters = {"p_intent": payment_intent_id, "p_status": status, "p_at": at, "p_now": now}
-    if connection.execute(_CLOSE_OPEN_CASE, parameters).first() is not None:
-        connection.execute(_CANCEL_PENDING, {"p_intents": [payment_intent_id], "p_now": now})
+    case_id = connection.execute(
+        select(_CASES.c.id).where(
+            _CASES.c.payment_intent_id == payment_intent_id, _CASES.c.status == "open"
+        )
+    ).scalar()
+    if case_id is not None:
+        _close(connection, case_id, status=status, at=at, now=now)
 
 
 def recent_cases(session: Session, *, limit: int = 50) -> list[RecoveryCase]:

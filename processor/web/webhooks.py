@@ -24,7 +24,7 @@ from processor.errors import PayloadInvalid, ProcessorError, SignatureInvalid
 from processor.runtime import Runtime
 from processor.web.errors import error_body
 from processor.webhooks.apply import Delivery, Outcome
-from processor.webhooks.batcher import WebhookBatcher
+from processor.webhooks.batcher import WebhookBatcher, batches_in_flight_for
 from processor.webhooks.envelope import parse_event
 from processor.webhooks.verify import check_signature
 
@@ -96,7 +96,11 @@ class StripeWebhookEndpoint:
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
-        self.batcher = WebhookBatcher(runtime.sessions, runtime.clock)
+        self.batcher = WebhookBatcher(
+            runtime.sessions,
+            runtime.clock,
+            batches_in_flight=batches_in_flight_for(runtime.engine.dialect.name),
+        )
 
     def close(self) -> None:
         """Answer the batch being written, then stop (the app is shutting down)."""

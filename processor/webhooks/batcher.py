@@ -6,9 +6,11 @@ at once; under load a batch holds whatever arrived during the previous commit, s
 transaction's fixed cost (BEGIN, COMMIT, the fsync, the round trips) is paid once for many.
 Each delivery is answered after its own batch has committed: a 2xx means stored and applied.
 
-The database work runs on one thread per process, so the event loop keeps reading and
-verifying requests meanwhile. A caller that stops waiting (the client went away) does not
-disturb its batch: its answer is dropped when it comes.
+The database work runs on threads of this process, so the event loop keeps reading and
+verifying requests meanwhile: one on SQLite (one writer at a time), two on PostgreSQL, so
+that one batch's Python work overlaps the other's wait for the server. Concurrent batches
+lock rows in one order (sorted keys), so they cannot deadlock each other. A caller that stops
+waiting (the client went away) does not disturb its batch: its answer is dropped when it comes.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from processor.webhooks.store import record_events
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 128
+POSTGRESQL_BATCHES_IN_FLIGHT = 2
 
 
 @dataclass
@@ -35,20 +38,33 @@ class _Waiting:
     """The deliveries of one event loop waiting for the next batch."""
 
     deliveries: list[tuple[Delivery, asyncio.Future[Outcome]]] = field(default_factory=list)
-    draining: bool = False
-    drainer: asyncio.Task[None] | None = None  # held here: the loop keeps only a weak reference
+    # Held here: the event loop keeps only weak references to its tasks.
+    drainers: set[asyncio.Task[None]] = field(default_factory=set)
+
+
+def batches_in_flight_for(dialect_name: str) -> int:
+    """SQLite has one writer at a time: a second batch would only wait for the lock."""
+    return 1 if dialect_name == "sqlite" else POSTGRESQL_BATCHES_IN_FLIGHT
 
 
 class WebhookBatcher:
     """Takes verified deliveries from the event loop; answers each after its batch commits."""
 
     def __init__(
-        self, sessions: sessionmaker[Session], clock: Clock, *, max_batch: int = MAX_BATCH
+        self,
+        sessions: sessionmaker[Session],
+        clock: Clock,
+        *,
+        batches_in_flight: int = 1,
+        max_batch: int = MAX_BATCH,
     ) -> None:
         self._sessions = sessions
         self._clock = clock
         self._max_batch = max_batch
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="webhook-batch")
+        self._in_flight = batches_in_flight
+        self._executor = ThreadPoolExecutor(
+            max_workers=self._in_flight, thread_name_prefix="webhook-batch"
+        )
         # One queue per event loop: futures belong to the loop that made them.
         self._waiting: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Waiting] = (
             weakref.WeakKeyDictionary()
@@ -61,9 +77,10 @@ class WebhookBatcher:
             waiting = self._waiting[loop] = _Waiting()
         future: asyncio.Future[Outcome] = loop.create_future()
         waiting.deliveries.append((delivery, future))
-        if not waiting.draining:
-            waiting.draining = True
-            waiting.drainer = loop.create_task(self._drain(loop, waiting))
+        if len(waiting.drainers) < self._in_flight:
+            drainer = loop.create_task(self._drain(loop, waiting))
+            waiting.drainers.add(drainer)
+            drainer.add_done_callback(waiting.drainers.discard)
         return await future
 
     def close(self) -> None:
@@ -71,16 +88,14 @@ class WebhookBatcher:
         self._executor.shutdown(wait=True)
 
     async def _drain(self, loop: asyncio.AbstractEventLoop, waiting: _Waiting) -> None:
-        try:
-            while waiting.deliveries:
-                batch = waiting.deliveries[: self._max_batch]
-                del waiting.deliveries[: self._max_batch]
-                outcomes = await self._write(loop, [delivery for delivery, _ in batch])
-                for (_, future), outcome in zip(batch, outcomes, strict=True):
-                    if not future.done():
-                        future.set_result(outcome)
-        finally:
-            waiting.draining = False
+        """Write batches while deliveries wait; each takes everything that waited meanwhile."""
+        while waiting.deliveries:
+            batch = waiting.deliveries[: self._max_batch]
+            del waiting.deliveries[: self._max_batch]
+            outcomes = await self._write(loop, [delivery for delivery, _ in batch])
+            for (_, future), outcome in zip(batch, outcomes, strict=True):
+                if not future.done():
+                    future.set_result(outcome)
 
     async def _write(
         self, loop: asyncio.AbstractEventLoop, deliveries: list[Delivery]
