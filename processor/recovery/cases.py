@@ -15,7 +15,7 @@ in SQL (the upsert's conflict clause, for the stored row), is commutative and id
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -102,11 +102,11 @@ def merge_failures(failures: Iterable[PaymentFailure]) -> dict[str, MergedFailur
             folded.opened_at = min(folded.opened_at, failure.failed_at)
             newer, older = (
                 (failure, folded.newest)
-                if failure.recency >= folded.newest.recency
+                if _precedence(failure) >= _precedence(folded.newest)
                 else (folded.newest, failure)
             )
             if newer.payment_method_id is None and older.payment_method_id is not None:
-                newer = _with_method(newer, older.payment_method_id)
+                newer = replace(newer, payment_method_id=older.payment_method_id)
             folded.newest = newer
         if failure.charge_id is None:
             folded.unnamed_attempts += 1
@@ -115,9 +115,11 @@ def merge_failures(failures: Iterable[PaymentFailure]) -> dict[str, MergedFailur
     return merged
 
 
-def _with_method(failure: PaymentFailure, method_id: str) -> PaymentFailure:
-    values = {name: getattr(failure, name) for name in PaymentFailure.__dataclass_fields__}
-    return PaymentFailure(**{**values, "payment_method_id": method_id})
+def _precedence(failure: PaymentFailure) -> tuple[Any, ...]:
+    """`recency`, then every reported fact: two reports of one attempt merge the same way
+    in any order."""
+    return (*failure.recency, failure.code or "", failure.decline_code or "",
+            failure.message or "", failure.payment_method_id or "")
 
 
 _CASES = RecoveryCase.__table__

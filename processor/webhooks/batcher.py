@@ -38,6 +38,7 @@ class _Waiting:
     """The deliveries of one event loop waiting for the next batch."""
 
     deliveries: list[tuple[Delivery, asyncio.Future[Outcome]]] = field(default_factory=list)
+    draining: int = 0  # batches being written, counted when they start and when they end
     # Held here: the event loop keeps only weak references to its tasks.
     drainers: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -77,7 +78,8 @@ class WebhookBatcher:
             waiting = self._waiting[loop] = _Waiting()
         future: asyncio.Future[Outcome] = loop.create_future()
         waiting.deliveries.append((delivery, future))
-        if len(waiting.drainers) < self._in_flight:
+        if waiting.draining < self._in_flight:
+            waiting.draining += 1
             drainer = loop.create_task(self._drain(loop, waiting))
             waiting.drainers.add(drainer)
             drainer.add_done_callback(waiting.drainers.discard)
@@ -89,13 +91,16 @@ class WebhookBatcher:
 
     async def _drain(self, loop: asyncio.AbstractEventLoop, waiting: _Waiting) -> None:
         """Write batches while deliveries wait; each takes everything that waited meanwhile."""
-        while waiting.deliveries:
-            batch = waiting.deliveries[: self._max_batch]
-            del waiting.deliveries[: self._max_batch]
-            outcomes = await self._write(loop, [delivery for delivery, _ in batch])
-            for (_, future), outcome in zip(batch, outcomes, strict=True):
-                if not future.done():
-                    future.set_result(outcome)
+        try:
+            while waiting.deliveries:
+                batch = waiting.deliveries[: self._max_batch]
+                del waiting.deliveries[: self._max_batch]
+                outcomes = await self._write(loop, [delivery for delivery, _ in batch])
+                for (_, future), outcome in zip(batch, outcomes, strict=True):
+                    if not future.done():
+                        future.set_result(outcome)
+        finally:
+            waiting.draining -= 1
 
     async def _write(
         self, loop: asyncio.AbstractEventLoop, deliveries: list[Delivery]

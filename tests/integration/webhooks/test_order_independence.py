@@ -18,9 +18,9 @@ from processor.db.models import (
     SetupAttempt,
     StripeEvent,
 )
-from processor.webhooks.apply import Outcome
+from processor.webhooks.apply import Delivery, Outcome
 from processor.webhooks.envelope import parse_event
-from processor.webhooks.store import record_event
+from processor.webhooks.store import record_events
 from tests.fixtures.database import FakeClock
 from tests.unit.webhooks.factories import (
     CREATED,
@@ -155,10 +155,15 @@ def _state(sessions: sessionmaker[Session]) -> dict[str, list[Any]]:
 
 
 def _deliver_all(sessions: sessionmaker[Session], clock: FakeClock,
-                 events: list[dict[str, Any]]) -> None:
-    for document in events:
-        outcome = record_event(sessions, parse_event(body_of(document)), now=clock())
-        assert outcome in (Outcome.PROCESSED, Outcome.DUPLICATE), outcome
+                 events: list[dict[str, Any]], batch_sizes: list[int] | None = None) -> None:
+    """Deliver one by one, or in batches of the given sizes (the receiver's group commit)."""
+    deliveries = [Delivery(parse_event(body_of(document)), 0) for document in events]
+    sizes = iter(batch_sizes or [1] * len(deliveries))
+    while deliveries:
+        size = next(sizes, len(deliveries))
+        batch, deliveries = deliveries[:size], deliveries[size:]
+        for outcome in record_events(sessions, batch, now=clock()):
+            assert outcome in (Outcome.PROCESSED, Outcome.DUPLICATE), outcome
 
 
 @settings(
@@ -182,4 +187,30 @@ def test_any_delivery_order_with_duplicates_ends_in_the_in_order_state(
     _reset(engine)
     _reserve_charges(sessions, clock, references)
     _deliver_all(sessions, clock, deliveries)
+    assert _state(sessions) == in_order
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+def test_any_batching_of_any_delivery_order_ends_in_the_in_order_state(
+    data: st.DataObject, engine: Engine, sessions: sessionmaker[Session], clock: FakeClock
+) -> None:
+    """Batches merge their events' changes per row before writing: same end state."""
+    events, references = data.draw(histories())
+    duplicates = data.draw(st.lists(st.sampled_from(events), max_size=4))
+    deliveries = data.draw(st.permutations(events + duplicates))
+    batch_sizes = data.draw(st.lists(st.integers(1, 8), min_size=1, max_size=len(deliveries)))
+
+    _reset(engine)
+    _reserve_charges(sessions, clock, references)
+    _deliver_all(sessions, clock, events)
+    in_order = _state(sessions)
+
+    _reset(engine)
+    _reserve_charges(sessions, clock, references)
+    _deliver_all(sessions, clock, deliveries, batch_sizes)
     assert _state(sessions) == in_order

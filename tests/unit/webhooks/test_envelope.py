@@ -69,3 +69,13 @@ def test_non_json_is_refused(payload: str) -> None:
 def test_the_created_time_is_kept_to_the_second() -> None:
     event = parse_event(body_of(stripe_event("x.y", {"id": "obj"}, created=CREATED + 7)))
     assert event.created.timestamp() == CREATED + 7
+
+
+def test_an_event_holding_a_nul_character_is_refused() -> None:
+    """PostgreSQL text cannot hold NUL: the event could never be stored."""
+    document = {"id": "evt_1", "object": "event", "type": "x", "created": 1,
+                "data": {"object": {"id": "pi_\u0000"}}}
+    with pytest.raises(PayloadInvalid, match="NUL"):
+        parse_event(json.dumps(document))
+    escaped_backslash = json.dumps({**document, "data": {"object": {"id": "pi_\\u0000"}}})
+    assert parse_event(escaped_backslash).object_id == "pi_\\u0000"

@@ -1,0 +1,131 @@
+"""Group commit: deliveries that wait go in one batch, each is answered after its commit."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from processor.db.models import StripeEvent
+from processor.webhooks import batcher as batcher_module
+from processor.webhooks.apply import Delivery, Outcome
+from processor.webhooks.batcher import WebhookBatcher
+from processor.webhooks.envelope import parse_event
+from tests.fixtures.database import FakeClock
+from tests.unit.webhooks.factories import body_of, payment_intent, stripe_event
+
+
+def deliveries(count: int, tag: str) -> list[Delivery]:
+    return [
+        Delivery(parse_event(body_of(stripe_event(
+            "payment_intent.succeeded", payment_intent(f"pi_{tag}{n}"), event_id=f"evt_{tag}{n:03d}"
+        ))), 0)
+        for n in range(count)
+    ]
+
+
+def stored(sessions: sessionmaker[Session]) -> set[str]:
+    with sessions() as session:
+        return set(session.scalars(select(StripeEvent.id)))
+
+
+def test_deliveries_that_wait_go_in_one_batch(
+    sessions: sessionmaker[Session], clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    batches: list[int] = []
+    record = batcher_module.record_events
+
+    def counting(sessions: Any, batch: Sequence[Delivery], *, now: datetime) -> list[Outcome]:
+        batches.append(len(batch))
+        return record(sessions, batch, now=now)
+
+    monkeypatch.setattr(batcher_module, "record_events", counting)
+    batcher = WebhookBatcher(sessions, clock)
+    burst = deliveries(40, "burst")
+
+    async def deliver_all() -> list[Outcome]:
+        return await asyncio.gather(*(batcher.submit(d) for d in [*burst, burst[0]]))
+
+    outcomes = asyncio.run(deliver_all())
+    batcher.close()
+    assert outcomes == [Outcome.PROCESSED] * 40 + [Outcome.DUPLICATE]
+    assert batches == [41]  # everything waited for the first batch to start
+    assert stored(sessions) == {d.event.id for d in burst}
+
+
+def test_a_batch_starts_at_once_when_nothing_waits(
+    sessions: sessionmaker[Session], clock: FakeClock
+) -> None:
+    batcher = WebhookBatcher(sessions, clock)
+
+    async def one_by_one() -> list[Outcome]:
+        return [await batcher.submit(d) for d in deliveries(3, "alone")]
+
+    assert asyncio.run(one_by_one()) == [Outcome.PROCESSED] * 3
+    batcher.close()
+
+
+def test_a_caller_that_stops_waiting_does_not_disturb_its_batch(
+    sessions: sessionmaker[Session], clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started, release = threading.Event(), threading.Event()
+    record = batcher_module.record_events
+
+    def slow(sessions: Any, batch: Sequence[Delivery], *, now: datetime) -> list[Outcome]:
+        started.set()
+        release.wait(timeout=10)
+        return record(sessions, batch, now=now)
+
+    monkeypatch.setattr(batcher_module, "record_events", slow)
+    batcher = WebhookBatcher(sessions, clock)
+    gone, staying = deliveries(2, "cancel")
+
+    async def scenario() -> Outcome:
+        leaving = asyncio.ensure_future(batcher.submit(gone))
+        waiting = asyncio.ensure_future(batcher.submit(staying))
+        await asyncio.get_running_loop().run_in_executor(None, started.wait, 10)
+        leaving.cancel()
+        release.set()
+        return await waiting
+
+    assert asyncio.run(scenario()) is Outcome.PROCESSED
+    batcher.close()
+    assert stored(sessions) == {gone.event.id, staying.event.id}
+
+
+def test_a_batch_that_breaks_unexpectedly_answers_every_delivery_unavailable(
+    sessions: sessionmaker[Session], clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_args: Any, **_kwargs: Any) -> list[Outcome]:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(batcher_module, "record_events", broken)
+    batcher = WebhookBatcher(sessions, clock)
+
+    async def deliver_all() -> list[Outcome]:
+        return await asyncio.gather(*(batcher.submit(d) for d in deliveries(3, "broken")))
+
+    assert asyncio.run(deliver_all()) == [Outcome.UNAVAILABLE] * 3
+    batcher.close()
+    assert stored(sessions) == set()
+
+
+def test_two_batches_in_flight_store_each_event_once(
+    sessions: sessionmaker[Session], clock: FakeClock
+) -> None:
+    batcher = WebhookBatcher(sessions, clock, batches_in_flight=2, max_batch=5)
+    burst = deliveries(30, "flight")
+
+    async def deliver_all() -> list[Outcome]:
+        return await asyncio.gather(*(batcher.submit(d) for d in burst + burst))
+
+    outcomes = asyncio.run(deliver_all())
+    batcher.close()
+    assert sorted(o.value for o in outcomes) == ["duplicate"] * 30 + ["processed"] * 30
+    assert stored(sessions) == {d.event.id for d in burst}
