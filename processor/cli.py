@@ -309,11 +309,11 @@ def build_parser() -> argparse.ArgumentParser:
     reconcile.add_argument("--since", default="3d", help="how far back, e.g. 2d or 36h")
     reconcile.set_defaults(handler=cmd_reconcile)
 
-    replay = sub.add_parser("replay", help="re-run stored events through the handlers")
+    replay = sub.add_parser("replay", help="re-run stored events through their reducers")
     replay.add_argument("event_id", nargs="?")
     replay.add_argument("--failed", action="store_true", help="every event stored as failed")
     replay.add_argument(
-        "--force", action="store_true", help="run EVENT_ID's handler even if already processed"
+        "--force", action="store_true", help="apply EVENT_ID again even if already processed"
     )
     replay.set_defaults(handler=cmd_replay)
 

@@ -6,7 +6,8 @@ in SQL (the upsert's conflict clause, for the stored row), is commutative and id
 
 - the newest failure, by (time, charge id), names the kind, the error and the method;
 - `opened_at` is the earliest failure; a failure never reopens a closed case;
-- `failure_count` counts attempts: the same attempt (charge id) reported by both paths counts once;
+- `failure_count` counts attempts; an attempt (charge id) reported again changes nothing (the
+  402 and the webhook report the same one; a failed authentication makes no new charge);
 - a case whose PaymentIntent has a processed `payment_intent.succeeded` or `.canceled` event is
   closed (recovered or canceled) at that event's time, whichever arrived first;
 - the first notification is written exactly once per case, canceled if the case is closed.
@@ -92,22 +93,31 @@ def notification_dedup_key(case_id: int, sequence: int) -> str:
 
 
 def merge_failures(failures: Iterable[PaymentFailure]) -> dict[str, MergedFailures]:
-    """Fold failures per PaymentIntent; the result does not depend on their order."""
-    merged: dict[str, MergedFailures] = {}
+    """Fold failures per PaymentIntent; the result does not depend on their order.
+
+    An attempt (charge id) reported more than once keeps its first report, as the stored row
+    does: a later report of the same attempt (the 402, then the webhook; or a failed
+    authentication, which makes no new charge) changes nothing.
+    """
+    first_reports: dict[tuple[str, str], PaymentFailure] = {}
+    unnamed: list[PaymentFailure] = []
     for failure in failures:
+        if failure.charge_id is None:
+            unnamed.append(failure)
+            continue
+        key = (failure.payment_intent_id, failure.charge_id)
+        held = first_reports.get(key)
+        if held is None or _precedence(failure) < _precedence(held):
+            first_reports[key] = failure
+    merged: dict[str, MergedFailures] = {}
+    for failure in sorted([*first_reports.values(), *unnamed], key=_precedence):
         folded = merged.get(failure.payment_intent_id)
         if folded is None:
             folded = merged[failure.payment_intent_id] = MergedFailures(failure, failure.failed_at)
+        elif failure.payment_method_id is None and folded.newest.payment_method_id is not None:
+            folded.newest = replace(failure, payment_method_id=folded.newest.payment_method_id)
         else:
-            folded.opened_at = min(folded.opened_at, failure.failed_at)
-            newer, older = (
-                (failure, folded.newest)
-                if _precedence(failure) >= _precedence(folded.newest)
-                else (folded.newest, failure)
-            )
-            if newer.payment_method_id is None and older.payment_method_id is not None:
-                newer = replace(newer, payment_method_id=older.payment_method_id)
-            folded.newest = newer
+            folded.newest = failure  # in order of precedence: the last one is the newest
         if failure.charge_id is None:
             folded.unnamed_attempts += 1
         else:
@@ -160,11 +170,10 @@ def _upsert_cases(dialect: str) -> object:
                 else_=stored.payment_method_id,
             ),
             "opened_at": earliest(stored.opened_at, new.opened_at),
-            "failure_count": stored.failure_count
-            + new.failure_count
-            - case((same_attempt, 1), else_=0),
+            "failure_count": stored.failure_count + new.failure_count,
             "updated_at": new.updated_at,
         },
+        where=~same_attempt,  # a later report of the stored attempt changes nothing
     )
 
 
