@@ -86,7 +86,7 @@ def create_app(runtime: Runtime) -> Starlette:
             ),
             Middleware(webhooks.WebhookFastPath),
         ],
-        exception_handlers=errors.EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        exception_handlers=errors.EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
     app.state.runtime = runtime
