@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -19,7 +20,6 @@ EXIT_USAGE = 2
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    import os
     import shutil
     import signal
 
@@ -93,7 +93,6 @@ def _prepare_metrics_directory(configured: str | None, workers: int) -> str | No
     configured, several workers get a temporary one (removed when the server stops); a single
     worker keeps its counts in memory. Returns the directory in use, if any.
     """
-    import os
     import tempfile
     from pathlib import Path
 
@@ -401,6 +400,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.handler is not cmd_serve:
+        # Only web workers share their counts through files in this directory; the other
+        # commands serve no /metrics and count in memory, wherever the variable points.
+        os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
     try:
         settings = load_settings()
     except SettingsError as exc:
