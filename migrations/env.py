@@ -1,13 +1,18 @@
 """Alembic environment: the URL comes from the service's settings, or a connection is handed in.
 
 `processor.db.migrate` passes `config.attributes["connection"]` so tests and `processor migrate`
-run migrations on a connection they already hold.
+run migrations on a connection they already hold. Versions are frozen: autogenerate writes the
+stored type of our column types (`render_item`), so a new version imports nothing of ours.
 """
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
 from alembic import context
+from alembic.autogenerate.api import AutogenContext
 from sqlalchemy import Connection
+from sqlalchemy.types import TypeDecorator
 
 from processor.config import load_settings
 from processor.db.engine import make_engine
@@ -16,12 +21,20 @@ from processor.db.models import Base
 target_metadata = Base.metadata
 
 
+def render_item(type_: str, obj: Any, _context: AutogenContext) -> str | Literal[False]:
+    """`UTCDateTime()` is written as what it stores, `sa.DateTime(timezone=True)`."""
+    if type_ == "type" and isinstance(obj, TypeDecorator):
+        return f"sa.{obj.impl!r}"
+    return False
+
+
 def run_on(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
         compare_type=True,
         render_as_batch=connection.dialect.name == "sqlite",
+        render_item=render_item,
     )
     with context.begin_transaction():
         context.run_migrations()

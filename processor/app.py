@@ -1,9 +1,14 @@
-"""Starlette application factory: routes, middleware and lifespan, assembled from a Runtime."""
+"""Starlette application factory: routes, middleware and lifespan, assembled from a Runtime.
+
+The sandbox (Stripe stand-in, mail sink, control page) is imported only in sandbox mode: a
+production process never loads it, nor aiosmtpd.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -14,20 +19,12 @@ from processor.checkout.method_details import MethodDetailsWorker
 from processor.notifier.runner import BackgroundNotifier
 from processor.notifier.smtp import SmtpMailer
 from processor.runtime import Runtime
-from processor.sandbox import Sandbox, create_sandbox_app
-from processor.sandbox.mailbox import MailSink, mail_routes
-from processor.web import (
-    checkout,
-    errors,
-    health,
-    metrics,
-    ops,
-    pages,
-    recovery,
-    sandbox_console,
-    webhooks,
-)
+from processor.web import checkout, errors, health, metrics, ops, pages, recovery, webhooks
 from processor.web.security import SecurityHeaders
+
+if TYPE_CHECKING:
+    from processor.sandbox import Sandbox
+    from processor.sandbox.mailbox import MailSink
 
 
 def create_app(runtime: Runtime) -> Starlette:
@@ -77,6 +74,8 @@ def create_app(runtime: Runtime) -> Starlette:
         else None
     )
     if runtime.settings.sandbox:
+        from processor.web import sandbox_console
+
         routes += sandbox_console.routes()
     app = Starlette(
         routes=routes,
@@ -85,7 +84,7 @@ def create_app(runtime: Runtime) -> Starlette:
                 SecurityHeaders, settings=runtime.settings, exempt_prefixes=["/sandbox/stripe/"]
             ),
         ],
-        exception_handlers=errors.EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        exception_handlers=errors.EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
     app.state.runtime = runtime
@@ -96,6 +95,8 @@ def create_app(runtime: Runtime) -> Starlette:
 
 def _mount_mail_sink(routes: list[BaseRoute]) -> MailSink:
     """Sandbox mode without SMTP_URL: keep outgoing mail on loopback, readable at /sandbox/mail."""
+    from processor.sandbox.mailbox import MailSink, mail_routes
+
     sink = MailSink()
     routes.append(Mount("/sandbox/mail", routes=mail_routes(sink.mailbox)))
     return sink
@@ -103,6 +104,8 @@ def _mount_mail_sink(routes: list[BaseRoute]) -> MailSink:
 
 def _mount_sandbox(runtime: Runtime, routes: list[BaseRoute]) -> Sandbox:
     """Sandbox mode: the Stripe stand-in at /sandbox/stripe, delivering to our own receiver."""
+    from processor.sandbox import create_sandbox_app
+
     settings = runtime.settings
     sandbox_app = create_sandbox_app(
         secret_key=settings.stripe_secret_key,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -19,7 +20,8 @@ EXIT_USAGE = 2
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    import os
+    import shutil
+    import signal
 
     import uvicorn
 
@@ -50,18 +52,59 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         )
     else:
         print(f"processor: serving on {address}", file=sys.stderr)
-    uvicorn.run(
-        "processor.asgi:app_from_environment",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_level="info",
-        # uvicorn's records (its access log too) go through our root handler, which scrubs
-        # secrets and recovery-link tokens, in text or JSON.
-        log_config=None,
-    )
+    metrics_directory = _prepare_metrics_directory(settings.prometheus_multiproc_dir, args.workers)
+    # uvicorn shuts down gracefully on SIGTERM, then raises it again for the process's own
+    # handler: end there with status 0 and our clean-up, rather than be killed by it.
+    signal.signal(signal.SIGTERM, _exit_after_graceful_shutdown)
+    try:
+        uvicorn.run(
+            "processor.asgi:app_from_environment",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            log_level="info",
+            # uvicorn's records (its access log too) go through our root handler, which scrubs
+            # secrets and recovery-link tokens, in text or JSON.
+            log_config=None,
+            access_log=settings.access_log if args.access_log is None else args.access_log,
+            # Off unless asked: without a proxy in front, anyone could claim any address.
+            proxy_headers=args.proxy_headers,
+            forwarded_allow_ips=settings.forwarded_allow_ips,
+            # On SIGTERM: stop accepting, answer every request in flight (deliveries included),
+            # then run the app's shutdown; only requests still running after this are cut off.
+            timeout_graceful_shutdown=args.timeout_graceful_shutdown,
+        )
+    finally:
+        if metrics_directory is not None and settings.prometheus_multiproc_dir is None:
+            shutil.rmtree(metrics_directory, ignore_errors=True)
     return EXIT_OK
+
+
+def _exit_after_graceful_shutdown(_signum: int, _frame: object) -> None:
+    raise SystemExit(EXIT_OK)
+
+
+def _prepare_metrics_directory(configured: str | None, workers: int) -> str | None:
+    """Set up prometheus-client's multiprocess mode when several workers share one /metrics.
+
+    Each worker writes its counts to files in the directory and any scrape sums them all. Files
+    of an earlier run are removed first, or their counts would be added in. Without a directory
+    configured, several workers get a temporary one (removed when the server stops); a single
+    worker keeps its counts in memory. Returns the directory in use, if any.
+    """
+    import tempfile
+    from pathlib import Path
+
+    if configured is None and workers == 1:
+        return None
+    directory = configured or tempfile.mkdtemp(prefix="processor-metrics-")
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    for stale in Path(directory).glob("*.db"):
+        stale.unlink()
+    # Read by prometheus-client when a worker imports it, and by the workers' settings.
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    return directory
 
 
 def cmd_notify(args: argparse.Namespace, settings: Settings) -> int:
@@ -272,6 +315,25 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument(
+        "--access-log",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="log one line per request (default: ACCESS_LOG, on)",
+    )
+    serve.add_argument(
+        "--proxy-headers",
+        action="store_true",
+        help="take the client's address and scheme from X-Forwarded-For and X-Forwarded-Proto "
+        "sent by the peers in FORWARDED_ALLOW_IPS (default 127.0.0.1)",
+    )
+    serve.add_argument(
+        "--timeout-graceful-shutdown",
+        type=int,
+        default=30,
+        metavar="SECONDS",
+        help="on SIGTERM, how long requests in flight may take to finish (default 30)",
+    )
     serve.set_defaults(handler=cmd_serve)
 
     migrate = sub.add_parser("migrate", help="upgrade the database to the latest schema")
@@ -338,6 +400,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.handler is not cmd_serve:
+        # Only web workers share their counts through files in this directory; the other
+        # commands serve no /metrics and count in memory, wherever the variable points.
+        os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
     try:
         settings = load_settings()
     except SettingsError as exc:

@@ -72,6 +72,11 @@ class Settings:
     log_format: str = "text"
     sandbox: bool = True
     run_notifier: bool = True
+    access_log: bool = True
+    # Which peers `processor serve --proxy-headers` believes about X-Forwarded-For and -Proto.
+    forwarded_allow_ips: str = "127.0.0.1"
+    # Where web workers write their Prometheus counts, summed by every scrape (uvicorn workers).
+    prometheus_multiproc_dir: str | None = None
 
     @property
     def stripe_js_url(self) -> str:
@@ -196,6 +201,8 @@ def load_settings(
         ("MAIL_FROM", "mail_from"),
         ("MERCHANT_NAME", "merchant_name"),
         ("OPS_TOKEN", "ops_token"),
+        ("FORWARDED_ALLOW_IPS", "forwarded_allow_ips"),
+        ("PROMETHEUS_MULTIPROC_DIR", "prometheus_multiproc_dir"),
     ):
         if text(name) is not None:
             kwargs[key] = text(name)
@@ -228,6 +235,7 @@ def load_settings(
     parsed("STRIPE_MAX_NETWORK_RETRIES", _non_negative_int, "stripe_max_network_retries")
     parsed("STRIPE_TIMEOUT_SECONDS", _positive_float, "stripe_timeout_seconds")
     parsed("RUN_NOTIFIER", _boolean, "run_notifier")
+    parsed("ACCESS_LOG", _boolean, "access_log")
 
     if problems:
         raise SettingsError(problems)

@@ -1,6 +1,9 @@
 """Prometheus metrics of one process, in a registry of their own so tests stay independent.
 
-Services do not import this; the web layer and the workers count what their services return.
+With several web workers (PROMETHEUS_MULTIPROC_DIR set before prometheus-client is imported),
+each process writes its counts to files in that directory and a scrape of any worker sums them
+with prometheus-client's multiprocess collector. Services do not import this; the web layer
+and the workers count what their services return.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 
@@ -42,14 +46,25 @@ class Metrics:
             registry=self.registry,
         )
 
-    def watch_stored_counts(self, read_counts: Callable[[], dict[str, dict[str, int]]]) -> None:
-        """Expose row counts by status read from the database at scrape time.
+    def scrape_registry(
+        self,
+        read_counts: Callable[[], dict[str, dict[str, int]]],
+        multiprocess_directory: str | None = None,
+    ) -> CollectorRegistry:
+        """The registry `/metrics` exposes: this process's counters, or with
+        `multiprocess_directory` every worker's summed, plus row counts read at scrape time.
 
         Charges are made by `processor charge` processes and emails by separate notifier
         workers, so the database, not any one process's counters, knows the totals.
         `read_counts` returns {"notifications": {status: n}, "charges": {status: n}}.
         """
-        self.registry.register(_StoredCountsCollector(read_counts))
+        if multiprocess_directory is None:
+            registry = self.registry
+        else:
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry, path=multiprocess_directory)
+        registry.register(_StoredCountsCollector(read_counts))
+        return registry
 
 
 _STORED_FAMILIES = {

@@ -18,11 +18,11 @@ from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from processor.charging.request import ChargeOutcome, ChargeRequest, idempotency_key
-from processor.db.models import Charge
+from processor.db.models import Charge, table_of
 from processor.db.upsert import insert_ignoring_conflict_statement
 from processor.recovery.cases import classify_decline
 
-CHARGES = Charge.__table__
+CHARGES = table_of(Charge)
 PENDING = "pending"
 FINAL_STATUSES = frozenset({"succeeded", "processing", "requires_action", "failed", "error"})
 _LOOKUP_CHUNK = 500

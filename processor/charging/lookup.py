@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 import stripe
+from stripe.params import PaymentIntentListParams
 
 from processor.stripe_fields import value_of
 
@@ -37,14 +39,13 @@ def find_intent_by_reference(
     """The customer's PaymentIntent whose `metadata.reference` is `reference`, created after
     `since` (a day before our row, for clock skew), or None if there is none."""
     floor = int((since - timedelta(days=1)).timestamp())
-    params: dict[str, Any] = {
+    params: PaymentIntentListParams = {
         "customer": customer_id,
         "limit": _PAGE_SIZE,
         "created": {"gte": floor},
     }
     for _page in range(_MAX_PAGES):
-        query = dict(params)
-        page = call(lambda q=query: client.v1.payment_intents.list(q))
+        page = call(partial(client.v1.payment_intents.list, params.copy()))
         for intent in page.data:
             if value_of(intent, "metadata", "reference") == reference:
                 return intent

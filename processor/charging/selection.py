@@ -10,11 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import partial
 from typing import Any
 
 import stripe
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, sessionmaker
+from stripe.params import CustomerPaymentMethodListParams
 
 from processor.clock import from_unix
 from processor.db.models import PaymentMethod
@@ -123,11 +125,12 @@ def _list_customer_methods(
     client: stripe.StripeClient, customer_id: str, call: Callable[[Callable[[], Any]], Any]
 ) -> list[Any]:
     methods: list[Any] = []
-    params: dict[str, Any] = {"limit": _PAGE_SIZE}
+    params: CustomerPaymentMethodListParams = {"limit": _PAGE_SIZE}
     for _page in range(_MAX_PAGES):
-        query = dict(params)
         try:
-            page = call(lambda q=query: client.v1.customers.payment_methods.list(customer_id, q))
+            page = call(
+                partial(client.v1.customers.payment_methods.list, customer_id, params.copy())
+            )
         except stripe.InvalidRequestError as exc:
             if exc.http_status == 404:
                 raise NotFound(

@@ -65,10 +65,16 @@ T = TypeVar("T")
 class Collaborators(Protocol):
     """What charging needs from the process: `processor.runtime.Runtime` provides it."""
 
-    settings: Settings
-    sessions: sessionmaker[Session]
-    stripe: stripe.StripeClient
-    clock: Clock
+    # Read-only: a dataclass field holding a function (Runtime.clock) is not a settable
+    # attribute to the type checker.
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def sessions(self) -> sessionmaker[Session]: ...
+    @property
+    def stripe(self) -> stripe.StripeClient: ...
+    @property
+    def clock(self) -> Clock: ...
 
 
 def _send_now() -> None:
@@ -115,12 +121,12 @@ def charge_off_session(
             )
         return resume_charge(deps, row, request, options)
     with deps.sessions() as session:
-        row = find_charge(session, request.reference)
-    if row is None:
+        found = find_charge(session, request.reference)
+    if found is None:
         method = _choose_method(deps, request, options)
         with unit_of_work(deps.sessions) as session:
-            row, _inserted = reserve_charge(session, request, method.id, now=deps.clock())
-    return resume_charge(deps, row, request, options)
+            found, _inserted = reserve_charge(session, request, method.id, now=deps.clock())
+    return resume_charge(deps, found, request, options)
 
 
 def reserve_named_charge(session: Session, request: ChargeRequest, *, now: datetime) -> ChargeRow:

@@ -110,7 +110,8 @@ def build_message(
     message = MIMEMultipart("alternative", boundary=_BOUNDARY_PREFIX + secrets.token_hex(12))
     message["From"] = _mailbox(sender.name, sender.address)
     message["To"] = _mailbox(recipient_name or "", address)
-    message["Subject"] = _encoded(header_text(content.subject))
+    # A Header object is what keeps a non-ASCII subject encoded; typeshed allows only str.
+    message["Subject"] = _encoded(header_text(content.subject))  # type: ignore[assignment]
     message["Date"] = format_datetime(date)
     message["Message-ID"] = message_id
     message["Content-Language"] = locale

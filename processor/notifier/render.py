@@ -94,7 +94,8 @@ def render_email(email: RecoveryEmail) -> EmailContent:
     }
     text_template = env.get_template(f"{locale}/{email.case_kind}.txt")
     module = text_template.make_module(values)
-    subject = one_line(str(module.subject))
+    # The template's `{% set subject = ... %}`, which Jinja exports as a module attribute.
+    subject = one_line(str(vars(module)["subject"]))
     text = _tidy_text(str(module))
     html = env.get_template(f"{locale}/{email.case_kind}.html").render(values, subject=subject)
     return EmailContent(subject=subject, text=text, html=html)

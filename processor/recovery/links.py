@@ -82,6 +82,8 @@ def read_link(
         payload = serializer.loads(token, max_age=int(ttl.total_seconds()))
     except SignatureExpired as exc:
         # The signature is good, only the age is wrong: the case id can be trusted.
+        if exc.payload is None:  # itsdangerous keeps it whenever the signature checked out
+            raise LinkInvalid("This link is not valid.") from exc
         claims = serializer.load_payload(exc.payload)
         issued_at = exc.date_signed or clock()
         raise LinkExpired(_case_id(claims, purpose), issued_at) from exc

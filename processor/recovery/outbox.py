@@ -22,10 +22,10 @@ from random import Random
 from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
-from processor.db.models import Notification
+from processor.db.models import Notification, table_of
 from processor.db.upsert import insert_ignoring_conflict
 
-NOTIFICATIONS = Notification.__table__
+NOTIFICATIONS = table_of(Notification)
 MAX_ERROR_LENGTH = 2000
 
 

@@ -8,10 +8,10 @@ recovered, whatever the browser reports. Stripe is reached through the client pa
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import stripe
 from sqlalchemy import func, select
@@ -233,7 +233,10 @@ def mask_address(address: str) -> str:
     return f"{local[:1]}•••@{domain}" if domain else "•••"
 
 
-def _stripe_call(call):  # type: ignore[no-untyped-def]
+Answer = TypeVar("Answer")
+
+
+def _stripe_call(call: Callable[[], Answer]) -> Answer:
     try:
         return call()
     except stripe.CardError as exc:

@@ -105,7 +105,7 @@ def load_case_summary(session: Session, case_id: int) -> CaseSummary | None:
     return load_case_summaries(session, [case_id]).get(case_id)
 
 
-def _summary(row: Row[Any]) -> CaseSummary:
+def _summary(row: Row[*tuple[Any, ...]]) -> CaseSummary:
     return CaseSummary(
         id=row.id,
         payment_intent_id=row.payment_intent_id,

@@ -6,6 +6,7 @@ Every route takes the sandbox's secret key (`Authorization: Bearer sk_test_…`)
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -36,7 +37,11 @@ async def _body(request: Request) -> dict[str, Any]:
     return data
 
 
-def _endpoint(action):  # type: ignore[no-untyped-def]
+# action(sandbox, body, request) -> JSON-able, or None for {"ok": true}
+Action = Callable[[Sandbox, dict[str, Any], Request], Any]
+
+
+def _endpoint(action: Action) -> Callable[[Request], Awaitable[Response]]:
     """Wrap `action(sandbox, body, request) -> JSON-able` with auth and error bodies."""
 
     async def endpoint(request: Request) -> Response:
@@ -85,7 +90,7 @@ def _settle(sandbox: Sandbox, body: dict[str, Any], _r: Request) -> Any:
     return {"settled": sandbox.settle_processing()}
 
 
-ACTIONS = {
+ACTIONS: dict[tuple[str, str], Action] = {
     ("POST", "/reset"): lambda s, b, r: s.reset(
         keep_webhook_endpoints=bool(b.get("keep_webhook_endpoints", False))
     ),

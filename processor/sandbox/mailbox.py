@@ -40,7 +40,7 @@ class ReceivedMail:
 
     def body(self, subtype: str) -> str | None:
         part = self.message.get_body(preferencelist=(subtype,))
-        return None if part is None else str(part.get_content())  # type: ignore[attr-defined]
+        return None if part is None else str(part.get_content())
 
 
 class Mailbox:
@@ -60,7 +60,7 @@ class Mailbox:
                     received_at=datetime.now(UTC),
                     envelope_from=envelope.mail_from,
                     envelope_to=tuple(envelope.rcpt_tos),
-                    message=message,  # type: ignore[arg-type]
+                    message=message,
                 )
             )
         return "250 OK"

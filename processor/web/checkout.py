@@ -26,7 +26,7 @@ NO_SESSION = "Sign up first: this browser has no session."
 
 
 def _runtime(request: Request) -> Runtime:
-    return request.app.state.runtime  # type: ignore[no-any-return]
+    return request.app.state.runtime
 
 
 def _optional_text(body: dict[str, Any], name: str) -> str | None:

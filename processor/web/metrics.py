@@ -12,16 +12,18 @@ from processor.ops_report import status_counts
 from processor.runtime import Runtime
 
 
-async def metrics_endpoint(request: Request) -> Response:
-    runtime: Runtime = request.app.state.runtime
-    body = await run_in_threadpool(generate_latest, runtime.metrics.registry)
-    return Response(body, media_type=CONTENT_TYPE_LATEST)
-
-
 def routes(runtime: Runtime) -> list[Route]:
     def stored_counts() -> dict[str, dict[str, int]]:
         with runtime.sessions() as session:
             return status_counts(session)
 
-    runtime.metrics.watch_stored_counts(stored_counts)
+    registry = runtime.metrics.scrape_registry(
+        stored_counts, runtime.settings.prometheus_multiproc_dir
+    )
+
+    async def metrics_endpoint(_request: Request) -> Response:
+        body = await run_in_threadpool(generate_latest, registry)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
+
     return [Route("/metrics", metrics_endpoint)]
+

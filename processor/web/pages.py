@@ -6,14 +6,14 @@ The pages are plain files with no inline script or style, so the Content-Securit
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from starlette.requests import Request
 from starlette.responses import FileResponse
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-PAGES_DIRECTORY = Path(__file__).resolve().parents[2] / "checkout_page"
+from processor.resources import resource_path
+
+PAGES_DIRECTORY = resource_path("checkout_page")
 # The HTML names its assets without a version, so it must be revalidated on every load.
 HTML_HEADERS = {"cache-control": "no-cache"}
 

@@ -74,3 +74,16 @@ def test_the_asgi_factory_leaves_start_up_objects_out_of_garbage_collection(tmp_
     before, after = map(int, done.stdout.split())
     assert before == 0
     assert after > 10_000  # the modules and their classes, not a handful of objects
+
+
+def test_commands_other_than_serve_ignore_the_web_workers_metrics_directory(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # A deployment may set PROMETHEUS_MULTIPROC_DIR for every container; only the web one has it.
+    database = f"sqlite:///{tmp_path / 'metrics.db'}"
+    assert run("migrate", DATABASE_URL=database).returncode == 0
+    answer = run(
+        "replay", "--failed",
+        DATABASE_URL=database, PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "absent"),
+    )
+    assert answer.returncode == 0, answer.stderr
+    assert "processor replay: 0 event(s)" in answer.stdout
+    assert not (tmp_path / "absent").exists()

@@ -35,6 +35,7 @@ def test_real_keys_leave_sandbox_mode_and_split_rotated_secrets() -> None:
     ("environ", "named"),
     [
         ({"DATABASE_URL": "not a url"}, "DATABASE_URL"),
+        ({"ACCESS_LOG": "sometimes"}, "ACCESS_LOG"),
         ({"DATABASE_URL": "mysql://root@localhost/x"}, "DATABASE_URL"),
         ({"SANDBOX": "1", "STRIPE_SECRET_KEY": "sk_live_abc"}, "STRIPE_SECRET_KEY"),
         ({"SANDBOX": "maybe"}, "SANDBOX"),
@@ -81,3 +82,21 @@ def test_env_file_is_read_and_environment_wins(tmp_path) -> None:  # type: ignor
 )
 def test_parse_duration(text: str, expected: timedelta) -> None:
     assert parse_duration(text) == expected
+
+
+def test_server_settings_default_to_a_logged_loopback_without_shared_metrics() -> None:
+    settings = load_settings({}, env_file=None)
+    assert settings.access_log
+    assert settings.forwarded_allow_ips == "127.0.0.1"
+    assert settings.prometheus_multiproc_dir is None
+    given = load_settings(
+        {
+            "ACCESS_LOG": "off",
+            "FORWARDED_ALLOW_IPS": "10.0.0.5,10.0.0.6",
+            "PROMETHEUS_MULTIPROC_DIR": "/run/processor/metrics",
+        },
+        env_file=None,
+    )
+    assert not given.access_log
+    assert given.forwarded_allow_ips == "10.0.0.5,10.0.0.6"
+    assert given.prometheus_multiproc_dir == "/run/processor/metrics"
