@@ -62,7 +62,7 @@ def create_app(runtime: Runtime) -> Starlette:
 
     # Deliveries are nearly every request the service gets: their route is tried first.
     webhook_endpoint = webhooks.StripeWebhookEndpoint(runtime)
-    routes: list[BaseRoute] = webhooks.routes(webhook_endpoint)
+    routes: list[BaseRoute] = [*webhooks.routes(webhook_endpoint)]
     routes += [*health.routes(), *metrics.routes(runtime)]
     routes += [*checkout.routes(runtime.settings), *pages.routes()]
     routes += recovery.routes(runtime.settings)

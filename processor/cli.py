@@ -145,8 +145,8 @@ def cmd_reconcile(args: argparse.Namespace, settings: Settings) -> int:
 
     from processor.config import parse_duration
     from processor.runtime import build_runtime
+    from processor.webhooks.apply import Outcome
     from processor.webhooks.reconcile import reconcile
-    from processor.webhooks.store import Outcome
 
     try:
         since = parse_duration(args.since)

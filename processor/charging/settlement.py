@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import Connection, and_, bindparam, case, or_, select, update
+from sqlalchemy import Connection, String, and_, bindparam, case, or_, select, update
 
-from processor.db.models import Charge, RecoveryCase
+from processor.db.models import Charge, RecoveryCase, table_of
 from processor.db.types import UTCDateTime
 
 Settlement = Literal["failed", "succeeded", "canceled"]
@@ -32,9 +32,9 @@ class IntentOutcome:
     at: datetime
 
 
-_CHARGES = Charge.__table__
-_CASES = RecoveryCase.__table__
-_INTENT = bindparam("p_intent")
+_CHARGES = table_of(Charge)
+_CASES = table_of(RecoveryCase)
+_INTENT = bindparam("p_intent", type_=String())
 _NOW = bindparam("p_now", type_=UTCDateTime())
 _AT = bindparam("p_at", type_=UTCDateTime())
 _OF_INTENT = or_(

@@ -22,7 +22,7 @@ from sqlalchemy import ColumnElement, Connection, bindparam, case, exists, func,
 
 from processor.db.bulk import insert_rows, rows_parameters
 from processor.db.locks import lock_keys_until_commit
-from processor.db.models import SetupAttempt
+from processor.db.models import SetupAttempt, table_of
 
 # Tie-break for states of the same second: how far along the flow each one is.
 STAGE = {
@@ -88,7 +88,7 @@ def merge_attempt_changes(changes: Iterable[AttemptChange]) -> dict[str, Attempt
     return merged
 
 
-_ATTEMPTS = SetupAttempt.__table__
+_ATTEMPTS = table_of(SetupAttempt)
 _STATE_COLUMNS = (
     "status", "error_code", "decline_code", "error_message", "state_changed_at",
 )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -110,7 +111,9 @@ class MethodDetailsWorker:
         clock: Clock,
         interval: float = INTERVAL_SECONDS,
     ) -> None:
-        self._run_once = lambda: complete_missing_details(sessions, client, clock=clock)
+        self._run_once: Callable[[], Completion] = lambda: complete_missing_details(
+            sessions, client, clock=clock
+        )
         self._interval = interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="method-details", daemon=True)

@@ -18,7 +18,7 @@ from sqlalchemy import Connection, case, func
 from sqlalchemy.orm import Session
 
 from processor.db.bulk import insert_rows, rows_parameters
-from processor.db.models import PaymentMethod
+from processor.db.models import PaymentMethod, table_of
 from processor.db.upsert import earliest
 
 
@@ -104,8 +104,8 @@ _ROW_COLUMNS = tuple(MethodChange("").row(datetime.min.replace(tzinfo=UTC)))
 
 
 def _upsert(dialect: str) -> Any:
-    insert = insert_rows(dialect, PaymentMethod.__table__, _ROW_COLUMNS)
-    stored, new = PaymentMethod.__table__.c, insert.excluded
+    insert = insert_rows(dialect, table_of(PaymentMethod), _ROW_COLUMNS)
+    stored, new = table_of(PaymentMethod).c, insert.excluded
     return insert.on_conflict_do_update(
         index_elements=["id"],
         set_={

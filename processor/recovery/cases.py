@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 
 from processor.db.bulk import batch_keys, insert_rows, keys_parameters, rows_parameters
 from processor.db.locks import lock_keys_until_commit
-from processor.db.models import Notification, RecoveryCase, StripeEvent
+from processor.db.models import Notification, RecoveryCase, StripeEvent, table_of
 from processor.db.types import UTCDateTime
 from processor.db.upsert import earliest
 
@@ -132,9 +132,9 @@ def _precedence(failure: PaymentFailure) -> tuple[Any, ...]:
             failure.message or "", failure.payment_method_id or "")
 
 
-_CASES = RecoveryCase.__table__
-_NOTIFICATIONS = Notification.__table__
-_EVENTS = StripeEvent.__table__
+_CASES = table_of(RecoveryCase)
+_NOTIFICATIONS = table_of(Notification)
+_EVENTS = table_of(StripeEvent)
 _NEWEST_FIELDS = (
     "kind", "error_code", "decline_code", "failure_message", "last_failure_at", "last_charge_id",
 )
@@ -147,7 +147,7 @@ _ROW_COLUMNS = (
 )
 
 
-def _upsert_cases(dialect: str) -> object:
+def _upsert_cases(dialect: str) -> Any:
     """The SQL half of the merge rule: fold a batch's row for an intent into the stored one."""
     insert = insert_rows(dialect, _CASES, _ROW_COLUMNS)
     stored, new = _CASES.c, insert.excluded

@@ -32,7 +32,7 @@ from processor.checkout.attempts import AttemptChange, write_attempt_changes
 from processor.checkout.methods import MethodChange, write_method_changes
 from processor.db.bulk import insert_rows, rows_parameters
 from processor.db.locks import lock_keys_until_commit
-from processor.db.models import StripeEvent
+from processor.db.models import StripeEvent, table_of
 from processor.db.types import UTCDateTime
 from processor.db.upsert import dialect_insert
 from processor.logs import scrub
@@ -71,7 +71,7 @@ class Delivery:
     source: str = "webhook"
 
 
-_EVENTS = StripeEvent.__table__
+_EVENTS = table_of(StripeEvent)
 _NOW = bindparam("p_now", type_=UTCDateTime())
 _COUNT_DELIVERIES = (
     update(_EVENTS)
