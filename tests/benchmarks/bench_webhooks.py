@@ -410,7 +410,7 @@ class Server:
 
     def cpu_seconds(self) -> float:
         """CPU time (user + system) used so far by the server and every process under it
-        (workers, and their webhook writer processes)."""
+        (uvicorn's workers)."""
         ticks = sum(_cpu_ticks(pid) or 0 for pid in _process_tree(self.process.pid))
         return ticks / os.sysconf("SC_CLK_TCK")
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy import select
@@ -20,6 +21,8 @@ from processor.webhooks.envelope import parse_event
 from tests.fixtures.database import FakeClock
 from tests.unit.webhooks.factories import body_of, payment_intent, stripe_event
 
+T = TypeVar("T")
+
 
 def deliveries(count: int, tag: str) -> list[Delivery]:
     return [
@@ -28,6 +31,13 @@ def deliveries(count: int, tag: str) -> list[Delivery]:
         ))), 0)
         for n in range(count)
     ]
+
+
+def run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run on an event loop of a thread of its own, as a web worker's loop is (the test's
+    thread may already run one, e.g. Playwright's)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result(timeout=60)
 
 
 def stored(sessions: sessionmaker[Session]) -> set[str]:
@@ -52,7 +62,7 @@ def test_deliveries_that_wait_go_in_one_batch(
     async def deliver_all() -> list[Outcome]:
         return await asyncio.gather(*(batcher.submit(d) for d in [*burst, burst[0]]))
 
-    outcomes = asyncio.run(deliver_all())
+    outcomes = run(deliver_all())
     batcher.close()
     assert outcomes == [Outcome.PROCESSED] * 40 + [Outcome.DUPLICATE]
     assert batches == [41]  # everything waited for the first batch to start
@@ -67,7 +77,7 @@ def test_a_batch_starts_at_once_when_nothing_waits(
     async def one_by_one() -> list[Outcome]:
         return [await batcher.submit(d) for d in deliveries(3, "alone")]
 
-    assert asyncio.run(one_by_one()) == [Outcome.PROCESSED] * 3
+    assert run(one_by_one()) == [Outcome.PROCESSED] * 3
     batcher.close()
 
 
@@ -94,7 +104,7 @@ def test_a_caller_that_stops_waiting_does_not_disturb_its_batch(
         release.set()
         return await waiting
 
-    assert asyncio.run(scenario()) is Outcome.PROCESSED
+    assert run(scenario()) is Outcome.PROCESSED
     batcher.close()
     assert stored(sessions) == {gone.event.id, staying.event.id}
 
@@ -111,7 +121,7 @@ def test_a_batch_that_breaks_unexpectedly_answers_every_delivery_unavailable(
     async def deliver_all() -> list[Outcome]:
         return await asyncio.gather(*(batcher.submit(d) for d in deliveries(3, "broken")))
 
-    assert asyncio.run(deliver_all()) == [Outcome.UNAVAILABLE] * 3
+    assert run(deliver_all()) == [Outcome.UNAVAILABLE] * 3
     batcher.close()
     assert stored(sessions) == set()
 
@@ -125,7 +135,7 @@ def test_two_batches_in_flight_store_each_event_once(
     async def deliver_all() -> list[Outcome]:
         return await asyncio.gather(*(batcher.submit(d) for d in burst + burst))
 
-    outcomes = asyncio.run(deliver_all())
+    outcomes = run(deliver_all())
     batcher.close()
     assert sorted(o.value for o in outcomes) == ["duplicate"] * 30 + ["processed"] * 30
     assert stored(sessions) == {d.event.id for d in burst}
