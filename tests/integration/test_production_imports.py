@@ -54,7 +54,6 @@ print(json.dumps(sorted(m for m in sys.modules if m.startswith(("processor.sandb
 def _sandbox_modules_loaded(tmp_path: Path, environment: dict[str, str]) -> list[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "DATABASE_URL"))}
     env.update(environment, DATABASE_URL=f"sqlite:///{tmp_path / 'imports.db'}")
-    env["WEBHOOK_WRITER"] = "thread"  # store in this process, where sys.modules is read
     body = body_of(stripe_event("customer.created", {"id": new_id("cus"), "object": "customer"}))
     secret = WEBHOOK_SECRET if "STRIPE_SECRET_KEY" in environment else "whsec_sandbox_local_only"
     done = subprocess.run(
