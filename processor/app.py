@@ -60,7 +60,7 @@ def create_app(runtime: Runtime) -> Starlette:
             if app.state.sandbox is not None:
                 app.state.sandbox.close()
 
-    # Deliveries are nearly every request the service gets: their route is tried first.
+    # Deliveries reach their endpoint through WebhookFastPath, before the router.
     webhook_endpoint = webhooks.StripeWebhookEndpoint(runtime)
     routes: list[BaseRoute] = [*webhooks.routes(webhook_endpoint)]
     routes += [*health.routes(), *metrics.routes(runtime)]
@@ -83,6 +83,7 @@ def create_app(runtime: Runtime) -> Starlette:
             Middleware(
                 SecurityHeaders, settings=runtime.settings, exempt_prefixes=["/sandbox/stripe/"]
             ),
+            Middleware(webhooks.WebhookFastPath, endpoint=webhook_endpoint),
         ],
         exception_handlers=errors.EXCEPTION_HANDLERS,
         lifespan=lifespan,

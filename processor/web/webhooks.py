@@ -18,7 +18,7 @@ import time
 import orjson
 from starlette.responses import JSONResponse
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from processor.errors import PayloadInvalid, ProcessorError, SignatureInvalid
 from processor.runtime import Runtime
@@ -165,3 +165,34 @@ async def _send_json(send: Send, status: int, body: bytes) -> None:
 def routes(endpoint: StripeWebhookEndpoint) -> list[Route]:
     # An ASGI app as the endpoint: Starlette still routes it and answers 405 to other methods.
     return [Route(WEBHOOK_PATH, endpoint, methods=["POST"])]
+
+
+class WebhookFastPath:
+    """Middleware: hands `POST /webhooks/stripe` straight to the endpoint.
+
+    Nearly every request the service gets is a delivery, and the event loop is where the
+    receiver spends most of its CPU. The router (which tries route patterns) and Starlette's
+    exception middleware (which wraps `send` per call) add to every delivery, and the endpoint
+    needs neither: it answers its own refusals, and an unexpected error still meets the
+    server-error middleware outside. Anything else goes on to the app, whose route for the
+    same path answers 405 to other methods.
+    """
+
+    def __init__(self, app: ASGIApp, endpoint: StripeWebhookEndpoint) -> None:
+        self.app = app
+        self.endpoint = endpoint
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and _is_webhook_path(scope):
+            await self.endpoint(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+
+def _is_webhook_path(scope: Scope) -> bool:
+    """The path as the router matches it: without the `root_path` a proxy mounted us under."""
+    path: str = scope["path"]
+    root_path: str = scope.get("root_path", "")
+    if root_path and path.startswith(root_path + "/"):
+        path = path[len(root_path) :]
+    return path == WEBHOOK_PATH
