@@ -166,11 +166,24 @@ def _deliver_all(sessions: sessionmaker[Session], clock: FakeClock,
             assert outcome in (Outcome.PROCESSED, Outcome.DUPLICATE), outcome
 
 
-@settings(
+PROPERTY = settings(
     max_examples=30,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
+
+
+def _end_state(engine: Engine, sessions: sessionmaker[Session], clock: FakeClock,
+               references: list[str], events: list[dict[str, Any]],
+               batch_sizes: list[int] | None = None) -> dict[str, list[Any]]:
+    """The rows left by delivering `events` to an empty database with the charges reserved."""
+    _reset(engine)
+    _reserve_charges(sessions, clock, references)
+    _deliver_all(sessions, clock, events, batch_sizes)
+    return _state(sessions)
+
+
+@PROPERTY
 @given(data=st.data())
 def test_any_delivery_order_with_duplicates_ends_in_the_in_order_state(
     data: st.DataObject, engine: Engine, sessions: sessionmaker[Session], clock: FakeClock
@@ -178,23 +191,11 @@ def test_any_delivery_order_with_duplicates_ends_in_the_in_order_state(
     events, references = data.draw(histories())
     duplicates = data.draw(st.lists(st.sampled_from(events), max_size=4))
     deliveries = data.draw(st.permutations(events + duplicates))
-
-    _reset(engine)
-    _reserve_charges(sessions, clock, references)
-    _deliver_all(sessions, clock, events)
-    in_order = _state(sessions)
-
-    _reset(engine)
-    _reserve_charges(sessions, clock, references)
-    _deliver_all(sessions, clock, deliveries)
-    assert _state(sessions) == in_order
+    in_order = _end_state(engine, sessions, clock, references, events)
+    assert _end_state(engine, sessions, clock, references, deliveries) == in_order
 
 
-@settings(
-    max_examples=30,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@PROPERTY
 @given(data=st.data())
 def test_any_batching_of_any_delivery_order_ends_in_the_in_order_state(
     data: st.DataObject, engine: Engine, sessions: sessionmaker[Session], clock: FakeClock
@@ -204,13 +205,5 @@ def test_any_batching_of_any_delivery_order_ends_in_the_in_order_state(
     duplicates = data.draw(st.lists(st.sampled_from(events), max_size=4))
     deliveries = data.draw(st.permutations(events + duplicates))
     batch_sizes = data.draw(st.lists(st.integers(1, 8), min_size=1, max_size=len(deliveries)))
-
-    _reset(engine)
-    _reserve_charges(sessions, clock, references)
-    _deliver_all(sessions, clock, events)
-    in_order = _state(sessions)
-
-    _reset(engine)
-    _reserve_charges(sessions, clock, references)
-    _deliver_all(sessions, clock, deliveries, batch_sizes)
-    assert _state(sessions) == in_order
+    in_order = _end_state(engine, sessions, clock, references, events)
+    assert _end_state(engine, sessions, clock, references, deliveries, batch_sizes) == in_order
