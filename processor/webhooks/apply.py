@@ -119,18 +119,7 @@ def apply_events(
             repeats[delivery.event.id] += 1
         else:
             first[delivery.event.id] = delivery
-    reduced: dict[str, tuple[Change, ...]] = {}
-    errors: dict[str, str] = {}
-    for event_id, delivery in first.items():
-        reducer = REDUCERS.get(delivery.event.type)
-        if reducer is None:
-            continue
-        try:
-            reduced[event_id] = reducer(delivery.event)
-        except Exception as exc:  # a reducer's bug or a malformed object: this event alone
-            errors[event_id] = describe_error(exc)
-            _log_failure(delivery.event, exc)
-
+    reduced, errors = _reduce(first)
     new_ids = _insert_events(connection, first, reduced, errors, repeats, now=now)
     seen = _count_redeliveries(connection, first.keys() - new_ids, repeats, now=now)
     reapplied = [event_id for event_id, status in seen.items()
@@ -161,13 +150,39 @@ def apply_events(
             first_outcome[event_id] = Outcome.REAPPLIED
         else:
             first_outcome[event_id] = Outcome.DUPLICATE
+    return _answer_each(deliveries, first_outcome)
+
+
+def _reduce(
+    first: dict[str, Delivery],
+) -> tuple[dict[str, tuple[Change, ...]], dict[str, str]]:
+    """Each event's changes by id, and the error of each event whose reducer raised."""
+    reduced: dict[str, tuple[Change, ...]] = {}
+    errors: dict[str, str] = {}
+    for event_id, delivery in first.items():
+        reducer = REDUCERS.get(delivery.event.type)
+        if reducer is None:
+            continue
+        try:
+            reduced[event_id] = reducer(delivery.event)
+        except Exception as exc:  # a reducer's bug or a malformed object: this event alone
+            errors[event_id] = describe_error(exc)
+            _log_failure(delivery.event, exc)
+    return reduced, errors
+
+
+def _answer_each(
+    deliveries: Sequence[Delivery], first_outcome: dict[str, Outcome]
+) -> list[Outcome]:
+    """One outcome per delivery: a second delivery of an event within the batch is a
+    duplicate of the first (unless the event failed: it failed for both)."""
     outcomes = []
     answered: set[str] = set()
     for delivery in deliveries:
         event_id = delivery.event.id
         outcome = first_outcome[event_id]
         if event_id in answered and outcome is not Outcome.FAILED:
-            outcome = Outcome.DUPLICATE  # a second delivery within the batch
+            outcome = Outcome.DUPLICATE
         answered.add(event_id)
         outcomes.append(outcome)
     return outcomes
