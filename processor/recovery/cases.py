@@ -371,12 +371,3 @@ def recent_cases(session: Session, *, limit: int = 50) -> list[RecoveryCase]:
     """The latest opened cases first (the sandbox console's list)."""
     statement = select(RecoveryCase).order_by(RecoveryCase.opened_at.desc()).limit(limit)
     return list(session.scalars(statement))
-
-
-def cancel_pending_notifications(session: Session, case_id: int, *, now: datetime) -> int:
-    result = session.execute(
-        update(Notification)
-        .where(Notification.case_id == case_id, Notification.status == "pending")
-        .values(status="canceled", updated_at=now)
-    )
-    return int(result.rowcount)  # type: ignore[attr-defined]

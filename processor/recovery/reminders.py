@@ -2,7 +2,7 @@
 
 Reminders are queued when the first email is recorded as sent, in the same transaction, so
 their times count from the email the customer actually received. Closing the case cancels
-the ones still pending (see `cases.close_case`), and the notifier re-checks the case before
+the ones still pending (`processor.recovery.cases`), and the notifier re-checks the case before
 sending each one, so none goes out after recovery.
 """
 
