@@ -40,6 +40,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             # Not configured (environment or .env): the in-app stand-in and its webhooks must
             # reach this very server, on whatever host and port it was given.
             os.environ["PUBLIC_BASE_URL"] = address
+            # An address such as 0.0.0.0 is not loopback: keep the workers in sandbox mode.
+            os.environ["SANDBOX"] = "1"
         else:
             address = settings.public_base_url
         engine = make_engine(settings.database_url)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -48,6 +48,24 @@ def parse_duration(text: str) -> timedelta:
 
 
 @dataclass(frozen=True)
+class RateLimit:
+    """At most `count` events per `window` (e.g. sign-ups per address per hour)."""
+
+    count: int
+    window: timedelta
+
+    @classmethod
+    def parse(cls, text: str) -> RateLimit | None:
+        """`10/1h`, `5/1d`, or `off`."""
+        if text.strip().lower() == "off":
+            return None
+        count, slash, window = text.partition("/")
+        if not slash or not count.strip().isdigit() or int(count) <= 0:
+            raise ValueError(f"not a limit: {text!r} (use e.g. 10/1h, 5/1d, or off)")
+        return cls(int(count), parse_duration(window))
+
+
+@dataclass(frozen=True)
 class Settings:
     """Every setting the service reads. Build with `load_settings`, or directly in tests."""
 
@@ -69,6 +87,8 @@ class Settings:
     webhook_tolerance_seconds: int = 300
     webhook_max_body_bytes: int = 1024 * 1024
     ops_token: str | None = None
+    # Who may read /metrics and the detailed /readyz; the ops token serves when unset.
+    metrics_token: str | None = None
     log_format: str = "text"
     sandbox: bool = True
     run_notifier: bool = True
@@ -77,6 +97,17 @@ class Settings:
     forwarded_allow_ips: str = "127.0.0.1"
     # Where web workers write their Prometheus counts, summed by every scrape (uvicorn workers).
     prometheus_multiproc_dir: str | None = None
+    # Card-testing defences (docs/security.md); None switches a limit off.
+    signup_limit: RateLimit | None = RateLimit(10, timedelta(hours=1))
+    failed_setup_limit_per_customer: RateLimit | None = RateLimit(5, timedelta(days=1))
+    failed_setup_limit_per_ip: RateLimit | None = RateLimit(20, timedelta(days=1))
+    recovery_attempt_limit: RateLimit | None = RateLimit(5, timedelta(hours=1))
+    ops_sign_in_limit: RateLimit | None = RateLimit(10, timedelta(minutes=15))
+    captcha_provider: str | None = None
+    captcha_site_key: str | None = None
+    captcha_secret: str | None = None
+    # A request body must arrive whole within this time (slow-body floods).
+    body_read_timeout_seconds: float = 10.0
 
     @property
     def stripe_js_url(self) -> str:
@@ -104,142 +135,248 @@ def _read_environment(
     return values
 
 
+# Settings only a real deployment sets. Any of them without a Stripe key is a mistake, not a
+# request for the sandbox, which would then run on that deployment's data with its doors open.
+_DEPLOYMENT_SETTINGS = (
+    "STRIPE_PUBLISHABLE_KEY",
+    "STRIPE_WEBHOOK_SECRETS",
+    "STRIPE_API_BASE",
+    "SECRET_KEY",
+    "SMTP_URL",
+    "OPS_TOKEN",
+    "METRICS_TOKEN",
+    "CAPTCHA_PROVIDER",
+)
+_LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+MIN_TOKEN_LENGTH = 32
+CAPTCHA_PROVIDERS = frozenset({"turnstile", "hcaptcha", "sandbox"})
+
+
+class _Reader:
+    """The raw values being read, and the problems found so far."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+        self.problems: list[str] = []
+        self.values: dict[str, object] = {}
+
+    def text(self, name: str) -> str | None:
+        value = self.env.get(name)
+        return value.strip() if value is not None and value.strip() else None
+
+    def parsed(self, name: str, parse: Callable[[str], object], key: str) -> None:
+        raw = self.text(name)
+        if raw is None:
+            return
+        try:
+            self.values[key] = parse(raw)
+        except ValueError as exc:
+            self.problems.append(f"{name}: {exc}")
+
+
 def load_settings(
     environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env"
 ) -> Settings:
     """Read and validate settings; raise `SettingsError` naming every bad one at once."""
-    env = _read_environment(environ, env_file)
-    problems: list[str] = []
-    kwargs: dict[str, object] = {}
+    read = _Reader(_read_environment(environ, env_file))
+    sandbox = _sandbox_mode(read)
+    read.values["sandbox"] = sandbox
+    _read_database(read)
+    _read_stripe(read, sandbox)
+    _read_web(read, sandbox)
+    _read_plain(read)
+    if not sandbox:
+        _refuse_open_doors(read)
+    if read.problems:
+        raise SettingsError(read.problems)
+    return Settings(**read.values)  # type: ignore[arg-type]
 
-    def text(name: str) -> str | None:
-        value = env.get(name)
-        return value.strip() if value is not None and value.strip() else None
 
-    def parsed(name: str, parse, key: str) -> None:  # type: ignore[no-untyped-def]
-        raw = text(name)
-        if raw is None:
-            return
-        try:
-            kwargs[key] = parse(raw)
-        except ValueError as exc:
-            problems.append(f"{name}: {exc}")
-
-    secret_key = text("STRIPE_SECRET_KEY")
-    sandbox_flag = (text("SANDBOX") or "auto").lower()
-    sandbox = secret_key is None
-    if sandbox_flag != "auto":
+def _sandbox_mode(read: _Reader) -> bool:
+    """Sandbox mode when asked (`SANDBOX=1`), or when nothing at all is configured."""
+    flag = (read.text("SANDBOX") or "auto").lower()
+    if flag != "auto":
         # The same spellings as every other switch: an unknown one is named, never read as "off".
         try:
-            sandbox = _boolean(sandbox_flag)
+            return _boolean(flag)
         except ValueError as exc:
-            problems.append(f"SANDBOX: {exc} (or auto)")
-    kwargs["sandbox"] = sandbox
+            read.problems.append(f"SANDBOX: {exc} (or auto)")
+            return False
+    if read.text("STRIPE_SECRET_KEY") is not None:
+        return False
+    deployment = [name for name in _DEPLOYMENT_SETTINGS if read.text(name) is not None]
+    database = read.text("DATABASE_URL") or ""
+    if database and not database.startswith("sqlite"):
+        deployment.append("DATABASE_URL")
+    base = read.text("PUBLIC_BASE_URL")
+    if base is not None and not _is_loopback(base):
+        deployment.append("PUBLIC_BASE_URL")
+    if not deployment:
+        return True
+    read.problems.append(
+        f"STRIPE_SECRET_KEY: required, because {', '.join(deployment)} "
+        f"{'is' if len(deployment) == 1 else 'are'} set (SANDBOX=1 runs the sandbox with them)"
+    )
+    return False
 
-    database_url = text("DATABASE_URL")
-    if database_url is not None:
-        try:
-            backend = make_url(database_url).get_backend_name()
-        except ArgumentError:
-            problems.append(f"DATABASE_URL: not a database URL: {_redact_url(database_url)!r}")
-        else:
-            if backend not in {"sqlite", "postgresql"}:
-                problems.append(f"DATABASE_URL: use sqlite:// or postgresql://, not {backend}://")
-            kwargs["database_url"] = _normalise_database_url(database_url)
 
+def _read_database(read: _Reader) -> None:
+    database_url = read.text("DATABASE_URL")
+    if database_url is None:
+        return
+    try:
+        backend = make_url(database_url).get_backend_name()
+    except ArgumentError:
+        read.problems.append(f"DATABASE_URL: not a database URL: {_redact_url(database_url)!r}")
+        return
+    if backend not in {"sqlite", "postgresql"}:
+        read.problems.append(f"DATABASE_URL: use sqlite:// or postgresql://, not {backend}://")
+    read.values["database_url"] = _normalise_database_url(database_url)
+
+
+def _read_stripe(read: _Reader, sandbox: bool) -> None:
+    problems = read.problems
+    secret_key = read.text("STRIPE_SECRET_KEY")
     if secret_key is not None:
         if not secret_key.startswith(("sk_test_", "sk_live_", "rk_test_", "rk_live_")):
             problems.append(
                 "STRIPE_SECRET_KEY: must start with sk_test_, sk_live_, rk_test_ or rk_live_"
             )
-        kwargs["stripe_secret_key"] = secret_key
+        read.values["stripe_secret_key"] = secret_key
+    elif not sandbox and not any(p.startswith("STRIPE_SECRET_KEY") for p in problems):
+        problems.append("STRIPE_SECRET_KEY: required outside sandbox mode")
     if sandbox and secret_key is not None and "_live_" in secret_key:
         problems.append("STRIPE_SECRET_KEY: a live key cannot be used in sandbox mode")
 
-    publishable = text("STRIPE_PUBLISHABLE_KEY")
+    publishable = read.text("STRIPE_PUBLISHABLE_KEY")
     if publishable is not None:
-        kwargs["stripe_publishable_key"] = publishable
+        read.values["stripe_publishable_key"] = publishable
         if sandbox and "_live_" in publishable:
             problems.append("STRIPE_PUBLISHABLE_KEY: a live key cannot be used in sandbox mode")
     elif not sandbox:
-        problems.append("STRIPE_PUBLISHABLE_KEY: required when STRIPE_SECRET_KEY is set")
+        problems.append("STRIPE_PUBLISHABLE_KEY: required outside sandbox mode")
     if secret_key and publishable and ("_live_" in secret_key) != ("_live_" in publishable):
         problems.append("STRIPE_PUBLISHABLE_KEY: test and live keys are mixed")
 
-    webhook_secrets = _split_list(env.get("STRIPE_WEBHOOK_SECRETS", ""))
+    webhook_secrets = _split_list(read.env.get("STRIPE_WEBHOOK_SECRETS", ""))
     if webhook_secrets:
-        bad = [s for s in webhook_secrets if not s.startswith("whsec_")]
-        if bad:
+        if any(not s.startswith("whsec_") for s in webhook_secrets):
             problems.append("STRIPE_WEBHOOK_SECRETS: every secret must start with whsec_")
-        kwargs["stripe_webhook_secrets"] = webhook_secrets
+        read.values["stripe_webhook_secrets"] = webhook_secrets
     elif not sandbox:
         problems.append("STRIPE_WEBHOOK_SECRETS: required outside sandbox mode")
+    if read.text("STRIPE_API_BASE") is not None:
+        read.values["stripe_api_base"] = read.text("STRIPE_API_BASE")
+    read.parsed("STRIPE_MAX_NETWORK_RETRIES", _non_negative_int, "stripe_max_network_retries")
+    read.parsed("STRIPE_TIMEOUT_SECONDS", _positive_float, "stripe_timeout_seconds")
 
-    session_secret = text("SECRET_KEY")
+
+def _read_web(read: _Reader, sandbox: bool) -> None:
+    session_secret = read.text("SECRET_KEY")
     if session_secret is not None:
-        kwargs["secret_key"] = session_secret
+        read.values["secret_key"] = session_secret
     if not sandbox and (
         session_secret is None
         or session_secret.lower() in PLACEHOLDER_SECRETS
         or len(session_secret) < MIN_SECRET_KEY_LENGTH
     ):
-        problems.append(
+        read.problems.append(
             f"SECRET_KEY: set a random value of at least {MIN_SECRET_KEY_LENGTH} characters "
             "outside sandbox mode"
         )
-
-    base = text("PUBLIC_BASE_URL")
+    base = read.text("PUBLIC_BASE_URL")
     if base is not None:
         parts = urlsplit(base)
         if parts.scheme not in {"http", "https"} or not parts.netloc:
-            problems.append("PUBLIC_BASE_URL: must be an absolute http(s) URL")
-        kwargs["public_base_url"] = base.rstrip("/")
-
+            read.problems.append("PUBLIC_BASE_URL: must be an absolute http(s) URL")
+        read.values["public_base_url"] = base.rstrip("/")
+    captcha = read.text("CAPTCHA_PROVIDER")
+    if captcha is not None and captcha.lower() != "off":
+        if captcha.lower() not in CAPTCHA_PROVIDERS:
+            read.problems.append("CAPTCHA_PROVIDER: turnstile, hcaptcha, sandbox or off")
+        elif captcha.lower() != "sandbox" and not (
+            read.text("CAPTCHA_SITE_KEY") and read.text("CAPTCHA_SECRET")
+        ):
+            read.problems.append(
+                f"CAPTCHA_SECRET: {captcha} needs CAPTCHA_SITE_KEY and CAPTCHA_SECRET"
+            )
+        read.values["captcha_provider"] = captcha.lower()
     for name, key in (
-        ("STRIPE_API_BASE", "stripe_api_base"),
+        ("SIGNUP_LIMIT", "signup_limit"),
+        ("FAILED_SETUP_LIMIT_PER_CUSTOMER", "failed_setup_limit_per_customer"),
+        ("FAILED_SETUP_LIMIT_PER_IP", "failed_setup_limit_per_ip"),
+        ("RECOVERY_ATTEMPT_LIMIT", "recovery_attempt_limit"),
+        ("OPS_SIGN_IN_LIMIT", "ops_sign_in_limit"),
+    ):
+        read.parsed(name, RateLimit.parse, key)
+    read.parsed("BODY_READ_TIMEOUT_SECONDS", _positive_float, "body_read_timeout_seconds")
+
+
+def _read_plain(read: _Reader) -> None:
+    """Settings read as given, and those with a simple shape to check."""
+    for name, key in (
         ("SMTP_URL", "smtp_url"),
         ("MAIL_FROM", "mail_from"),
         ("MERCHANT_NAME", "merchant_name"),
         ("OPS_TOKEN", "ops_token"),
+        ("METRICS_TOKEN", "metrics_token"),
+        ("CAPTCHA_SITE_KEY", "captcha_site_key"),
+        ("CAPTCHA_SECRET", "captcha_secret"),
         ("FORWARDED_ALLOW_IPS", "forwarded_allow_ips"),
         ("PROMETHEUS_MULTIPROC_DIR", "prometheus_multiproc_dir"),
     ):
-        if text(name) is not None:
-            kwargs[key] = text(name)
-    if text("SMTP_URL") and urlsplit(text("SMTP_URL") or "").scheme not in {"smtp", "smtps"}:
-        problems.append(
+        if read.text(name) is not None:
+            read.values[key] = read.text(name)
+    smtp_url = read.text("SMTP_URL")
+    if smtp_url and urlsplit(smtp_url).scheme not in {"smtp", "smtps"}:
+        read.problems.append(
             "SMTP_URL: use smtp://[user:password@]host[:port][?starttls=true] or smtps://"
         )
-
-    currency = text("CURRENCY")
+    currency = read.text("CURRENCY")
     if currency is not None:
         if not re.fullmatch(r"[A-Za-z]{3}", currency):
-            problems.append("CURRENCY: a three-letter ISO 4217 code such as usd or jpy")
-        kwargs["currency"] = currency.lower()
-
-    log_format = text("LOG_FORMAT")
+            read.problems.append("CURRENCY: a three-letter ISO 4217 code such as usd or jpy")
+        read.values["currency"] = currency.lower()
+    log_format = read.text("LOG_FORMAT")
     if log_format is not None:
         if log_format not in {"text", "json"}:
-            problems.append("LOG_FORMAT: text or json")
-        kwargs["log_format"] = log_format
-
-
-    parsed("RECOVERY_LINK_TTL", parse_duration, "recovery_link_ttl")
-    parsed(
+            read.problems.append("LOG_FORMAT: text or json")
+        read.values["log_format"] = log_format
+    read.parsed("RECOVERY_LINK_TTL", parse_duration, "recovery_link_ttl")
+    read.parsed(
         "REMINDER_SCHEDULE",
         lambda raw: tuple(parse_duration(p) for p in _split_list(raw)),
         "reminder_schedule",
     )
-    parsed("WEBHOOK_TOLERANCE_SECONDS", _positive_int, "webhook_tolerance_seconds")
-    parsed("WEBHOOK_MAX_BODY_BYTES", _positive_int, "webhook_max_body_bytes")
-    parsed("STRIPE_MAX_NETWORK_RETRIES", _non_negative_int, "stripe_max_network_retries")
-    parsed("STRIPE_TIMEOUT_SECONDS", _positive_float, "stripe_timeout_seconds")
-    parsed("RUN_NOTIFIER", _boolean, "run_notifier")
-    parsed("ACCESS_LOG", _boolean, "access_log")
+    read.parsed("WEBHOOK_TOLERANCE_SECONDS", _positive_int, "webhook_tolerance_seconds")
+    read.parsed("WEBHOOK_MAX_BODY_BYTES", _positive_int, "webhook_max_body_bytes")
+    read.parsed("RUN_NOTIFIER", _boolean, "run_notifier")
+    read.parsed("ACCESS_LOG", _boolean, "access_log")
 
-    if problems:
-        raise SettingsError(problems)
-    return Settings(**kwargs)  # type: ignore[arg-type]
+
+def _refuse_open_doors(read: _Reader) -> None:
+    """Outside sandbox mode, refuse values that would leave a door open."""
+    values, problems = read.values, read.problems
+    if SANDBOX_WEBHOOK_SECRET in read.env.get("STRIPE_WEBHOOK_SECRETS", ""):
+        problems.append("STRIPE_WEBHOOK_SECRETS: the sandbox's public secret is not a secret")
+    for name in ("OPS_TOKEN", "METRICS_TOKEN"):
+        token = read.text(name)
+        if token is not None and len(token) < MIN_TOKEN_LENGTH:
+            problems.append(f"{name}: use a random value of at least {MIN_TOKEN_LENGTH} characters")
+    base = read.text("PUBLIC_BASE_URL")
+    if base is not None and base.startswith("http://") and not _is_loopback(base):
+        problems.append("PUBLIC_BASE_URL: use https:// (http only for a loopback address)")
+    api_base = read.text("STRIPE_API_BASE") or ""
+    live = "_live_" in str(values.get("stripe_secret_key", ""))
+    if live and api_base.startswith("http://"):
+        problems.append("STRIPE_API_BASE: a live key travels over https only")
+    if values.get("captcha_provider") == "sandbox":
+        problems.append("CAPTCHA_PROVIDER: the sandbox verifier accepts anyone")
+
+
+def _is_loopback(url: str) -> bool:
+    host = (urlsplit(url).hostname or "").lower()
+    return host in _LOOPBACK_HOSTS or host.startswith("127.")
 
 
 def _positive_int(raw: str) -> int:

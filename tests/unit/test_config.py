@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from processor.config import SettingsError, load_settings, parse_duration
+from processor.config import RateLimit, SettingsError, load_settings, parse_duration
 
 GOOD_LIVE = {
     "STRIPE_SECRET_KEY": "sk_test_abc",
@@ -100,3 +100,74 @@ def test_server_settings_default_to_a_logged_loopback_without_shared_metrics() -
     assert not given.access_log
     assert given.forwarded_allow_ips == "10.0.0.5,10.0.0.6"
     assert given.prometheus_multiproc_dir == "/run/processor/metrics"
+
+
+@pytest.mark.parametrize(
+    "deployment",
+    [
+        {"DATABASE_URL": "postgresql://app@db.internal/payments"},
+        {"SECRET_KEY": "y" * 40},
+        {"STRIPE_WEBHOOK_SECRETS": "whsec_real"},
+        {"PUBLIC_BASE_URL": "https://pay.example.com"},
+        {"OPS_TOKEN": "z" * 40},
+    ],
+)
+def test_a_deployment_without_a_stripe_key_refuses_to_start(deployment: dict[str, str]) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(deployment, env_file=None)
+    first = caught.value.problems[0]
+    assert first.startswith("STRIPE_SECRET_KEY: required, because ")
+    assert next(iter(deployment)) in first
+
+
+def test_the_sandbox_runs_on_deployment_settings_only_when_asked() -> None:
+    settings = load_settings(
+        {"SANDBOX": "1", "DATABASE_URL": "postgresql://app@127.0.0.1/dev"}, env_file=None
+    )
+    assert settings.sandbox
+    assert load_settings({"DATABASE_URL": "sqlite:///elsewhere.db"}, env_file=None).sandbox
+
+
+@pytest.mark.parametrize(
+    ("overrides", "named"),
+    [
+        ({"SANDBOX": "0", "STRIPE_SECRET_KEY": ""}, "STRIPE_SECRET_KEY"),
+        ({"STRIPE_WEBHOOK_SECRETS": "whsec_sandbox_local_only"}, "STRIPE_WEBHOOK_SECRETS"),
+        ({"OPS_TOKEN": "1"}, "OPS_TOKEN"),
+        ({"METRICS_TOKEN": "short"}, "METRICS_TOKEN"),
+        ({"PUBLIC_BASE_URL": "http://pay.example.com"}, "PUBLIC_BASE_URL"),
+        (
+            {
+                "STRIPE_SECRET_KEY": "sk_live_abc",
+                "STRIPE_PUBLISHABLE_KEY": "pk_live_abc",
+                "STRIPE_API_BASE": "http://stripe-proxy.internal",
+            },
+            "STRIPE_API_BASE",
+        ),
+        ({"CAPTCHA_PROVIDER": "sandbox"}, "CAPTCHA_PROVIDER"),
+        ({"CAPTCHA_PROVIDER": "turnstile"}, "CAPTCHA_SECRET"),
+        ({"SIGNUP_LIMIT": "ten an hour"}, "SIGNUP_LIMIT"),
+    ],
+)
+def test_values_that_would_leave_a_door_open_are_refused(
+    overrides: dict[str, str], named: str
+) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings({**GOOD_LIVE, **overrides}, env_file=None)
+    assert any(problem.startswith(named) for problem in caught.value.problems)
+
+
+def test_loopback_http_and_strong_tokens_are_accepted_in_production() -> None:
+    settings = load_settings(
+        {
+            **GOOD_LIVE,
+            "PUBLIC_BASE_URL": "http://127.0.0.1:8000",
+            "OPS_TOKEN": "o" * 32,
+            "SIGNUP_LIMIT": "3/10m",
+            "RECOVERY_ATTEMPT_LIMIT": "off",
+        },
+        env_file=None,
+    )
+    assert settings.ops_token == "o" * 32
+    assert settings.signup_limit == RateLimit(3, timedelta(minutes=10))
+    assert settings.recovery_attempt_limit is None
