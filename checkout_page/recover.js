@@ -33,9 +33,6 @@
       reasonNew: (reason) => `We could not charge your payment method: ${reason}. Please pay with another one.`,
       reasons: {
         insufficient_funds: 'it has insufficient funds',
-        expired_card: 'it has expired',
-        incorrect_cvc: 'the security code was not accepted',
-        processing_error: 'the bank could not process it',
         payment_intent_authentication_failure: 'the bank could not confirm it',
         other: 'the bank declined it'
       },
@@ -81,9 +78,6 @@
       reasonNew: (reason) => `${reason}ため、お支払いが完了しませんでした。別のお支払い方法でお支払いください。`,
       reasons: {
         insufficient_funds: '残高が不足していた',
-        expired_card: 'カードの有効期限が切れていた',
-        incorrect_cvc: 'セキュリティコードが承認されなかった',
-        processing_error: 'カード会社で処理できなかった',
         payment_intent_authentication_failure: 'カード会社で本人認証ができなかった',
         other: 'カード会社に承認されなかった'
       },

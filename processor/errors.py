@@ -7,6 +7,7 @@
     ├── PayloadInvalid           a verified webhook body is not a usable event (400)
     ├── PaymentDeclined          Stripe said 402: an outcome the caller must show, not a crash
     ├── StripeUnavailable        Stripe could not be reached or answered 429/5xx (502/503)
+    ├── RateLimited              too many requests from one address, customer or case (429)
     └── DeliveryError            an email could not be sent; `retryable` says whether to try again
 
 Services raise these with the original exception as `__cause__`.
@@ -56,6 +57,16 @@ class PaymentDeclined(ProcessorError):
 
 class StripeUnavailable(ProcessorError):
     code = "stripe_unavailable"
+
+
+class RateLimited(ProcessorError):
+    """Over a card-testing limit: nothing was sent to Stripe; try again after `retry_after`."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after_seconds: int) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
 
 
 class DeliveryError(ProcessorError):

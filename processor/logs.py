@@ -6,6 +6,7 @@ import json
 import logging
 import re
 from datetime import UTC, datetime
+from types import TracebackType
 
 _SECRET_PATTERNS = [
     re.compile(r"\b(sk|rk)_(test|live)_[A-Za-z0-9]+"),
@@ -14,6 +15,7 @@ _SECRET_PATTERNS = [
     re.compile(r"\b\d{13,19}\b"),  # anything shaped like a full card number
     re.compile(r"(/recover/)[^/\s?\"]+"),  # a recovery link's token opens the customer's page
 ]
+ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None] | tuple[None, None, None]
 _CONTEXT_FIELDS = ("event_id", "event_type", "intent_id", "case_id", "customer_id", "reference")
 
 
@@ -41,6 +43,16 @@ class ScrubbingFilter(logging.Filter):
         return True
 
 
+class ScrubbingTextFormatter(logging.Formatter):
+    """Plain lines; tracebacks and stacks are scrubbed too (their frames quote local values)."""
+
+    def formatException(self, ei: ExcInfo) -> str:
+        return scrub(super().formatException(ei))
+
+    def formatStack(self, stack_info: str) -> str:
+        return scrub(super().formatStack(stack_info))
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line, carrying the ids a record was logged with (`extra=`)."""
 
@@ -65,7 +77,9 @@ def configure_logging(log_format: str, level: int = logging.INFO) -> None:
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        handler.setFormatter(
+            ScrubbingTextFormatter("%(asctime)s %(levelname)s %(name)s %(message)s")
+        )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

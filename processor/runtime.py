@@ -11,6 +11,7 @@ import stripe
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from processor.checkout.captcha import CaptchaVerifier, build_verifier
 from processor.clock import Clock, utc_now
 from processor.config import Settings
 from processor.db.engine import make_engine, make_session_factory
@@ -28,6 +29,7 @@ class Runtime:
     stripe: stripe.StripeClient
     clock: Clock = field(default=utc_now)
     metrics: Metrics = field(default_factory=Metrics)
+    captcha: CaptchaVerifier | None = None
 
     def close(self) -> None:
         self.engine.dispose()
@@ -47,4 +49,5 @@ def build_runtime(
         sessions=make_session_factory(engine),
         stripe=stripe_client or build_stripe_client(settings),
         clock=clock,
+        captcha=build_verifier(settings),
     )

@@ -240,3 +240,20 @@ class Notification(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class RateLimitCounter(Base):
+    """Requests counted per subject and fixed window, shared by every worker and host.
+
+    `scope` names the limit (`signup_ip`, `failed_setup_customer`, ...), `subject` what is
+    limited (an address, a customer id, a case id). Rows past `expires_at` are pruned.
+    """
+
+    __tablename__ = "rate_limit_counters"
+    __table_args__ = (Index(None, "expires_at"),)
+
+    scope: Mapped[str] = mapped_column(String(40), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(255), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())

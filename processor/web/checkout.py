@@ -15,14 +15,18 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from processor import customers, setup_intents
+from processor.checkout import captcha
 from processor.config import Settings
-from processor.errors import InvalidInput
+from processor.errors import InvalidInput, PaymentDeclined
 from processor.runtime import Runtime
+from processor.web import limits
+from processor.web.errors import public_decline
 from processor.web.security import json_route, read_json_object
 from processor.web.session import session_customer_id, start_session
 
 NO_STORE = {"cache-control": "no-store"}
 NO_SESSION = "Sign up first: this browser has no session."
+TOO_MANY_DECLINES = "Too many declined attempts. Please try again later."
 
 
 def _runtime(request: Request) -> Runtime:
@@ -55,6 +59,7 @@ async def config(request: Request) -> JSONResponse:
             "currency": settings.currency,
             "sandbox": settings.sandbox,
             "merchantName": settings.merchant_name,
+            "captcha": _captcha_config(settings),
         },
         headers=NO_STORE,
     )
@@ -63,7 +68,18 @@ async def config(request: Request) -> JSONResponse:
 async def create_customer(request: Request) -> JSONResponse:
     """Sign up: create (or, for the same browser and email, reuse) the Stripe Customer."""
     runtime = _runtime(request)
+    address = limits.client_address(request)
+    await limits.take(
+        request,
+        limits.SIGN_UPS_PER_ADDRESS,
+        address,
+        runtime.settings.signup_limit,
+        "Too many sign-ups from your network. Please try again later.",
+    )
     body = await read_json_object(request)
+    await run_in_threadpool(
+        captcha.require_solved, runtime.captcha, body.get("captchaToken"), address
+    )
     sign_up = customers.SignUp(
         email=_optional_text(body, "email") or "",
         name=_optional_text(body, "name") or "",
@@ -97,15 +113,31 @@ async def create_confirm_intent(request: Request) -> JSONResponse:
     runtime = _runtime(request)
     customer_id = _required_customer(request, runtime.settings)
     body = await read_json_object(request)
-    started = await run_in_threadpool(
-        setup_intents.create_and_confirm,
-        runtime.sessions,
-        runtime.stripe,
-        runtime.clock,
-        customer_id=customer_id,
-        confirmation_token_id=body.get("confirmationTokenId"),
-        return_url=f"{runtime.settings.public_base_url.rstrip('/')}/",
+    settings = runtime.settings
+    failure_limits = (
+        (limits.FAILED_SETUPS_PER_CUSTOMER, customer_id, settings.failed_setup_limit_per_customer),
+        (
+            limits.FAILED_SETUPS_PER_ADDRESS,
+            limits.client_address(request),
+            settings.failed_setup_limit_per_ip,
+        ),
     )
+    for scope, subject, limit in failure_limits:
+        await limits.refuse_when_exhausted(request, scope, subject, limit, TOO_MANY_DECLINES)
+    try:
+        started = await run_in_threadpool(
+            setup_intents.create_and_confirm,
+            runtime.sessions,
+            runtime.stripe,
+            runtime.clock,
+            customer_id=customer_id,
+            confirmation_token_id=body.get("confirmationTokenId"),
+            return_url=f"{settings.public_base_url.rstrip('/')}/",
+        )
+    except PaymentDeclined:
+        for scope, subject, limit in failure_limits:
+            await limits.count_failure(request, scope, subject, limit)
+        raise
     return JSONResponse(
         {
             "client_secret": started.client_secret,
@@ -143,12 +175,26 @@ async def setup_result(request: Request) -> JSONResponse:
                 "exp_month": method.exp_month,
                 "exp_year": method.exp_year,
             },
-            "error": None
-            if outcome.error_code is None
-            else {"code": outcome.error_code, "message": outcome.error_message},
+            "error": None if outcome.error_code is None else _public_error(outcome),
         },
         headers=NO_STORE,
     )
+
+
+def _captcha_config(settings: Settings) -> dict[str, str] | None:
+    provider = settings.captcha_provider
+    if provider is None or provider == "off":
+        return None
+    return {
+        "provider": provider,
+        "siteKey": settings.captcha_site_key or "",
+        "scriptUrl": captcha.WIDGET_SCRIPTS.get(provider, ""),
+    }
+
+
+def _public_error(outcome: setup_intents.SetupOutcome) -> dict[str, str]:
+    code, message = public_decline(outcome.error_code, None, outcome.error_message)
+    return {"code": code, "message": message}
 
 
 def _customer_json(record: customers.CustomerRecord) -> dict[str, object]:

@@ -1,8 +1,17 @@
-"""Liveness and readiness probes."""
+"""Liveness and readiness probes.
+
+`/healthz` is open and touches nothing. `/readyz` answers anyone with its status code; the
+problems behind a 503 are shown only to a caller with the monitoring token (or in the
+sandbox). The SMTP server is probed at most once per `SMTP_PROBE_INTERVAL_SECONDS`, however
+often the probe is called.
+"""
 
 from __future__ import annotations
 
 import smtplib
+import threading
+import time
+from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from dataclasses import replace
 
@@ -17,8 +26,29 @@ from processor.db.migrate import is_at_head
 from processor.errors import DeliveryError
 from processor.notifier.smtp import SmtpConfig, SmtpMailer
 from processor.runtime import Runtime
+from processor.web.security import bearer_matches, monitoring_token
 
 SMTP_PROBE_TIMEOUT_SECONDS = 2.0
+SMTP_PROBE_INTERVAL_SECONDS = 30.0
+
+
+class SmtpProbe:
+    """The last SMTP verdict, refreshed when older than the interval."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._checked_at: float | None = None
+        self._problems: list[str] = []
+
+    def problems(self, settings: Settings) -> list[str]:
+        if settings.sandbox or not settings.run_notifier:
+            return []
+        with self._lock:
+            now = time.monotonic()
+            if self._checked_at is None or now - self._checked_at >= SMTP_PROBE_INTERVAL_SECONDS:
+                self._problems = _smtp_problems(settings)
+                self._checked_at = now
+            return list(self._problems)
 
 
 async def healthz(_request: Request) -> JSONResponse:
@@ -26,23 +56,28 @@ async def healthz(_request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-async def readyz(request: Request) -> JSONResponse:
-    """The database answers and its schema is at the latest migration."""
-    runtime: Runtime = request.app.state.runtime
-    problems = await run_in_threadpool(_readiness_problems, runtime)
-    if problems:
-        return JSONResponse({"status": "unavailable", "problems": problems}, status_code=503)
-    return JSONResponse({"status": "ready"})
+def _readyz(probe: SmtpProbe) -> Callable[[Request], Awaitable[JSONResponse]]:
+    async def readyz(request: Request) -> JSONResponse:
+        """The database answers, its schema is at the latest migration, and mail can go out."""
+        runtime: Runtime = request.app.state.runtime
+        problems = await run_in_threadpool(_readiness_problems, runtime, probe)
+        if not problems:
+            return JSONResponse({"status": "ready"})
+        body: dict[str, object] = {"status": "unavailable"}
+        token = monitoring_token(runtime.settings)
+        if bearer_matches(request, token) or (token is None and runtime.settings.sandbox):
+            body["problems"] = problems
+        return JSONResponse(body, status_code=503)
+
+    return readyz
 
 
-def _readiness_problems(runtime: Runtime) -> list[str]:
-    return _database_problems(runtime) + _smtp_problems(runtime.settings)
+def _readiness_problems(runtime: Runtime, probe: SmtpProbe) -> list[str]:
+    return _database_problems(runtime) + probe.problems(runtime.settings)
 
 
 def _smtp_problems(settings: Settings) -> list[str]:
     """Outside sandbox mode a process that runs the notifier must reach its SMTP server."""
-    if settings.sandbox or not settings.run_notifier:
-        return []
     if not settings.smtp_url:
         return ["SMTP_URL is not set but this process runs the notifier"]
     try:
@@ -67,4 +102,4 @@ def _database_problems(runtime: Runtime) -> list[str]:
 
 
 def routes() -> list[Route]:
-    return [Route("/healthz", healthz), Route("/readyz", readyz)]
+    return [Route("/healthz", healthz), Route("/readyz", _readyz(SmtpProbe()))]

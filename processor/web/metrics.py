@@ -1,4 +1,8 @@
-"""`GET /metrics` for Prometheus, including stored counts (outbox, charges) read at scrape time."""
+"""`GET /metrics` for Prometheus, including stored counts (outbox, charges) read at scrape time.
+
+Scrapers send `Authorization: Bearer <METRICS_TOKEN>` (or the ops token); only the sandbox
+without either token answers anyone. Outside it, no token means no /metrics.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from starlette.routing import Route
 
 from processor.ops_report import status_counts
 from processor.runtime import Runtime
+from processor.web.security import bearer_matches, monitoring_token
 
 
 def routes(runtime: Runtime) -> list[Route]:
@@ -21,7 +26,16 @@ def routes(runtime: Runtime) -> list[Route]:
         stored_counts, runtime.settings.prometheus_multiproc_dir
     )
 
-    async def metrics_endpoint(_request: Request) -> Response:
+    async def metrics_endpoint(request: Request) -> Response:
+        token = monitoring_token(runtime.settings)
+        if token is None and not runtime.settings.sandbox:
+            return Response("Set METRICS_TOKEN to read /metrics.\n", status_code=404)
+        if token is not None and not bearer_matches(request, token):
+            return Response(
+                "Send Authorization: Bearer <METRICS_TOKEN>.\n",
+                status_code=401,
+                headers={"www-authenticate": "Bearer"},
+            )
         body = await run_in_threadpool(generate_latest, registry)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 

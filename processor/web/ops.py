@@ -1,7 +1,9 @@
 """`/ops`: the recovery funnel, webhook health, the outbox and failed events with a replay button.
 
 Off unless OPS_TOKEN is set. A person signs in with the token and gets a signed, HttpOnly,
-SameSite=Strict cookie scoped to /ops; scripts may send `Authorization: Bearer <token>`.
+SameSite=Strict cookie scoped to /ops, bound to the token (a new token signs everyone out);
+scripts may send `Authorization: Bearer <token>`. Wrong tokens count per address: after too
+many the address is locked out for a while (OPS_SIGN_IN_LIMIT).
 Replay is a POST carrying a CSRF token derived from the cookie, so another site cannot
 trigger it even where SameSite is not honoured.
 """
@@ -17,21 +19,24 @@ from urllib.parse import parse_qs, urlencode
 from itsdangerous import BadSignature, TimestampSigner
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from processor.db.engine import unit_of_work
-from processor.errors import ProcessorError
+from processor.errors import ProcessorError, RateLimited
 from processor.ops_report import OpsReport, build_report
 from processor.runtime import Runtime
+from processor.web import limits
 from processor.web.funnel_chart import funnel_bars
 from processor.webhooks.replay import replay_event
 
 COOKIE_NAME = "ops_session"
 COOKIE_MAX_AGE_SECONDS = 12 * 3600
 MAX_FORM_BYTES = 4096
+LOCKED_OUT = "Too many wrong tokens from your address. Try again later."
 _HERE = Path(__file__).resolve().parent
 _TEMPLATES = Environment(
     loader=FileSystemLoader(_HERE / "templates"), autoescape=select_autoescape(["html"])
@@ -46,9 +51,10 @@ def _signer(runtime: Runtime) -> TimestampSigner:
     return TimestampSigner(runtime.settings.secret_key, salt="ops-session")
 
 
-def _token_matches(runtime: Runtime, candidate: str) -> bool:
-    expected = runtime.settings.ops_token or ""
-    return bool(expected) and hmac.compare_digest(candidate.encode(), expected.encode())
+def _token_fingerprint(runtime: Runtime) -> str:
+    """What the cookie carries: it stops working when OPS_TOKEN changes."""
+    token = runtime.settings.ops_token or ""
+    return hashlib.sha256(f"ops-session:{token}".encode()).hexdigest()
 
 
 def _session_cookie(request: Request) -> str | None:
@@ -57,16 +63,31 @@ def _session_cookie(request: Request) -> str | None:
     if not cookie:
         return None
     try:
-        _signer(runtime).unsign(cookie, max_age=COOKIE_MAX_AGE_SECONDS)
+        signed_for = _signer(runtime).unsign(cookie, max_age=COOKIE_MAX_AGE_SECONDS)
     except BadSignature:
+        return None
+    if not hmac.compare_digest(signed_for, _token_fingerprint(runtime).encode()):
         return None
     return cookie
 
 
-def _bearer_ok(request: Request) -> bool:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    return scheme.lower() == "bearer" and _token_matches(request.app.state.runtime, token.strip())
+async def _token_accepted(request: Request, candidate: str) -> bool:
+    """Compare a presented token; failures count per address and lock it out when too many."""
+    runtime: Runtime = request.app.state.runtime
+    address = limits.client_address(request)
+    limit = runtime.settings.ops_sign_in_limit
+    scope = limits.FAILED_OPS_SIGN_INS_PER_ADDRESS
+    await limits.refuse_when_exhausted(request, scope, address, limit, LOCKED_OUT)
+    expected = runtime.settings.ops_token or ""
+    if expected and hmac.compare_digest(candidate.encode(), expected.encode()):
+        return True
+    await limits.count_failure(request, scope, address, limit)
+    return False
+
+
+async def _bearer_ok(request: Request) -> bool:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and await _token_accepted(request, token.strip())
 
 
 def _csrf_token(runtime: Runtime, cookie: str) -> str:
@@ -80,9 +101,15 @@ def _render(name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
 
 
 async def _form(request: Request) -> dict[str, str]:
-    body = await request.body()
-    if len(body) > MAX_FORM_BYTES:
-        return {}
+    """The small urlencoded form; a larger body is refused before it is read (413)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > MAX_FORM_BYTES):
+        raise HTTPException(413, f"The form is larger than {MAX_FORM_BYTES} bytes.")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            raise HTTPException(413, f"The form is larger than {MAX_FORM_BYTES} bytes.")
     return {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
 
 
@@ -94,7 +121,7 @@ async def dashboard(request: Request) -> Response:
     if _disabled(request):
         return Response(status_code=404)
     cookie = _session_cookie(request)
-    if cookie is None and not _bearer_ok(request):
+    if cookie is None and not await _bearer_ok(request):
         return _render("ops_login.html", status_code=401, error=None)
     runtime: Runtime = request.app.state.runtime
     report: OpsReport = await run_in_threadpool(_read_report, runtime)
@@ -119,12 +146,18 @@ async def login(request: Request) -> Response:
         return Response(status_code=404)
     runtime: Runtime = request.app.state.runtime
     form = await _form(request)
-    if not _token_matches(runtime, form.get("token", "")):
+    try:
+        accepted = await _token_accepted(request, form.get("token", ""))
+    except RateLimited as exc:
+        refused = _render("ops_login.html", status_code=429, error=LOCKED_OUT)
+        refused.headers["retry-after"] = str(exc.retry_after_seconds)
+        return refused
+    if not accepted:
         return _render("ops_login.html", status_code=401, error="That token is not valid.")
     response = RedirectResponse("/ops", status_code=303)
     response.set_cookie(
         COOKIE_NAME,
-        _signer(runtime).sign("ops").decode(),
+        _signer(runtime).sign(_token_fingerprint(runtime)).decode(),
         max_age=COOKIE_MAX_AGE_SECONDS,
         path="/ops",
         httponly=True,
@@ -143,7 +176,7 @@ async def replay(request: Request) -> Response:
         form = await _form(request)
         if not hmac.compare_digest(form.get("csrf", ""), _csrf_token(runtime, cookie)):
             return Response("Missing or wrong CSRF token.", status_code=403)
-    elif not _bearer_ok(request):
+    elif not await _bearer_ok(request):
         return Response("Sign in first.", status_code=401)
     event_id = request.path_params["event_id"]
     outcome = await run_in_threadpool(_replay_event, runtime, event_id)

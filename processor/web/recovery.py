@@ -23,8 +23,10 @@ from processor.config import Settings
 from processor.recovery import page
 from processor.recovery.links import LinkExpired, LinkInvalid
 from processor.recovery.money import format_money
+from processor.recovery.summary import CaseSummary
 from processor.runtime import Runtime
-from processor.web.errors import error_body
+from processor.web import limits
+from processor.web.errors import error_body, public_decline
 from processor.web.pages import PAGES_DIRECTORY
 from processor.web.security import json_route, read_json_object
 
@@ -91,6 +93,7 @@ async def case_summary(request: Request) -> Response:
 async def payment_intent(request: Request) -> Response:
     runtime = _runtime(request)
     case = page.usable_case(await _linked(request))
+    await _count_attempt(request, case)
     intent = await run_in_threadpool(page.intent_for_page, case, runtime.stripe)
     return JSONResponse(
         {
@@ -107,6 +110,7 @@ async def confirm(request: Request) -> Response:
     runtime = _runtime(request)
     body = await read_json_object(request)
     case = page.usable_case(await _linked(request))
+    await _count_attempt(request, case)
     intent = await run_in_threadpool(
         lambda: page.confirm_with_confirmation_token(
             case,
@@ -130,6 +134,17 @@ async def fresh_link(request: Request) -> Response:
     return JSONResponse({"sentTo": sent_to}, status_code=202, headers=NO_STORE)
 
 
+async def _count_attempt(request: Request, case: CaseSummary) -> None:
+    """Each payment attempt counts against the case: one link cannot test a stack of cards."""
+    await limits.take(
+        request,
+        limits.ATTEMPTS_PER_RECOVERY_CASE,
+        str(case.id),
+        _runtime(request).settings.recovery_attempt_limit,
+        "Too many payment attempts on this link. Please try again later.",
+    )
+
+
 def _describe(linked: page.LinkedCase, settings: Settings, request: Request) -> dict[str, Any]:
     case = linked.case
     locale = page.page_locale(case, _accepted_languages(request))
@@ -143,7 +158,7 @@ def _describe(linked: page.LinkedCase, settings: Settings, request: Request) -> 
         "amount": case.amount,
         "currency": case.currency,
         "amountDisplay": format_money(case.amount, case.currency, locale),
-        "declineCode": case.decline_code or case.error_code,
+        "declineCode": public_decline(case.error_code, case.decline_code, None)[0],
         "paymentMethod": None
         if method is None
         else {"type": method.type, "brand": method.card_brand, "last4": method.last4},

@@ -7,6 +7,7 @@ that lets Stripe.js (or the sandbox's stand-in) load and talk to its API, and no
 
 from __future__ import annotations
 
+import hmac
 import json
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -23,11 +24,27 @@ from processor.config import Settings
 from processor.errors import InvalidInput
 
 DEFAULT_MAX_JSON_BYTES = 8 * 1024
+HSTS_MAX_AGE_SECONDS = 365 * 24 * 3600
 _UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 # Where real Stripe.js runs 3-D Secure challenges and reaches its API (Stripe's security guide).
 _STRIPE_FRAME_ORIGINS = ("https://js.stripe.com", "https://hooks.stripe.com")
 _STRIPE_CONNECT_ORIGINS = ("https://api.stripe.com",)
+
+
+def bearer_matches(request: Request, expected: str | None) -> bool:
+    """`Authorization: Bearer <expected>`, compared in constant time; never with no token set."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return (
+        bool(expected)
+        and scheme.lower() == "bearer"
+        and hmac.compare_digest(token.strip().encode(), (expected or "").encode())
+    )
+
+
+def monitoring_token(settings: Settings) -> str | None:
+    """Who may read /metrics and the detailed /readyz: METRICS_TOKEN, else the ops token."""
+    return settings.metrics_token or settings.ops_token
 
 
 def origin_of(url: str) -> str:
@@ -62,7 +79,7 @@ class JsonRequestGuard:
             return
         headers = Headers(scope=scope)
         origin = headers.get("origin")
-        if origin is not None and origin_of(origin) != self.allowed_origin:
+        if origin is not None and not self._is_ours(origin):
             raise HTTPException(403, "This request did not come from our own page.")
         media_type = headers.get("content-type", "").split(";")[0].strip().lower()
         if media_type != "application/json":
@@ -73,6 +90,12 @@ class JsonRequestGuard:
                 413, f"The request body is larger than {self.max_body_bytes} bytes."
             )
         await self.app(scope, self._limited(receive), send)
+
+    def _is_ours(self, origin: str) -> bool:
+        try:
+            return origin_of(origin) == self.allowed_origin
+        except ValueError:  # not even a URL (`http://[::1`, a port out of range)
+            return False
 
     def _limited(self, receive: Receive) -> Receive:
         # A chunked body has no Content-Length: count what arrives and stop at the limit.
@@ -158,6 +181,9 @@ class SecurityHeaders:
             "referrer-policy": "same-origin",
             "x-frame-options": "DENY",
         }
+        if settings.public_base_url.startswith("https://"):
+            # Browsers that once reached us over https never try plain http again for a year.
+            headers["strict-transport-security"] = f"max-age={HSTS_MAX_AGE_SECONDS}"
         self.raw_headers = tuple(
             (name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()
         )

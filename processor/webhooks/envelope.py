@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import re
+
 import orjson
 
 from processor.clock import from_unix
@@ -20,6 +22,9 @@ EVENT_ID_PREFIX = "evt_"
 MAX_ID_LENGTH = 255
 NUL_ESCAPE = "\\u0000"
 LATEST_PLAUSIBLE_CREATED = 2**37  # year 6325: anything later is not a Stripe timestamp
+# A JSON member `"client_secret": "<string>"`, at any depth. Inside a JSON string a quote is
+# always escaped, so this never matches text that merely spells the name within a value.
+_CLIENT_SECRET_MEMBER = re.compile(r'"client_secret"\s*:\s*"(?:[^"\\]|\\.)*"')
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +68,14 @@ def _holds_nul(value: Any) -> bool:
     return False
 
 
+def without_client_secrets(payload: str) -> str:
+    """The payload with every `client_secret` nulled: the stored log is read by dashboards,
+    and a client secret lets its holder confirm the intent. No handler reads it."""
+    if '"client_secret"' not in payload:
+        return payload
+    return _CLIENT_SECRET_MEMBER.sub('"client_secret":null', payload)
+
+
 def event_from_mapping(document: Any, payload: str) -> Event:
     """Check the envelope of an already-parsed event (webhook body or Events API item)."""
     if not isinstance(document, Mapping) or document.get("object") != "event":
@@ -94,5 +107,5 @@ def event_from_mapping(document: Any, payload: str) -> Event:
         object=snapshot,
         api_version=api_version if isinstance(api_version, str) else None,
         livemode=document.get("livemode") is True,
-        payload=payload,
+        payload=without_client_secrets(payload),
     )

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import socketserver
+import threading
+from dataclasses import replace
+
 from starlette.testclient import TestClient
 
 from processor.app import create_app
 from processor.runtime import build_runtime
+
+MONITORING_TOKEN = "m" * 32
+MONITORING = {"Authorization": f"Bearer {MONITORING_TOKEN}"}
 
 
 def test_healthz_and_readyz_on_a_migrated_database(make_settings, migrated_engine) -> None:  # type: ignore[no-untyped-def]
@@ -54,16 +61,60 @@ def test_metrics_expose_counters_and_queue_depth(make_settings, migrated_engine)
 def test_readyz_reports_an_unreachable_smtp_server_outside_sandbox_mode(make_settings, migrated_engine) -> None:  # type: ignore[no-untyped-def]
     from tests.fixtures.servers import free_port
 
-    settings = make_settings(sandbox=False, run_notifier=True, smtp_url=f"smtp://127.0.0.1:{free_port()}")
+    settings = make_settings(
+        sandbox=False, run_notifier=True, smtp_url=f"smtp://127.0.0.1:{free_port()}",
+        metrics_token=MONITORING_TOKEN,
+    )
     runtime = build_runtime(settings, engine=migrated_engine)
     app = create_app(runtime)
-    runtime.settings = make_settings(sandbox=False, run_notifier=False, smtp_url=settings.smtp_url)
+    runtime.settings = replace(settings, run_notifier=False)
     with TestClient(app) as client:
         assert client.get("/readyz").status_code == 200  # this process sends no mail
         runtime.settings = settings
-        answer = client.get("/readyz")
+        anonymous = client.get("/readyz")
+        answer = client.get("/readyz", headers=MONITORING)
+    assert (anonymous.status_code, anonymous.json()) == (503, {"status": "unavailable"})
     assert answer.status_code == 503
     assert answer.json()["problems"][0].startswith("SMTP unreachable")
+
+
+def test_readyz_probes_smtp_once_per_interval_however_often_it_is_asked(make_settings, migrated_engine) -> None:  # type: ignore[no-untyped-def]
+    connections: list[object] = []
+
+    class CountingServer(socketserver.BaseRequestHandler):
+        def handle(self) -> None:
+            connections.append(self.client_address)
+            self.request.sendall(b"554 no service\r\n")
+
+    with socketserver.TCPServer(("127.0.0.1", 0), CountingServer) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        port = server.server_address[1]
+        settings = make_settings(sandbox=False, run_notifier=True, smtp_url=f"smtp://127.0.0.1:{port}")
+        runtime = build_runtime(settings, engine=migrated_engine)
+        runtime.settings = replace(settings, run_notifier=False)  # no notifier thread here
+        app = create_app(runtime)
+        runtime.settings = settings
+        with TestClient(app) as client:
+            answers = [client.get("/readyz").status_code for _ in range(20)]
+        server.shutdown()
+    assert answers == [503] * 20
+    assert len(connections) == 1
+
+
+def test_metrics_need_the_monitoring_token_outside_the_sandbox(make_settings, migrated_engine) -> None:  # type: ignore[no-untyped-def]
+    unset = build_runtime(make_settings(sandbox=False), engine=migrated_engine)
+    with TestClient(create_app(unset)) as client:
+        assert client.get("/metrics").status_code == 404
+    guarded = build_runtime(
+        make_settings(sandbox=False, ops_token="o" * 32), engine=migrated_engine
+    )
+    with TestClient(create_app(guarded)) as client:
+        assert client.get("/metrics").status_code == 401
+        assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
+        answer = client.get("/metrics", headers={"Authorization": f"Bearer {'o' * 32}"})
+        assert answer.status_code == 200
+        assert "processor_webhook_deliveries_total" in answer.text
+        assert client.get("/healthz").status_code == 200
 
 
 def test_readyz_fails_when_the_database_is_gone(make_settings) -> None:  # type: ignore[no-untyped-def]
@@ -83,7 +134,9 @@ def test_metrics_count_a_delivered_webhook(make_settings, engine) -> None:  # ty
 
     import stripe
 
-    settings = make_settings(sandbox=False, stripe_webhook_secrets=("whsec_metrics",))
+    settings = make_settings(
+        sandbox=False, stripe_webhook_secrets=("whsec_metrics",), metrics_token=MONITORING_TOKEN
+    )
     runtime = build_runtime(settings, engine=engine)
     payload = json.dumps({
         "id": "evt_metrics_1", "object": "event", "type": "customer.created",
@@ -99,7 +152,7 @@ def test_metrics_count_a_delivered_webhook(make_settings, engine) -> None:  # ty
         assert delivered.status_code == 200, delivered.text
         refused = client.post("/webhooks/stripe", content=payload, headers={"Stripe-Signature": "t=1,v1=00"})
         assert refused.status_code == 400
-        text = client.get("/metrics").text
+        text = client.get("/metrics", headers=MONITORING).text
     assert 'processor_webhook_deliveries_total{outcome="ignored",type="customer.created"} 1.0' in text
     assert "processor_webhook_rejections_total{" in text
     assert "processor_webhook_processing_seconds_count 1.0" in text

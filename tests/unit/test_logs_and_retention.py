@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import logging
 
-from processor.logs import JsonFormatter, ScrubbingFilter, scrub
+import pytest
+
+from processor.logs import JsonFormatter, ScrubbingFilter, configure_logging, scrub
 
 
 def test_scrub_removes_keys_secrets_client_secrets_and_card_numbers() -> None:
@@ -34,3 +36,26 @@ def test_json_formatter_writes_one_object_with_context_ids() -> None:
     assert entry["event_id"] == "evt_1"
     assert entry["message"] == "got [redacted]"
     assert "\n" not in line
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_a_traceback_is_scrubbed_in_either_format(
+    log_format: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    configure_logging(log_format)
+    try:
+        try:
+            raise RuntimeError(
+                "sk_live_51Hleaked pi_3Abc_secret_Zyx 4000002500003155 /recover/tok.en.sig"
+            )
+        except RuntimeError:
+            logging.getLogger("processor.test").exception("charging failed")
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+    written = capsys.readouterr().err
+    assert "RuntimeError" in written and "charging failed" in written
+    for leaked in ("sk_live_51Hleaked", "_secret_Zyx", "4000002500003155", "tok.en.sig"):
+        assert leaked not in written

@@ -116,7 +116,15 @@ def test_an_oversized_body_is_413(live: LiveApp, browser_client: httpx.Client) -
 
 
 @pytest.mark.parametrize(
-    "origin", ["https://evil.example", "null", "http://127.0.0.1:1", "http://localhost"]
+    "origin",
+    [
+        "https://evil.example",
+        "null",
+        "http://127.0.0.1:1",
+        "http://localhost",
+        "http://[::1",
+        "http://127.0.0.1:99999",
+    ],
 )
 def test_a_foreign_origin_is_403(live: LiveApp, browser_client: httpx.Client, origin: str) -> None:
     sign_up(browser_client)
@@ -171,6 +179,7 @@ def test_config_names_the_stand_in_in_sandbox_mode(live: LiveApp) -> None:
         "currency": "usd",
         "sandbox": True,
         "merchantName": "Example Shop",
+        "captcha": None,
     }
     assert httpx.get(answer.json()["stripeJsUrl"]).status_code == 200
 

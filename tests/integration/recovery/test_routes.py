@@ -162,7 +162,7 @@ def test_declined_new_method_leaves_the_case_open(app: LiveApp) -> None:
         app, f"/recover/{link_token(app, case.id)}/confirm", {"confirmationTokenId": ctoken.id}
     )
     assert answer.status_code == 402
-    assert answer.json()["error"]["decline_code"] == "insufficient_funds"
+    assert answer.json()["error"]["code"] == "insufficient_funds"
     assert sandbox.control.wait_for_deliveries(10)
     assert case_status(app, case.id) == "open"
 

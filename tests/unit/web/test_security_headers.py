@@ -19,7 +19,9 @@ OURS = {
 }
 
 
-def answer_headers(path: str, start: Message) -> list[tuple[bytes, bytes]]:
+def answer_headers(
+    path: str, start: Message, settings: Settings = SETTINGS
+) -> list[tuple[bytes, bytes]]:
     """The headers a route answering with `start` sends through the middleware."""
     sent: list[Message] = []
 
@@ -33,7 +35,7 @@ def answer_headers(path: str, start: Message) -> list[tuple[bytes, bytes]]:
     async def send(message: Message) -> None:
         sent.append(message)
 
-    middleware = SecurityHeaders(route, settings=SETTINGS, exempt_prefixes=["/sandbox/stripe/"])
+    middleware = SecurityHeaders(route, settings=settings, exempt_prefixes=["/sandbox/stripe/"])
     scope = {"type": "http", "path": path, "headers": []}
     # In a thread of its own: the browser tests' sync Playwright keeps a loop running in this one.
     with ThreadPoolExecutor(1) as pool:
@@ -70,3 +72,12 @@ def test_the_stripe_stand_in_is_left_alone() -> None:
     own = [(b"content-type", b"text/html")]
     start = {"type": "http.response.start", "status": 200, "headers": own}
     assert answer_headers("/sandbox/stripe/v1/js", start) == own
+
+
+def test_https_deployments_answer_with_hsts_and_http_ones_do_not() -> None:
+    secure = Settings(sandbox=False, public_base_url="https://pay.example.com")
+    start: Message = {"type": "http.response.start", "status": 204}
+    assert dict(answer_headers("/", dict(start), secure))[b"strict-transport-security"] == (
+        b"max-age=31536000"
+    )
+    assert b"strict-transport-security" not in dict(answer_headers("/", dict(start)))

@@ -14,7 +14,7 @@ from tests.unit.webhooks.factories import CREATED, body_of, payment_intent, stri
 
 
 def test_a_stripe_event_is_parsed_into_what_storage_needs() -> None:
-    intent = payment_intent("pi_123")
+    intent = payment_intent("pi_123", client_secret=None)
     payload = body_of(stripe_event("payment_intent.succeeded", intent, event_id="evt_1"))
     event = parse_event(payload)
     assert event.id == "evt_1"
@@ -79,3 +79,22 @@ def test_an_event_holding_a_nul_character_is_refused() -> None:
         parse_event(json.dumps(document))
     escaped_backslash = json.dumps({**document, "data": {"object": {"id": "pi_\\u0000"}}})
     assert parse_event(escaped_backslash).object_id == "pi_\\u0000"
+
+
+def test_client_secrets_are_nulled_at_any_depth_and_nothing_else_changes() -> None:
+    intent = payment_intent("pi_secret", client_secret="pi_secret_secret_abc")
+    intent["metadata"] = {"note": 'says "client_secret":"pi_kept_secret_x" in its text'}
+    intent["latest_charge"] = {"id": "ch_1", "nested": {"client_secret": "seti_1_secret_z"}}
+    payload = body_of(stripe_event("payment_intent.succeeded", intent))
+
+    event = parse_event(payload)
+
+    stored = json.loads(event.payload)
+    assert stored["data"]["object"]["client_secret"] is None
+    assert stored["data"]["object"]["latest_charge"]["nested"]["client_secret"] is None
+    assert stored["data"]["object"]["metadata"] == intent["metadata"]
+    assert "_secret_abc" not in event.payload and "secret_z" not in event.payload
+    original = json.loads(payload)
+    original["data"]["object"]["client_secret"] = None
+    original["data"]["object"]["latest_charge"]["nested"]["client_secret"] = None
+    assert stored == original
