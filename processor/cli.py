@@ -243,6 +243,7 @@ def cmd_migrate(_args: argparse.Namespace, settings: Settings) -> int:
 def cmd_prune(args: argparse.Namespace, settings: Settings) -> int:
     from processor.config import parse_duration
     from processor.db.engine import unit_of_work
+    from processor.db.rate_limits import prune_expired
     from processor.retention import prune_event_payloads
     from processor.runtime import build_runtime
 
@@ -255,9 +256,12 @@ def cmd_prune(args: argparse.Namespace, settings: Settings) -> int:
     try:
         with unit_of_work(runtime.sessions) as session:
             pruned = prune_event_payloads(session, older_than=older_than, now=runtime.clock())
+        with unit_of_work(runtime.sessions) as session:
+            counters = prune_expired(session, runtime.clock())
     finally:
         runtime.close()
     print(f"processor prune: dropped the payload of {pruned} events older than {args.older_than}")
+    print(f"processor prune: removed {counters} expired rate-limit counters")
     return EXIT_OK
 
 

@@ -6,12 +6,11 @@ parse costs tens of microseconds, and handlers read the few fields they need fro
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-
-import re
 
 import orjson
 

@@ -129,3 +129,38 @@ def test_sandbox_mode_marks_the_ops_page(make_settings, engine) -> None:  # type
     with TestClient(create_app(runtime)) as client:
         page = client.get("/ops", headers={"Authorization": f"Bearer {TOKEN}"})
     assert "Sandbox mode" in page.text
+
+
+def test_repeated_wrong_tokens_lock_the_address_out(ops_client) -> None:  # type: ignore[no-untyped-def]
+    wrong = [ops_client.post("/ops/login", data={"token": f"guess{n}"}).status_code for n in range(10)]
+    assert wrong == [401] * 10
+    locked = ops_client.post("/ops/login", data={"token": TOKEN}, follow_redirects=False)
+    assert locked.status_code == 429
+    assert "ops_session" not in locked.cookies
+    assert int(locked.headers["retry-after"]) > 0
+    bearer = ops_client.get("/ops", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert bearer.status_code == 429
+    ops_client.runtime.clock.advance(minutes=31)
+    assert ops_client.post("/ops/login", data={"token": TOKEN}, follow_redirects=False).status_code == 303
+
+
+def test_a_new_ops_token_signs_everyone_out(ops_client) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    login = ops_client.post("/ops/login", data={"token": TOKEN}, follow_redirects=False)
+    assert login.status_code == 303
+    assert ops_client.get("/ops").status_code == 200
+    runtime = ops_client.runtime
+    runtime.settings = replace(runtime.settings, ops_token="a-brand-new-token-0123456789abcdef")
+    assert ops_client.get("/ops").status_code == 401
+
+
+def test_an_oversized_login_form_is_refused(ops_client) -> None:  # type: ignore[no-untyped-def]
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    declared = ops_client.post("/ops/login", content=b"token=" + b"x" * 5000, headers=form)
+    assert declared.status_code == 413
+    # Without a Content-Length the body is read only up to the limit.
+    chunked = ops_client.post(
+        "/ops/login", content=(b"x" * 1024 for _ in range(1000)), headers=form
+    )
+    assert chunked.status_code == 413

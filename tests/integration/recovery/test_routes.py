@@ -229,3 +229,29 @@ def test_fresh_link_email_carries_a_working_link(live_app, smtp_server) -> None:
     with _client(app) as client:
         assert client.get(url).status_code == 200
         assert client.get(f"{url}/case").json()["linkExpired"] is False
+
+
+def test_one_link_cannot_test_a_stack_of_cards(live_app: Callable[..., LiveApp]) -> None:
+    app = live_app(secret_key="r" * 40)  # the default: 5 attempts per case per hour
+    case = failed_charge(app, DECLINING_CARD)
+    sandbox = stand_in(app)
+    path = f"/recover/{link_token(app, case.id)}/confirm"
+    statuses = []
+    for _ in range(7):
+        ctoken = sandbox.client.v1.test_helpers.confirmation_tokens.create(
+            {"payment_method": "pm_card_visa_chargeDeclinedLostCard"}
+        )
+        answer = _post(app, path, {"confirmationTokenId": ctoken.id})
+        statuses.append(answer.status_code)
+        if answer.status_code == 402:
+            assert answer.json()["error"] == {
+                "code": "card_declined",
+                "message": "Your card was declined.",
+            }
+    assert statuses == [402] * 5 + [429] * 2
+    assert "retry-after" in answer.headers
+    # The page's other way to pay counts against the same case.
+    assert _post(app, f"/recover/{link_token(app, case.id)}/payment-intent").status_code == 429
+    with _client(app) as client:
+        summary = client.get(f"/recover/{link_token(app, case.id)}/case").json()
+    assert summary["declineCode"] == "card_declined"
