@@ -51,6 +51,51 @@
     return `${brand} ending in ${method.last4}${expiry}`;
   }
 
+  // ------------------------------------------------------------------ CAPTCHA on sign-up
+
+  // The challenge the server asks for (/config names it); its token goes with the sign-up.
+  // Turnstile and hCaptcha share the calls used here; the sandbox's stand-in is a checkbox
+  // that yields the one token the sandbox verifier accepts.
+  const SANDBOX_CAPTCHA_TOKEN = 'sandbox-captcha-pass';
+  const captcha = {
+    widget: null,
+    api: null,
+    async mount(config) {
+      if (!config) return;
+      $('captcha-field').hidden = false;
+      if (config.provider === 'sandbox') {
+        const label = document.createElement('label');
+        label.className = 'checkbox';
+        const box = document.createElement('input');
+        box.type = 'checkbox';
+        box.id = 'sandbox-captcha';
+        label.append(box, ' I am not a robot (sandbox challenge)');
+        $('signup-captcha').append(label);
+        this.api = {
+          getResponse: () => (box.checked ? SANDBOX_CAPTCHA_TOKEN : ''),
+          reset: () => { box.checked = false; }
+        };
+        return;
+      }
+      await loadExternal(config.scriptUrl);
+      this.api = config.provider === 'turnstile' ? window.turnstile : window.hcaptcha;
+      this.widget = this.api.render($('signup-captcha'), { sitekey: config.siteKey });
+    },
+    token() { return this.api ? this.api.getResponse(this.widget) || '' : undefined; },
+    reset() { if (this.api) this.api.reset(this.widget); }
+  };
+
+  function loadExternal(url) {
+    return new Promise((resolve, reject) => {
+      const script = document.createElement('script');
+      script.src = url;
+      script.async = true;
+      script.addEventListener('load', () => resolve());
+      script.addEventListener('error', () => reject(new ShownError('The sign-up check could not load. Reload the page to try again.')));
+      document.head.appendChild(script);
+    });
+  }
+
   // ------------------------------------------------------------------ sign-up step
 
   function showSignup(message) {
@@ -66,6 +111,7 @@
     clearError('signup-error');
     setFieldError('email', '');
     setFieldError('name', '');
+    setFieldError('captcha', '');
     const email = $('signup-email').value.trim();
     const name = $('signup-name').value.trim();
     if (!email || !name) {
@@ -75,9 +121,12 @@
       return;
     }
     setBusy('signup', true, 'Signing you up…');
-    const answer = await api('POST', '/customers', { email, name, locale: navigator.language || undefined });
+    const answer = await api('POST', '/customers', {
+      email, name, locale: navigator.language || undefined, captchaToken: captcha.token()
+    });
     setBusy('signup', false);
     if (!answer.ok) {
+      captcha.reset();  // a token is good for one try
       const error = answer.data && answer.data.error;
       if (error && error.field && setFieldError(error.field, error.message)) {
         $('signup-' + error.field).focus();
@@ -207,6 +256,7 @@
       state.config = config.data;
       $('merchant-name').textContent = config.data.merchantName;
       $('sandbox-notice').hidden = !config.data.sandbox;
+      await captcha.mount(config.data.captcha);
       const [, me] = await Promise.all([loadScript(config.data.stripeJsUrl), api('GET', '/customers/me')]);
       state.stripe = window.Stripe(config.data.publishableKey);
       const params = new URLSearchParams(location.search);

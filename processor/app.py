@@ -20,6 +20,7 @@ from processor.notifier.runner import BackgroundNotifier
 from processor.notifier.smtp import SmtpMailer
 from processor.runtime import Runtime
 from processor.web import checkout, errors, health, metrics, ops, pages, recovery, webhooks
+from processor.web.connections import BodyDeadline
 from processor.web.security import SecurityHeaders
 
 if TYPE_CHECKING:
@@ -80,6 +81,7 @@ def create_app(runtime: Runtime) -> Starlette:
     app = Starlette(
         routes=routes,
         middleware=[
+            Middleware(BodyDeadline, seconds=runtime.settings.body_read_timeout_seconds),
             Middleware(
                 SecurityHeaders, settings=runtime.settings, exempt_prefixes=["/sandbox/stripe/"]
             ),

@@ -27,6 +27,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from processor.db.engine import make_engine
     from processor.db.migrate import upgrade_to_head
+    from processor.web.connections import MAX_HEADER_BYTES, BoundedHttpToolsProtocol
 
     address = f"http://{args.host}:{args.port}"
     if settings.sandbox:
@@ -58,6 +59,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     # uvicorn shuts down gracefully on SIGTERM, then raises it again for the process's own
     # handler: end there with status 0 and our clean-up, rather than be killed by it.
     signal.signal(signal.SIGTERM, _exit_after_graceful_shutdown)
+    _raise_open_files_limit()
     try:
         uvicorn.run(
             "processor.asgi:app_from_environment",
@@ -76,11 +78,28 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             # On SIGTERM: stop accepting, answer every request in flight (deliveries included),
             # then run the app's shutdown; only requests still running after this are cut off.
             timeout_graceful_shutdown=args.timeout_graceful_shutdown,
+            # Bounds per connection (docs/security.md): header bytes, idle keep-alive, and the
+            # requests in progress (beyond it, 503 at once rather than running out of files).
+            http=BoundedHttpToolsProtocol,
+            h11_max_incomplete_event_size=MAX_HEADER_BYTES,
+            limit_concurrency=args.limit_concurrency,
+            timeout_keep_alive=args.timeout_keep_alive,
         )
     finally:
         if metrics_directory is not None and settings.prometheus_multiproc_dir is None:
             shutil.rmtree(metrics_directory, ignore_errors=True)
     return EXIT_OK
+
+
+def _raise_open_files_limit() -> None:
+    """Each connection holds a file: allow as many as the system lets this process have."""
+    import resource
+    from contextlib import suppress
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        with suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def _exit_after_graceful_shutdown(_signum: int, _frame: object) -> None:
@@ -321,6 +340,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument(
+        "--limit-concurrency",
+        type=int,
+        default=1000,
+        help="connections and requests in progress per worker; more get 503 (default: 1000)",
+    )
+    serve.add_argument(
+        "--timeout-keep-alive",
+        type=int,
+        default=5,
+        help="seconds an idle keep-alive connection stays open (default: 5)",
+    )
     serve.add_argument(
         "--access-log",
         action=argparse.BooleanOptionalAction,

@@ -27,6 +27,11 @@ WIDGET_SCRIPTS = {
     "turnstile": "https://challenges.cloudflare.com/turnstile/v0/api.js?render=explicit",
     "hcaptcha": "https://js.hcaptcha.com/1/api.js?render=explicit",
 }
+# Where each provider's widget loads from, frames and talks to (the pages' CSP allows them).
+CAPTCHA_ORIGINS = {
+    "turnstile": ("https://challenges.cloudflare.com",),
+    "hcaptcha": ("https://hcaptcha.com", "https://*.hcaptcha.com"),
+}
 SANDBOX_PASS = "sandbox-captcha-pass"  # noqa: S105
 TIMEOUT_SECONDS = 5.0
 

@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from processor.checkout.captcha import CAPTCHA_ORIGINS
 from processor.config import Settings
 from processor.errors import InvalidInput
 
@@ -142,10 +143,15 @@ def content_security_policy(settings: Settings) -> str:
         frame += _STRIPE_FRAME_ORIGINS
     if settings.stripe_api_base:
         connect.append(origin_of(settings.stripe_api_base))
+    captcha_origins = CAPTCHA_ORIGINS.get(settings.captcha_provider or "", ())
+    script = ["'self'", stripe_js, *captcha_origins]
+    style = ["'self'", stripe_js, *captcha_origins]
+    connect += captcha_origins
+    frame += captcha_origins
     directives = {
         "default-src": ["'self'"],
-        "script-src": ["'self'", stripe_js],
-        "style-src": ["'self'", stripe_js],
+        "script-src": script,
+        "style-src": style,
         "img-src": ["'self'", "data:", *([] if settings.sandbox else ["https://*.stripe.com"])],
         "connect-src": connect,
         "frame-src": frame,

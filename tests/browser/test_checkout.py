@@ -229,3 +229,20 @@ def test_works_at_360_pixels_wide(
 
     expect(success_message(page)).to_contain_text("Visa ending in 3155")
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
+
+
+def test_sign_up_with_the_sandbox_challenge(
+    live_app: Callable[..., LiveApp], page: Page, page_record: PageRecord
+) -> None:
+    live = live_app(captcha_provider="sandbox")
+    page.goto(f"{live.url}/")
+    page.locator("#signup-email").fill("ada@example.com")
+    page.locator("#signup-name").fill("Ada Lovelace")
+    page.get_by_role("button", name="Continue").click()
+    expect(page.locator("#signup-captcha-error")).to_have_text(
+        "Complete the challenge before signing up."
+    )
+    page.get_by_label("I am not a robot (sandbox challenge)").check()
+    page.get_by_role("button", name="Continue").click()
+    expect(page.get_by_role("heading", name="2. Payment method")).to_be_visible()
+    no_policy_violations(page_record)

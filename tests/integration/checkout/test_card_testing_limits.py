@@ -79,3 +79,20 @@ def test_successful_setups_do_not_count_as_failures(live_app: Callable[..., Live
         assert [confirm(client, confirmation_token(live)).status_code for _ in range(3)] == [
             200
         ] * 3
+
+
+def test_sign_up_needs_a_solved_challenge_when_a_captcha_is_configured(
+    live_app: Callable[..., LiveApp],
+) -> None:
+    live = live_app(captcha_provider="sandbox")
+    with httpx.Client(base_url=live.url, headers={"Origin": live.url}, timeout=15) as client:
+        person = {"email": "ada@example.com", "name": "Ada"}
+        missing = client.post("/customers", json=person)
+        wrong = client.post("/customers", json={**person, "captchaToken": "guess"})
+        assert (missing.status_code, missing.json()["error"]["code"]) == (400, "captcha_required")
+        assert (wrong.status_code, wrong.json()["error"]["field"]) == (400, "captcha")
+        assert _created_customers(live) == 0
+        solved = client.post("/customers", json={**person, "captchaToken": "sandbox-captcha-pass"})
+        assert solved.status_code == 200
+        assert _created_customers(live) == 1
+        assert client.get("/config").json()["captcha"]["provider"] == "sandbox"
