@@ -45,6 +45,20 @@ def test_bad_settings_stop_serve_and_name_each_setting(tmp_path) -> None:  # typ
     assert "Uvicorn running" not in answer.stderr
 
 
+def test_production_settings_without_a_stripe_key_never_start_the_sandbox() -> None:
+    answer = run(
+        "serve", "--port", "1",
+        DATABASE_URL="postgresql://app@db.internal/payments", SECRET_KEY="p" * 40,
+        PUBLIC_BASE_URL="https://pay.example.com",
+    )  # fmt: skip
+    assert answer.returncode == 2
+    assert (
+        "- STRIPE_SECRET_KEY: required, because SECRET_KEY, DATABASE_URL, PUBLIC_BASE_URL are set"
+        in answer.stderr
+    )
+    assert "Uvicorn running" not in answer.stderr
+
+
 def test_a_live_key_is_refused_in_sandbox_mode() -> None:
     answer = run("migrate", SANDBOX="1", STRIPE_SECRET_KEY="sk_live_abc")
     assert answer.returncode == 2

@@ -26,6 +26,10 @@ def _environment(database_url: str, smtp_url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "TEST_"))}
     env.update(
         DATABASE_URL=database_url,
+        # A deployment's settings: the notifier never calls Stripe, but it is no sandbox.
+        STRIPE_SECRET_KEY="sk_test_notifier",
+        STRIPE_PUBLISHABLE_KEY="pk_test_notifier",
+        STRIPE_WEBHOOK_SECRETS="whsec_notifier",
         SMTP_URL=smtp_url,
         PUBLIC_BASE_URL="https://shop.example",
         SECRET_KEY="w" * 40,
