@@ -71,6 +71,8 @@ class Settings:
     ops_token: str | None = None
     log_format: str = "text"
     sandbox: bool = True
+    # The in-app sandbox's account default API version; None: the one stripe-python pins.
+    sandbox_api_version: str | None = None
     run_notifier: bool = True
     access_log: bool = True
     # Which peers `processor serve --proxy-headers` believes about X-Forwarded-For and -Proto.
@@ -216,6 +218,12 @@ def load_settings(
         if not re.fullmatch(r"[A-Za-z]{3}", currency):
             problems.append("CURRENCY: a three-letter ISO 4217 code such as usd or jpy")
         kwargs["currency"] = currency.lower()
+
+    sandbox_version = text("SANDBOX_API_VERSION")
+    if sandbox_version is not None:
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}(\.[a-z]+)?", sandbox_version):
+            problems.append("SANDBOX_API_VERSION: a Stripe API version such as 2026-10-28.endive")
+        kwargs["sandbox_api_version"] = sandbox_version
 
     log_format = text("LOG_FORMAT")
     if log_format is not None:

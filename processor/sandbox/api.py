@@ -15,10 +15,9 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from processor.sandbox import expand, idempotency, routes
+from processor.sandbox import expand, idempotency, routes, versions
 from processor.sandbox.control import Sandbox
 from processor.sandbox.errors import SandboxError, authentication, invalid_request
-from processor.sandbox.events import API_VERSION
 from processor.sandbox.ids import request_id as new_request_id
 from processor.sandbox.wire import Params, as_list, decode_form, decode_json, decode_query
 
@@ -98,11 +97,10 @@ def _base_url(request: Request) -> str:
 async def api_endpoint(request: Request) -> Response:
     sandbox: Sandbox = request.app.state.sandbox
     request_id = new_request_id()
-    headers = {"Request-Id": request_id, "Stripe-Version": API_VERSION}
-    version = request.headers.get("stripe-version")
-    if version:
-        headers["Stripe-Version"] = version
+    version = request.headers.get("stripe-version") or sandbox.api_version
+    headers = {"Request-Id": request_id, "Stripe-Version": version}
     try:
+        versions.parse(version)
         return await _handle(request, sandbox, request_id, headers)
     except SandboxError as error:
         return _json(error.status, error.body(request_id), {**headers, **error.headers})
@@ -155,6 +153,7 @@ async def _handle(
     call = sandbox.new_call(
         params,
         kind,
+        api_version=headers["Stripe-Version"],
         request_id=request_id,
         idempotency_key=key,
         base_url=_base_url(request),

@@ -113,8 +113,8 @@ def _off_session(params: Params) -> bool:
 
 def create(call: Call) -> StripeObject:
     params = call.params
-    intents.reject_payment_method_types(params)
-    reject_unknown(params, CREATE_PARAMS)
+    types = intents.payment_method_types(call, params)
+    reject_unknown(params, CREATE_PARAMS | {"payment_method_types"})
     amount = as_int(params, "amount", required=True)
     currency = (as_str(params, "currency") or "").lower()
     if not currency:
@@ -145,7 +145,7 @@ def create(call: Call) -> StripeObject:
         "amount_received": 0,
         "application": None,
         "application_fee_amount": None,
-        "automatic_payment_methods": intents.automatic_payment_methods(params),
+        "automatic_payment_methods": intents.automatic_payment_methods(call, params, types),
         "canceled_at": None,
         "cancellation_reason": None,
         "capture_method": as_str(params, "capture_method") or "automatic_async",
@@ -173,7 +173,7 @@ def create(call: Call) -> StripeObject:
                 "request_three_d_secure": "automatic",
             }
         },
-        "payment_method_types": ["card", "sepa_debit"],
+        "payment_method_types": types or ["card", "sepa_debit"],
         "processing": None,
         "receipt_email": as_str(params, "receipt_email"),
         "review": None,
@@ -199,7 +199,7 @@ def create(call: Call) -> StripeObject:
 
 def confirm(call: Call) -> StripeObject:
     params = call.params
-    intents.reject_payment_method_types(params)
+    intents.reject_payment_method_types(call, params)
     reject_unknown(params, intents.accepted(call, CONFIRM_PARAMS))
     intent = intents.find_for_client(call, "payment_intent")
     off_session = _off_session(params)
@@ -241,8 +241,8 @@ def retrieve(call: Call) -> StripeObject:
 
 def update(call: Call) -> StripeObject:
     params = call.params
-    intents.reject_payment_method_types(params)
-    reject_unknown(params, UPDATE_PARAMS)
+    types = intents.payment_method_types(call, params)
+    reject_unknown(params, UPDATE_PARAMS | {"payment_method_types"})
     intent = call.store.require("payment_intent", call.path_args["id"])
     if intent["status"] not in (
         "requires_payment_method",
@@ -270,6 +270,8 @@ def update(call: Call) -> StripeObject:
     if "payment_method" in params:
         intents.set_payment_method(intent, method)
     intent["metadata"] = metadata
+    if types is not None:
+        intent["payment_method_types"] = types
     intent["last_payment_error"] = None
     call.store.touch()
     return intents.view(call, intent)
