@@ -137,17 +137,24 @@ async def _handle(
     key = request.headers.get("idempotency-key") if method == "POST" else None
     scope = f"{kind}:{sandbox.secret_key if kind == 'secret' else sandbox.publishable_key}"
     if key:
-        fingerprint = idempotency.fingerprint(method, path, params)
-        replay = sandbox.idempotency.begin(scope, key, fingerprint, sandbox.store.now())
+        replay = sandbox.idempotency.begin(
+            scope,
+            key,
+            f"{method} {path}",
+            idempotency.fingerprint(params),
+            sandbox.store.now(),
+            request_id,
+        )
         if replay is not None:
             if inject:
                 raise _injected_error(knobs.error_should_retry)
             return Response(
                 replay.body,
                 replay.status,
-                {**replay.headers, "Idempotent-Replayed": "true"},
+                idempotency.replay_headers(replay, key, request_id),
                 media_type="application/json",
             )
+        headers = {**headers, **idempotency.answer_headers(key, request_id)}
     if knobs.latency > 0:
         await asyncio.sleep(knobs.latency)
     call = sandbox.new_call(
