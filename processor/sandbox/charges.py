@@ -76,6 +76,7 @@ def create(
         "currency": intent["currency"],
         "customer": intent["customer"],
         "description": intent["description"],
+        "disputed": False,
         "failure_code": None,
         "failure_message": None,
         "livemode": False,

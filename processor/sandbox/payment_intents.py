@@ -89,6 +89,7 @@ LIST_PARAMS = frozenset(
     {"customer", "created", "limit", "starting_after", "ending_before", "expand"}
 )
 USAGES = ("off_session", "on_session")
+CAPTURE_METHODS = ("automatic", "automatic_async", "manual")
 CANCELLATION_REASONS = ("duplicate", "fraudulent", "requested_by_customer", "abandoned")
 CONFIRMABLE = ("requires_payment_method", "requires_confirmation", "requires_action")
 CANCELABLE = (
@@ -148,7 +149,8 @@ def create(call: Call) -> StripeObject:
         "automatic_payment_methods": intents.automatic_payment_methods(call, params, types),
         "canceled_at": None,
         "cancellation_reason": None,
-        "capture_method": as_str(params, "capture_method") or "automatic_async",
+        "capture_method": as_choice(params, "capture_method", CAPTURE_METHODS)
+        or "automatic_async",
         "client_secret": client_secret(intent_id),
         "confirmation_method": as_str(params, "confirmation_method") or "automatic",
         "created": call.now,
