@@ -4,7 +4,7 @@ in part (the rest goes back to the card, as Stripe refunds it).
 
 from __future__ import annotations
 
-from processor.sandbox import intents
+from processor.sandbox import balance_transactions, disputes, intents
 from processor.sandbox.context import Call
 from processor.sandbox.errors import invalid_request, unexpected_state
 from processor.sandbox.store import StripeObject
@@ -64,10 +64,12 @@ def capture(call: Call) -> StripeObject:
         amount_refunded=charge["amount"] - amount,
         refunded=False,
     )
+    balance_transactions.for_charge(call, charge)
     intent.update(
         status="succeeded", amount_capturable=0, amount_received=amount, metadata=metadata
     )
     call.store.touch()
     call.emit("charge.captured", charge)
     call.emit("payment_intent.succeeded", intent)
+    disputes.open_if_dispute_card(call, charge)
     return intents.view(call, intent)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from processor.sandbox.cards import DisputeKind
+from processor.sandbox.cards import DisputeKind, TestCard
 from processor.sandbox.context import Call
 from processor.sandbox.ids import new_id
 from processor.sandbox.store import StripeObject
@@ -51,6 +51,14 @@ def _evidence() -> dict[str, Any]:
     return evidence
 
 
+def open_if_dispute_card(call: Call, charge: StripeObject) -> None:
+    """After a capture: a dispute test card's charge is disputed at once."""
+    method = call.store.get("payment_method", charge["payment_method"])
+    card: TestCard | None = (method or {}).get("_card")
+    if card is not None and card.dispute is not None:
+        open_dispute(call, charge, card.dispute)
+
+
 def open_dispute(call: Call, charge: StripeObject, kind: DisputeKind) -> StripeObject:
     """Create the dispute, mark the charge disputed, emit `charge.dispute.created`."""
     card = charge["payment_method_details"].get("card") or {}
@@ -70,7 +78,9 @@ def open_dispute(call: Call, charge: StripeObject, kind: DisputeKind) -> StripeO
             "has_evidence": False,
             "past_due": False,
             "submission_count": 0,
+            "submission_method": "not_submitted",
         },
+        "intended_submission_method": None,
         "is_charge_refundable": kind.inquiry,
         "livemode": False,
         "metadata": {},
@@ -80,6 +90,7 @@ def open_dispute(call: Call, charge: StripeObject, kind: DisputeKind) -> StripeO
             "card": {
                 "brand": card.get("brand"),
                 "case_type": "inquiry" if kind.inquiry else "chargeback",
+                "network": card.get("network") or card.get("brand") or "visa",
                 "network_reason_code": kind.network_reason_code,
             },
         },

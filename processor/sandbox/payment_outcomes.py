@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from processor.sandbox import captures, cards, charges, disputes, intents
+from processor.sandbox import balance_transactions, captures, cards, charges, disputes, intents
 from processor.sandbox.cards import Decline, TestCard
 from processor.sandbox.context import Call
 from processor.sandbox.errors import SandboxError, invalid_request, unexpected_state
@@ -59,12 +59,11 @@ def succeed(call: Call, intent: StripeObject, method: StripeObject, charge: Stri
         payment_method=method["id"],
     )
     keep_method(call, intent, method)
+    balance_transactions.for_charge(call, charge)
     call.store.touch()
     call.emit("charge.succeeded", charge)
     call.emit("payment_intent.succeeded", intent)
-    card: TestCard | None = method.get("_card")
-    if card is not None and card.dispute is not None:
-        disputes.open_dispute(call, charge, card.dispute)
+    disputes.open_if_dispute_card(call, charge)
 
 
 def keep_method(call: Call, intent: StripeObject, method: StripeObject) -> None:

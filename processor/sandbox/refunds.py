@@ -5,6 +5,9 @@ A card refund succeeds at once; the charge records the amount refunded.
 
 from __future__ import annotations
 
+from typing import Any
+
+from processor.sandbox import balance_transactions
 from processor.sandbox.context import Call
 from processor.sandbox.errors import invalid_request
 from processor.sandbox.ids import new_id
@@ -53,6 +56,22 @@ def _charge_to_refund(call: Call) -> StripeObject:
     return call.store.require("charge", intent["latest_charge"])
 
 
+def _destination(charge: StripeObject) -> dict[str, Any]:
+    """Where the money goes back: the card's network reference, or the bank account."""
+    kind = charge["payment_method_details"]["type"]
+    if kind == "card":
+        return {
+            "type": "card",
+            "card": {
+                "reference_status": "pending",
+                "reference_type": "acquirer_reference_number",
+                "reference": "",
+                "type": "refund",
+            },
+        }
+    return {"type": kind}
+
+
 def create(call: Call) -> StripeObject:
     params = call.params
     reject_unknown(params, CREATE_PARAMS)
@@ -83,15 +102,19 @@ def create(call: Call) -> StripeObject:
         "charge": charge["id"],
         "created": call.now,
         "currency": charge["currency"],
-        "destination_details": None,
+        "customer": charge["customer"],
+        "customer_account": None,
+        "destination_details": _destination(charge),
         "metadata": merge_metadata({}, params.get("metadata")),
         "payment_intent": charge["payment_intent"],
+        "payment_method": charge["payment_method"],
         "reason": reason,
         "receipt_number": None,
         "source_transfer_reversal": None,
         "status": "succeeded",
         "transfer_reversal": None,
     }
+    refund["balance_transaction"] = balance_transactions.for_refund(call, refund)
     call.store.add(refund)
     charge["amount_refunded"] += amount
     charge["refunded"] = charge["amount_refunded"] >= charge["amount"]

@@ -173,6 +173,24 @@ def _confirm(call: Call, intent: StripeObject, params: Params) -> None:
     succeed(call, intent, method)
 
 
+def _attempt_details(method: StripeObject) -> dict[str, Any]:
+    """What the attempt records of the method: a card's brand, checks and expiry."""
+    if method["type"] != "card":
+        return {"type": method["type"], method["type"]: {}}
+    card = method["card"]
+    shown = ("brand", "checks", "country", "exp_month", "exp_year", "fingerprint", "funding")
+    return {
+        "type": "card",
+        "card": {
+            **{name: card[name] for name in shown},
+            "last4": card["last4"],
+            "network": card["brand"],
+            "three_d_secure": None,
+            "wallet": None,
+        },
+    }
+
+
 def _attempt(call: Call, intent: StripeObject, method: StripeObject) -> str:
     attempt = {
         "id": new_id("setatt"),
@@ -180,11 +198,12 @@ def _attempt(call: Call, intent: StripeObject, method: StripeObject) -> str:
         "application": None,
         "created": call.now,
         "customer": intent["customer"],
+        "customer_account": None,
         "flow_directions": None,
         "livemode": False,
         "on_behalf_of": None,
         "payment_method": method["id"],
-        "payment_method_details": {"type": method["type"], method["type"]: {}},
+        "payment_method_details": _attempt_details(method),
         "setup_error": None,
         "setup_intent": intent["id"],
         "status": "requires_confirmation",
