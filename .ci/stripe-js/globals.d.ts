@@ -1,0 +1,10 @@
+// What the pages find on `window`: Stripe.js (Stripe's own, or the sandbox's stand-in, which
+// must offer the same signatures) and the pages' shared helpers (common.js).
+import type { StripeConstructor } from '@stripe/stripe-js';
+
+declare global {
+  interface Window {
+    Stripe: StripeConstructor;
+    PageKit: any;
+  }
+}
