@@ -9,7 +9,7 @@ from __future__ import annotations
 from processor.sandbox import cards
 from processor.sandbox.confirmation_tokens import method_from
 from processor.sandbox.context import Call
-from processor.sandbox.errors import invalid_request
+from processor.sandbox.errors import SandboxError, invalid_request
 from processor.sandbox.payment_methods import build_card
 from processor.sandbox.store import StripeObject, public
 from processor.sandbox.wire import as_dict, as_str, merge_metadata, missing_param, reject_unknown
@@ -27,6 +27,7 @@ CREATE_PARAMS = frozenset(
     }
 )
 TYPES = frozenset({"card", "sepa_debit"})
+WRAPPER = "payment_method_data"
 
 
 def create(call: Call) -> StripeObject:
@@ -48,10 +49,23 @@ def create(call: Call) -> StripeObject:
         data = {name: params[name] for name in ("type", kind, "billing_details") if name in params}
         if "allow_redisplay" in params:
             data["allow_redisplay"] = params["allow_redisplay"]
-        method = method_from(call, {"payment_method_data": data}, TYPES)
+        method = _from_details(call, data)
     method["metadata"] = metadata
     call.store.add(method)
     return public(method)
+
+
+def _from_details(call: Call, data: dict[str, object]) -> StripeObject:
+    """The confirmation tokens' builder, its errors naming this endpoint's own parameters."""
+    try:
+        return method_from(call, {"payment_method_data": data}, TYPES)
+    except SandboxError as error:
+        if error.param and error.param.startswith(WRAPPER):
+            inner = error.param[len(WRAPPER) :]
+            unwrapped = inner[1:].replace("]", "", 1) if inner.startswith("[") else inner
+            error.message = error.message.replace(error.param, unwrapped)
+            error.param = unwrapped
+        raise
 
 
 def _from_token(call: Call, token: str, params: dict[str, object]) -> StripeObject:

@@ -161,3 +161,17 @@ def test_payment_methods_are_created_from_details(sandbox: SandboxHandle) -> Non
     with pytest.raises(stripe.InvalidRequestError) as raised:
         sandbox.client.v1.payment_methods.create({"type": "card", "card": {"token": "tok_nope"}})
     assert raised.value.param == "card[token]"
+
+
+def test_payment_method_errors_name_this_endpoints_parameters(sandbox: SandboxHandle) -> None:
+    with pytest.raises(stripe.InvalidRequestError) as missing:
+        sandbox.client.v1.payment_methods.create({"type": "sepa_debit"})
+    with pytest.raises(stripe.InvalidRequestError) as invalid:
+        sandbox.client.v1.payment_methods.create(
+            {"type": "sepa_debit", "sepa_debit": {"iban": "DE00123"}}
+        )
+
+    assert missing.value.param == "sepa_debit[iban]"
+    assert "Missing required param: sepa_debit[iban]." in str(missing.value)
+    assert invalid.value.param == "sepa_debit[iban]"
+    assert invalid.value.code == "invalid_bank_account_iban"
