@@ -14,6 +14,11 @@
   const { $, ShownError, BRAND_NAMES, api, announce, clearError, showError, appearance } = window.PageKit;
   const loadScript = (url) => window.PageKit.loadScript(url, 'The payment form could not load. Reload the page to try again.');
   const setBusy = (name, busy, message) => { state.busy = busy; window.PageKit.setBusy(name, busy, message); };
+  /**
+   * Stripe.js objects typed by @stripe/stripe-js, so that CI checks every call on them.
+   * @type {{config: any, stripe: import('@stripe/stripe-js').Stripe | null,
+   *   elements: import('@stripe/stripe-js').StripeElements | null, customer: any, busy: boolean}}
+   */
   const state = { config: null, stripe: null, elements: null, customer: null, busy: false };
 
   // ------------------------------------------------------------------ talking to our server

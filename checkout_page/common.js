@@ -20,6 +20,7 @@
 
   // Our server answers JSON; a network failure or a non-JSON body becomes `data: null`.
   async function api(method, path, body) {
+    /** @type {RequestInit & {headers: Record<string, string>}} */
     const init = { method, credentials: 'same-origin', cache: 'no-store', headers: { Accept: 'application/json' } };
     if (body !== undefined) {
       init.headers['Content-Type'] = 'application/json';
@@ -58,8 +59,8 @@
 
   // Disable the form `name` (its fieldset, or just its button) while a request is in flight.
   function setBusy(name, busy, message) {
-    const button = $(name + '-submit');
-    const fields = $(name + '-fields');
+    const button = /** @type {HTMLButtonElement} */ ($(name + '-submit'));
+    const fields = /** @type {HTMLFieldSetElement | null} */ ($(name + '-fields'));
     const form = $(name + '-form');
     if (fields) fields.disabled = busy;
     else button.disabled = busy;

@@ -118,6 +118,12 @@
 
   const token = decodeURIComponent(location.pathname.split('/')[2] || '');
   const base = `/recover/${encodeURIComponent(token)}`;
+  /**
+   * Stripe.js objects typed by @stripe/stripe-js, so that CI checks every call on them.
+   * @type {{text: any, locale: import('@stripe/stripe-js').StripeElementLocale, data: any,
+   *   stripe: import('@stripe/stripe-js').Stripe | null,
+   *   elements: import('@stripe/stripe-js').StripeElements | null, busy: boolean}}
+   */
   const state = { text: TEXT.en, locale: 'en', data: null, stripe: null, elements: null, busy: false };
 
   // ------------------------------------------------------------------ talking to our server

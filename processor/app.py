@@ -110,10 +110,12 @@ def _mount_sandbox(runtime: Runtime, routes: list[BaseRoute]) -> Sandbox:
     from processor.sandbox import create_sandbox_app
 
     settings = runtime.settings
+    versions = {"api_version": settings.sandbox_api_version} if settings.sandbox_api_version else {}
     sandbox_app = create_sandbox_app(
         secret_key=settings.stripe_secret_key,
         publishable_key=settings.stripe_publishable_key,
         clock=runtime.clock,
+        **versions,
     )
     sandbox: Sandbox = sandbox_app.state.sandbox
     sandbox.add_webhook_endpoint(

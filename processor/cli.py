@@ -223,6 +223,7 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_sandbox(args: argparse.Namespace, settings: Settings) -> int:
     from processor.sandbox import standalone
+    from processor.sandbox.versions import is_version
 
     keys = (settings.stripe_secret_key, settings.stripe_publishable_key)
     if any("_live_" in key for key in keys):
@@ -235,6 +236,9 @@ def cmd_sandbox(args: argparse.Namespace, settings: Settings) -> int:
     if not all(secret.startswith("whsec_") for secret in secrets):
         print("processor sandbox: --webhook-secret must start with whsec_", file=sys.stderr)
         return EXIT_USAGE
+    if args.api_version and not is_version(args.api_version):
+        print("processor sandbox: --api-version looks like 2026-10-28.endive", file=sys.stderr)
+        return EXIT_USAGE
     standalone.run(
         host=args.host,
         port=args.port,
@@ -242,6 +246,7 @@ def cmd_sandbox(args: argparse.Namespace, settings: Settings) -> int:
         publishable_key=settings.stripe_publishable_key,
         forward_to=args.forward_to,
         webhook_secrets=secrets,
+        api_version=args.api_version or settings.sandbox_api_version,
     )
     return EXIT_OK
 
@@ -420,6 +425,11 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--port", type=int, default=12111)
     sandbox.add_argument("--forward-to", help="URL to deliver signed webhooks to")
+    sandbox.add_argument(
+        "--api-version",
+        help="the account's default Stripe API version, for requests without Stripe-Version "
+        "(default: SANDBOX_API_VERSION, else the version stripe-python pins)",
+    )
     sandbox.add_argument(
         "--webhook-secret",
         action="append",

@@ -91,6 +91,8 @@ class Settings:
     metrics_token: str | None = None
     log_format: str = "text"
     sandbox: bool = True
+    # The in-app sandbox's account default API version; None: the one stripe-python pins.
+    sandbox_api_version: str | None = None
     run_notifier: bool = True
     access_log: bool = True
     # Which peers `processor serve --proxy-headers` believes about X-Forwarded-For and -Proto.
@@ -337,6 +339,13 @@ def _read_plain(read: _Reader) -> None:
         if not re.fullmatch(r"[A-Za-z]{3}", currency):
             read.problems.append("CURRENCY: a three-letter ISO 4217 code such as usd or jpy")
         read.values["currency"] = currency.lower()
+    sandbox_version = read.text("SANDBOX_API_VERSION")
+    if sandbox_version is not None:
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}(\.[a-z]+)?", sandbox_version):
+            read.problems.append(
+                "SANDBOX_API_VERSION: a Stripe API version such as 2026-10-28.endive"
+            )
+        read.values["sandbox_api_version"] = sandbox_version
     log_format = read.text("LOG_FORMAT")
     if log_format is not None:
         if log_format not in {"text", "json"}:

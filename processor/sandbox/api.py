@@ -15,10 +15,9 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from processor.sandbox import expand, idempotency, routes
+from processor.sandbox import expand, idempotency, routes, versions
 from processor.sandbox.control import Sandbox
 from processor.sandbox.errors import SandboxError, authentication, invalid_request
-from processor.sandbox.events import API_VERSION
 from processor.sandbox.ids import request_id as new_request_id
 from processor.sandbox.wire import Params, as_list, decode_form, decode_json, decode_query
 
@@ -98,11 +97,10 @@ def _base_url(request: Request) -> str:
 async def api_endpoint(request: Request) -> Response:
     sandbox: Sandbox = request.app.state.sandbox
     request_id = new_request_id()
-    headers = {"Request-Id": request_id, "Stripe-Version": API_VERSION}
-    version = request.headers.get("stripe-version")
-    if version:
-        headers["Stripe-Version"] = version
+    version = request.headers.get("stripe-version") or sandbox.api_version
+    headers = {"Request-Id": request_id, "Stripe-Version": version}
     try:
+        versions.parse(version)
         return await _handle(request, sandbox, request_id, headers)
     except SandboxError as error:
         return _json(error.status, error.body(request_id), {**headers, **error.headers})
@@ -139,22 +137,30 @@ async def _handle(
     key = request.headers.get("idempotency-key") if method == "POST" else None
     scope = f"{kind}:{sandbox.secret_key if kind == 'secret' else sandbox.publishable_key}"
     if key:
-        fingerprint = idempotency.fingerprint(method, path, params)
-        replay = sandbox.idempotency.begin(scope, key, fingerprint, sandbox.store.now())
+        replay = sandbox.idempotency.begin(
+            scope,
+            key,
+            f"{method} {path}",
+            idempotency.fingerprint(params),
+            sandbox.store.now(),
+            request_id,
+        )
         if replay is not None:
             if inject:
                 raise _injected_error(knobs.error_should_retry)
             return Response(
                 replay.body,
                 replay.status,
-                {**replay.headers, "Idempotent-Replayed": "true"},
+                idempotency.replay_headers(replay, key, request_id),
                 media_type="application/json",
             )
+        headers = {**headers, **idempotency.answer_headers(key, request_id)}
     if knobs.latency > 0:
         await asyncio.sleep(knobs.latency)
     call = sandbox.new_call(
         params,
         kind,
+        api_version=headers["Stripe-Version"],
         request_id=request_id,
         idempotency_key=key,
         base_url=_base_url(request),

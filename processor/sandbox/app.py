@@ -21,6 +21,7 @@ from processor.sandbox import challenge, http_control
 from processor.sandbox.api import api_endpoint
 from processor.sandbox.control import Sandbox
 from processor.sandbox.store import Clock
+from processor.sandbox.versions import PINNED_API_VERSION
 
 STATIC = Path(__file__).parent / "static"
 CONTENT_TYPES = {".js": "application/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
@@ -54,9 +55,13 @@ def create_sandbox_app(
     secret_key: str = SANDBOX_SECRET_KEY,
     publishable_key: str = SANDBOX_PUBLISHABLE_KEY,
     clock: Clock | None = None,
+    api_version: str = PINNED_API_VERSION,
 ) -> Starlette:
-    """A fresh sandbox (its own state) as an ASGI app. Live keys raise `ValueError`."""
-    sandbox = Sandbox(secret_key=secret_key, publishable_key=publishable_key, clock=clock)
+    """A fresh sandbox (its own state) as an ASGI app; `api_version` is the account's default.
+    Live keys and malformed versions raise `ValueError`."""
+    sandbox = Sandbox(
+        secret_key=secret_key, publishable_key=publishable_key, clock=clock, api_version=api_version
+    )
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:

@@ -26,6 +26,21 @@ AUTH_REQUIRED = Decline(
     "Your card was declined. This transaction requires authentication.",
 )
 
+@dataclass(frozen=True)
+class DisputeKind:
+    """What a dispute test card's charge turns into once it succeeds."""
+
+    reason: str
+    inquiry: bool
+    network_reason_code: str
+
+
+FRAUD_DISPUTE = DisputeKind("fraudulent", inquiry=False, network_reason_code="10.4")
+FRAUD_INQUIRY = DisputeKind("fraudulent", inquiry=True, network_reason_code="10.4")
+NOT_RECEIVED_DISPUTE = DisputeKind(
+    "product_not_received", inquiry=False, network_reason_code="13.1"
+)
+
 # Off-session outcomes.
 OK = "ok"
 AUTH = "authentication_required"
@@ -42,6 +57,7 @@ class TestCard:
     three_d_secure: bool = False  # setups and on-session payments ask for 3-D Secure
     off_session: str = OK
     charge_decline: Decline | None = None  # charges fail even after setup / authentication
+    dispute: DisputeKind | None = None  # a successful charge is disputed straight away
 
     @property
     def last4(self) -> str:
@@ -120,6 +136,11 @@ CARDS: dict[str, TestCard] = {
             "Your card was declined for making repeated attempts too frequently or exceeding "
             "its amount limit.",
         ),
+    ),
+    "createDispute": TestCard("4000000000000259", "visa", dispute=FRAUD_DISPUTE),
+    "createDisputeInquiry": TestCard("4000000000001976", "visa", dispute=FRAUD_INQUIRY),
+    "createDisputeProductNotReceived": TestCard(
+        "4000000000002685", "visa", dispute=NOT_RECEIVED_DISPUTE
     ),
     "radarBlock": _declined(
         "4100000000000019", Decline("card_declined", "fraudulent", "Your card was declined.")

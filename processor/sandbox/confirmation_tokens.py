@@ -70,6 +70,7 @@ def _create(call: Call, allowed_types: frozenset[str]) -> StripeObject:
         "expires_at": created + LIFETIME_SECONDS,
         "livemode": False,
         "mandate_data": _mandate(params.get("mandate_data")),
+        "metadata": {},
         "payment_intent": None,
         "payment_method_options": as_dict(params, "payment_method_options") or None,
         "payment_method_preview": _preview(method),

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from processor.sandbox.store import Store, StripeObject
+from processor.sandbox.versions import PINNED_API_VERSION
 from processor.sandbox.wire import Params
 
 
@@ -19,6 +20,7 @@ class Call:
     store: Store
     params: Params
     key_kind: str  # "secret", "publishable", or "system" for control-side actions
+    api_version: str = PINNED_API_VERSION
     request_id: str | None = None
     idempotency_key: str | None = None
     base_url: str = ""

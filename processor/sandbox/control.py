@@ -13,13 +13,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from processor.config import SANDBOX_PUBLISHABLE_KEY, SANDBOX_SECRET_KEY
-from processor.sandbox import authentication, payment_outcomes
+from processor.sandbox import authentication, payment_outcomes, versions
 from processor.sandbox.context import Call
 from processor.sandbox.events import create_event
 from processor.sandbox.idempotency import IdempotencyCache
 from processor.sandbox.knobs import Knobs
 from processor.sandbox.scheduler import Scheduler
 from processor.sandbox.store import Clock, Store, StripeObject, public
+from processor.sandbox.versions import PINNED_API_VERSION
 from processor.sandbox.webhooks import Delivery, WebhookDispatcher
 from processor.sandbox.wire import Params
 
@@ -62,11 +63,17 @@ class Sandbox:
         secret_key: str = SANDBOX_SECRET_KEY,
         publishable_key: str = SANDBOX_PUBLISHABLE_KEY,
         clock: Clock | None = None,
+        api_version: str = PINNED_API_VERSION,
     ) -> None:
         refuse_live_key(secret_key, ("sk_test_", "rk_test_"))
         refuse_live_key(publishable_key, ("pk_test_",))
         self.secret_key = secret_key
         self.publishable_key = publishable_key
+        # The account's default version: requests without `Stripe-Version` run at it, and
+        # events are rendered at it.
+        if not versions.is_version(api_version):
+            raise ValueError(f"not a Stripe API version: {api_version!r}")
+        self.api_version = api_version
         self.store = Store(clock)
         self.knobs = Knobs()
         self.idempotency = IdempotencyCache()
@@ -82,6 +89,7 @@ class Sandbox:
         params: Params,
         key_kind: str,
         *,
+        api_version: str | None = None,
         request_id: str | None = None,
         idempotency_key: str | None = None,
         base_url: str = "",
@@ -91,6 +99,7 @@ class Sandbox:
             store=self.store,
             params=params,
             key_kind=key_kind,
+            api_version=api_version or self.api_version,
             request_id=request_id,
             idempotency_key=idempotency_key,
             base_url=base_url,
@@ -115,6 +124,7 @@ class Sandbox:
             self.store,
             event_type,
             obj,
+            api_version=self.api_version,
             request_id=call.request_id,
             idempotency_key=call.idempotency_key,
             previous_attributes=previous,

@@ -63,6 +63,10 @@ def invalid_request(
     return SandboxError(status, "invalid_request_error", message, code=code, param=param)
 
 
+# The `param` Stripe names when the id in the path names nothing (`id` for the rest).
+PATH_PARAMS = {"payment_intent": "intent", "setup_intent": "intent"}
+
+
 def no_such(kind: str, object_id: str, *, param: str | None = None) -> SandboxError:
     """404 when the id is in the path; 400 when it came in a parameter (`param` set)."""
     return SandboxError(
@@ -70,7 +74,7 @@ def no_such(kind: str, object_id: str, *, param: str | None = None) -> SandboxEr
         "invalid_request_error",
         f"No such {kind}: '{object_id}'",
         code="resource_missing",
-        param=param or "id",
+        param=param or PATH_PARAMS.get(kind, "id"),
     )
 
 

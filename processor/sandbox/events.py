@@ -12,7 +12,6 @@ from processor.sandbox.ids import new_id
 from processor.sandbox.store import Store, StripeObject, public
 from processor.sandbox.wire import as_bool, as_list, as_str, reject_unknown
 
-API_VERSION = "2026-10-28.endive"
 RETENTION_SECONDS = 30 * 24 * 3600
 LIST_PARAMS = frozenset(
     {
@@ -33,6 +32,7 @@ def create_event(
     event_type: str,
     obj: StripeObject,
     *,
+    api_version: str,
     request_id: str | None,
     idempotency_key: str | None,
     previous_attributes: dict[str, Any] | None = None,
@@ -43,7 +43,7 @@ def create_event(
     event: StripeObject = {
         "id": new_id("evt"),
         "object": "event",
-        "api_version": API_VERSION,
+        "api_version": api_version,
         "created": store.now(),
         "data": data,
         "livemode": False,

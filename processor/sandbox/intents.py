@@ -8,18 +8,18 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from processor.sandbox import confirmation_tokens
+from processor.sandbox import confirmation_tokens, versions
 from processor.sandbox.context import Call
 from processor.sandbox.errors import invalid_request, no_such
 from processor.sandbox.ids import new_id
 from processor.sandbox.payment_methods import REUSED_MESSAGE, resolve
 from processor.sandbox.store import StripeObject, public
-from processor.sandbox.wire import Params, as_bool, as_dict, as_str, reject_unknown
+from processor.sandbox.wire import Params, as_bool, as_dict, as_list, as_str, reject_unknown
 
 LABEL = {"setup_intent": "SetupIntent", "payment_intent": "PaymentIntent"}
 REMOVED_PARAMS_MESSAGE = (
     "The `payment_method_types` parameter is no longer supported in API version "
-    "2026-10-28.endive. Use `automatic_payment_methods`, `allowed_payment_method_types` or "
+    "{version}. Use `automatic_payment_methods`, `allowed_payment_method_types` or "
     "`excluded_payment_method_types` instead."
 )
 RETURN_URL_MESSAGE = (
@@ -89,12 +89,32 @@ CLIENT_FIELDS = {
 }
 
 
-def reject_payment_method_types(params: Params) -> None:
-    if "payment_method_types" in params:
+def payment_method_types(call: Call, params: Params) -> list[str] | None:
+    """The writable `payment_method_types` of versions before endive; refused from it on."""
+    if "payment_method_types" not in params:
+        return None
+    if versions.applies(call.api_version, "payment_method_types_refused"):
         raise invalid_request(
-            REMOVED_PARAMS_MESSAGE,
+            REMOVED_PARAMS_MESSAGE.format(version=call.api_version),
             param="payment_method_types",
             code="payment_method_types_no_longer_supported",
+        )
+    given = as_list(params, "payment_method_types")
+    if not given or not all(isinstance(kind, str) and kind for kind in given):
+        raise invalid_request(
+            "Invalid array: payment_method_types", param="payment_method_types"
+        )
+    return [str(kind) for kind in given]
+
+
+def reject_payment_method_types(call: Call, params: Params) -> None:
+    """Where the parameter never existed (confirm), or is refused at this version."""
+    if "payment_method_types" in params:
+        payment_method_types(call, params)
+        raise invalid_request(
+            "Received unknown parameter: payment_method_types",
+            param="payment_method_types",
+            code="parameter_unknown",
         )
 
 
@@ -131,10 +151,17 @@ def view(call: Call, intent: StripeObject) -> StripeObject:
     return {key: shown.get(key) for key in CLIENT_FIELDS[intent["object"]]}
 
 
-def automatic_payment_methods(params: Params) -> dict[str, Any]:
-    """On by default in this API version, with redirects allowed unless told otherwise."""
+def automatic_payment_methods(
+    call: Call, params: Params, types: list[str] | None
+) -> dict[str, Any] | None:
+    """On by default since 2023-08-16 unless types are listed, with redirects allowed unless
+    told otherwise; null on intents that list their types."""
     data = as_dict(params, "automatic_payment_methods")
     if not data:
+        if types is not None or not versions.applies(
+            call.api_version, "automatic_payment_methods_by_default"
+        ):
+            return None
         return {"allow_redirects": "always", "enabled": True}
     enabled = as_bool(data, "enabled")
     if enabled is None:
@@ -209,6 +236,7 @@ def check_confirmable(
     if (
         not off_session
         and not call.publishable  # Stripe.js may leave it out with redirect: "if_required"
+        and versions.applies(call.api_version, "return_url_required_with_redirects")
         and return_url is None
         and apm
         and apm["enabled"]

@@ -89,6 +89,7 @@ LIST_PARAMS = frozenset(
     {"customer", "created", "limit", "starting_after", "ending_before", "expand"}
 )
 USAGES = ("off_session", "on_session")
+CAPTURE_METHODS = ("automatic", "automatic_async", "manual")
 CANCELLATION_REASONS = ("duplicate", "fraudulent", "requested_by_customer", "abandoned")
 CONFIRMABLE = ("requires_payment_method", "requires_confirmation", "requires_action")
 CANCELABLE = (
@@ -113,8 +114,8 @@ def _off_session(params: Params) -> bool:
 
 def create(call: Call) -> StripeObject:
     params = call.params
-    intents.reject_payment_method_types(params)
-    reject_unknown(params, CREATE_PARAMS)
+    types = intents.payment_method_types(call, params)
+    reject_unknown(params, CREATE_PARAMS | {"payment_method_types"})
     amount = as_int(params, "amount", required=True)
     currency = (as_str(params, "currency") or "").lower()
     if not currency:
@@ -142,13 +143,15 @@ def create(call: Call) -> StripeObject:
         "amount": amount,
         "amount_capturable": 0,
         "amount_details": {"tip": {}},
+        "allowed_payment_method_types": None,
         "amount_received": 0,
         "application": None,
         "application_fee_amount": None,
-        "automatic_payment_methods": intents.automatic_payment_methods(params),
+        "automatic_payment_methods": intents.automatic_payment_methods(call, params, types),
         "canceled_at": None,
         "cancellation_reason": None,
-        "capture_method": as_str(params, "capture_method") or "automatic_async",
+        "capture_method": as_choice(params, "capture_method", CAPTURE_METHODS)
+        or "automatic_async",
         "client_secret": client_secret(intent_id),
         "confirmation_method": as_str(params, "confirmation_method") or "automatic",
         "created": call.now,
@@ -160,6 +163,7 @@ def create(call: Call) -> StripeObject:
         "last_payment_error": None,
         "latest_charge": None,
         "livemode": False,
+        "managed_payments": None,
         "metadata": merge_metadata({}, params.get("metadata")),
         "next_action": None,
         "on_behalf_of": None,
@@ -173,12 +177,14 @@ def create(call: Call) -> StripeObject:
                 "request_three_d_secure": "automatic",
             }
         },
-        "payment_method_types": ["card", "sepa_debit"],
+        "payment_method_types": types or ["card", "sepa_debit"],
+        "payment_record": None,
         "processing": None,
         "receipt_email": as_str(params, "receipt_email"),
         "review": None,
         "setup_future_usage": usage,
         "shipping": None,
+        "source": None,
         "statement_descriptor": as_str(params, "statement_descriptor"),
         "statement_descriptor_suffix": as_str(params, "statement_descriptor_suffix"),
         "status": "requires_payment_method",
@@ -199,7 +205,7 @@ def create(call: Call) -> StripeObject:
 
 def confirm(call: Call) -> StripeObject:
     params = call.params
-    intents.reject_payment_method_types(params)
+    intents.reject_payment_method_types(call, params)
     reject_unknown(params, intents.accepted(call, CONFIRM_PARAMS))
     intent = intents.find_for_client(call, "payment_intent")
     off_session = _off_session(params)
@@ -241,8 +247,8 @@ def retrieve(call: Call) -> StripeObject:
 
 def update(call: Call) -> StripeObject:
     params = call.params
-    intents.reject_payment_method_types(params)
-    reject_unknown(params, UPDATE_PARAMS)
+    types = intents.payment_method_types(call, params)
+    reject_unknown(params, UPDATE_PARAMS | {"payment_method_types"})
     intent = call.store.require("payment_intent", call.path_args["id"])
     if intent["status"] not in (
         "requires_payment_method",
@@ -270,6 +276,8 @@ def update(call: Call) -> StripeObject:
     if "payment_method" in params:
         intents.set_payment_method(intent, method)
     intent["metadata"] = metadata
+    if types is not None:
+        intent["payment_method_types"] = types
     intent["last_payment_error"] = None
     call.store.touch()
     return intents.view(call, intent)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from processor.sandbox import cards, charges, intents
+from processor.sandbox import balance_transactions, captures, cards, charges, disputes, intents
 from processor.sandbox.cards import Decline, TestCard
 from processor.sandbox.context import Call
 from processor.sandbox.errors import SandboxError, invalid_request, unexpected_state
@@ -42,6 +42,10 @@ def charge_after_authentication(
         fail(call, intent, method, card.charge_decline, raise_error=raise_error)
         return
     charge = charges.create(call, intent, method, "succeeded")
+    if intent["capture_method"] == "manual":
+        keep_method(call, intent, method)
+        captures.hold(call, intent, charge)
+        return
     succeed(call, intent, method, charge)
 
 
@@ -54,14 +58,21 @@ def succeed(call: Call, intent: StripeObject, method: StripeObject, charge: Stri
         last_payment_error=None,
         payment_method=method["id"],
     )
+    keep_method(call, intent, method)
+    balance_transactions.for_charge(call, charge)
+    call.store.touch()
+    call.emit("charge.succeeded", charge)
+    call.emit("payment_intent.succeeded", intent)
+    disputes.open_if_dispute_card(call, charge)
+
+
+def keep_method(call: Call, intent: StripeObject, method: StripeObject) -> None:
+    """Save the method for later when asked to (`setup_future_usage`); else it is spent."""
     if intent["setup_future_usage"] and intent["customer"]:
         attach(call, method, intent["customer"])
         method["_set_up"] = True
     elif method["customer"] is None:
         method["_consumed"] = True
-    call.store.touch()
-    call.emit("charge.succeeded", charge)
-    call.emit("payment_intent.succeeded", intent)
 
 
 def fail(

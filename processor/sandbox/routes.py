@@ -12,12 +12,15 @@ from dataclasses import dataclass
 
 from processor.sandbox import (
     authentication,
+    captures,
     charges,
     confirmation_tokens,
     customers,
     events,
     payment_intents,
+    payment_method_create,
     payment_methods,
+    refunds,
     setup_intents,
 )
 from processor.sandbox.context import Call
@@ -53,6 +56,7 @@ ROUTES: tuple[ApiRoute, ...] = (
     _route("POST", "/v1/customers/{id}", customers.update),
     _route("DELETE", "/v1/customers/{id}", customers.delete),
     # Payment methods
+    _route("POST", "/v1/payment_methods", payment_method_create.create),
     _route("GET", "/v1/payment_methods", payment_methods.list_route),
     _route("GET", "/v1/payment_methods/{id}", payment_methods.retrieve),
     _route("POST", "/v1/payment_methods/{id}", payment_methods.update),
@@ -76,6 +80,10 @@ ROUTES: tuple[ApiRoute, ...] = (
     _route("POST", "/v1/payment_intents/{id}", payment_intents.update),
     _route("POST", "/v1/payment_intents/{id}/confirm", payment_intents.confirm, "client"),
     _route("POST", "/v1/payment_intents/{id}/cancel", payment_intents.cancel),
+    _route("POST", "/v1/payment_intents/{id}/capture", captures.capture),
+    # Refunds
+    _route("POST", "/v1/refunds", refunds.create),
+    _route("GET", "/v1/refunds/{id}", refunds.retrieve),
     # Charges and events
     _route("GET", "/v1/charges/{id}", charges.retrieve),
     _route("GET", "/v1/events", events.list_route),

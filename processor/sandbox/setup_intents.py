@@ -86,8 +86,8 @@ AUTH_FAILED_MESSAGE = (
 
 def create(call: Call) -> StripeObject:
     params = call.params
-    intents.reject_payment_method_types(params)
-    reject_unknown(params, CREATE_PARAMS)
+    types = intents.payment_method_types(call, params)
+    reject_unknown(params, CREATE_PARAMS | {"payment_method_types"})
     confirm = as_bool(params, "confirm", False)
     for name in ("return_url", "mandate_data", "confirmation_token"):
         if name in params and not confirm:
@@ -102,7 +102,7 @@ def create(call: Call) -> StripeObject:
         "object": "setup_intent",
         "allowed_payment_method_types": None,
         "application": None,
-        "automatic_payment_methods": intents.automatic_payment_methods(params),
+        "automatic_payment_methods": intents.automatic_payment_methods(call, params, types),
         "cancellation_reason": None,
         "client_secret": client_secret(intent_id),
         "created": call.now,
@@ -127,7 +127,7 @@ def create(call: Call) -> StripeObject:
                 "request_three_d_secure": "automatic",
             }
         },
-        "payment_method_types": ["card", "sepa_debit"],
+        "payment_method_types": types or ["card", "sepa_debit"],
         "single_use_mandate": None,
         "status": "requires_payment_method",
         "usage": usage,
@@ -146,7 +146,7 @@ def create(call: Call) -> StripeObject:
 
 def confirm(call: Call) -> StripeObject:
     params = call.params
-    intents.reject_payment_method_types(params)
+    intents.reject_payment_method_types(call, params)
     reject_unknown(params, intents.accepted(call, CONFIRM_PARAMS))
     intent = intents.find_for_client(call, "setup_intent")
     _confirm(call, intent, params)
@@ -173,6 +173,24 @@ def _confirm(call: Call, intent: StripeObject, params: Params) -> None:
     succeed(call, intent, method)
 
 
+def _attempt_details(method: StripeObject) -> dict[str, Any]:
+    """What the attempt records of the method: a card's brand, checks and expiry."""
+    if method["type"] != "card":
+        return {"type": method["type"], method["type"]: {}}
+    card = method["card"]
+    shown = ("brand", "checks", "country", "exp_month", "exp_year", "fingerprint", "funding")
+    return {
+        "type": "card",
+        "card": {
+            **{name: card[name] for name in shown},
+            "last4": card["last4"],
+            "network": card["brand"],
+            "three_d_secure": None,
+            "wallet": None,
+        },
+    }
+
+
 def _attempt(call: Call, intent: StripeObject, method: StripeObject) -> str:
     attempt = {
         "id": new_id("setatt"),
@@ -180,11 +198,12 @@ def _attempt(call: Call, intent: StripeObject, method: StripeObject) -> str:
         "application": None,
         "created": call.now,
         "customer": intent["customer"],
+        "customer_account": None,
         "flow_directions": None,
         "livemode": False,
         "on_behalf_of": None,
         "payment_method": method["id"],
-        "payment_method_details": {"type": method["type"], method["type"]: {}},
+        "payment_method_details": _attempt_details(method),
         "setup_error": None,
         "setup_intent": intent["id"],
         "status": "requires_confirmation",
@@ -249,8 +268,8 @@ def retrieve(call: Call) -> StripeObject:
 
 
 def update(call: Call) -> StripeObject:
-    intents.reject_payment_method_types(call.params)
-    reject_unknown(call.params, UPDATE_PARAMS)
+    types = intents.payment_method_types(call, call.params)
+    reject_unknown(call.params, UPDATE_PARAMS | {"payment_method_types"})
     intent = call.store.require("setup_intent", call.path_args["id"])
     if intent["status"] in ("succeeded", "canceled"):
         raise unexpected_state("setup_intent", intent["id"], intent["status"], "update")
@@ -267,6 +286,8 @@ def update(call: Call) -> StripeObject:
     if "payment_method" in params:
         intents.set_payment_method(intent, method)
     intent["metadata"] = metadata
+    if types is not None:
+        intent["payment_method_types"] = types
     call.store.touch()
     return intents.view(call, intent)
 

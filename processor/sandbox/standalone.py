@@ -10,6 +10,7 @@ from typing import TextIO
 
 from processor.sandbox.app import create_sandbox_app
 from processor.sandbox.control import Sandbox
+from processor.sandbox.versions import PINNED_API_VERSION
 from processor.sandbox.webhooks import Delivery
 
 
@@ -27,16 +28,22 @@ def run(
     publishable_key: str,
     forward_to: str | None,
     webhook_secrets: Sequence[str],
+    api_version: str | None = None,
     out: TextIO = sys.stderr,
 ) -> None:
     """Serve until interrupted (uvicorn handles SIGINT/SIGTERM)."""
     import uvicorn
 
-    app = create_sandbox_app(secret_key=secret_key, publishable_key=publishable_key)
+    app = create_sandbox_app(
+        secret_key=secret_key,
+        publishable_key=publishable_key,
+        api_version=api_version or PINNED_API_VERSION,
+    )
     sandbox: Sandbox = app.state.sandbox
     address = f"http://{host}:{port}"
     print(f"Stripe sandbox listening on {address}", file=out)
     print(f"  STRIPE_API_BASE={address}", file=out)
+    print(f"  default API version: {app.state.sandbox.api_version}", file=out)
     print(f"  Stripe.js stand-in: {address}/v3/stripe.js", file=out)
     if forward_to:
         sandbox.add_webhook_endpoint(forward_to, webhook_secrets)

@@ -28,6 +28,8 @@ KIND_LABELS = {
     "charge": "charge",
     "event": "event",
     "mandate": "mandate",
+    "refund": "refund",
+    "dispute": "dispute",
 }
 
 

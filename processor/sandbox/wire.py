@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from processor.sandbox.errors import invalid_request
+from processor.sandbox.parameter_shapes import first_unknown
 
 Params = dict[str, Any]
 
@@ -170,11 +171,40 @@ def missing_param(name: str):  # type: ignore[no-untyped-def]
 
 
 def reject_unknown(params: Params, allowed: frozenset[str]) -> None:
-    """Stripe answers 400 `parameter_unknown` for any parameter an endpoint does not take."""
-    for name in params:
-        if name not in allowed:
+    """Stripe answers 400 `parameter_unknown` for any parameter an endpoint does not take,
+    at any depth, naming its full bracket path."""
+    for name, value in params.items():
+        unknown = name if name not in allowed else first_unknown(name, value)
+        if unknown is not None:
             raise invalid_request(
-                f"Received unknown parameter: {name}", param=name, code="parameter_unknown"
+                f"Received unknown parameter: {unknown}", param=unknown, code="parameter_unknown"
+            )
+
+
+METADATA_MAX_KEYS = 50
+METADATA_MAX_KEY_LENGTH = 40
+METADATA_MAX_VALUE_LENGTH = 500
+
+
+def _check_metadata(merged: dict[str, str]) -> None:
+    if len(merged) > METADATA_MAX_KEYS:
+        raise invalid_request(
+            f"Metadata can hold at most {METADATA_MAX_KEYS} keys; this request would leave "
+            f"{len(merged)}.",
+            param="metadata",
+        )
+    for key, value in merged.items():
+        if len(key) > METADATA_MAX_KEY_LENGTH:
+            raise invalid_request(
+                f"Metadata keys can be at most {METADATA_MAX_KEY_LENGTH} characters long; "
+                f"'{key}' has {len(key)}.",
+                param=f"metadata[{key}]",
+            )
+        if len(value) > METADATA_MAX_VALUE_LENGTH:
+            raise invalid_request(
+                f"Metadata values can be at most {METADATA_MAX_VALUE_LENGTH} characters long; "
+                f"the value of '{key}' has {len(value)}.",
+                param=f"metadata[{key}]",
             )
 
 
@@ -190,6 +220,12 @@ def merge_metadata(current: dict[str, str], update: Any) -> dict[str, str]:
     for key, value in update.items():
         if value == "":
             merged.pop(key, None)
+        elif isinstance(value, dict | list):
+            raise invalid_request(
+                f"Invalid value for metadata[{key}]: metadata values are strings.",
+                param=f"metadata[{key}]",
+            )
         else:
             merged[key] = str(value)
+    _check_metadata(merged)
     return merged

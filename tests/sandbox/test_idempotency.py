@@ -136,3 +136,31 @@ def test_sdk_generated_keys_make_retries_safe(sandbox: SandboxHandle) -> None:
 
     [attempt] = sandbox.control.charges_for(payment_intent=intent.id)
     assert attempt.idempotency_key  # stripe-python sends one on every POST
+
+
+def test_a_replay_has_its_own_request_id_and_names_the_first(sandbox: SandboxHandle) -> None:
+    first = sandbox.client.v1.customers.create({}, {"idempotency_key": "signup-1"})
+    again = sandbox.client.v1.customers.create({}, {"idempotency_key": "signup-1"})
+
+    original, replayed = first.last_response.headers, again.last_response.headers
+    assert again.id == first.id
+    assert replayed["Request-Id"] != original["Request-Id"]
+    assert replayed["Request-Id"].startswith("req_")
+    assert replayed["Original-Request"] == original["Request-Id"]
+    assert replayed["Idempotency-Key"] == "signup-1"
+    assert replayed["Idempotent-Replayed"] == "true"
+    assert original["Idempotency-Key"] == "signup-1"
+    assert "Idempotent-Replayed" not in original
+
+
+def test_a_key_reused_on_another_endpoint_says_so(sandbox: SandboxHandle) -> None:
+    sandbox.client.v1.customers.create({}, {"idempotency_key": "shared-key"})
+
+    with pytest.raises(stripe.IdempotencyError) as raised:
+        sandbox.client.v1.setup_intents.create({}, {"idempotency_key": "shared-key"})
+
+    message = raised.value.json_body["error"]["message"]  # type: ignore[index]
+    assert "same endpoint" in message
+    assert "'POST /v1/customers' vs 'POST /v1/setup_intents'" in message
+    assert "'shared-key'" in message
+    assert sandbox.client.v1.setup_intents.list().data == []
