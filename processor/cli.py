@@ -268,7 +268,7 @@ def cmd_prune(args: argparse.Namespace, settings: Settings) -> int:
     from processor.config import parse_duration
     from processor.db.engine import unit_of_work
     from processor.db.rate_limits import prune_expired
-    from processor.retention import prune_event_payloads
+    from processor.ops.retention import prune_event_payloads
     from processor.runtime import build_runtime
 
     try:

@@ -15,7 +15,7 @@ from processor.checkout.captcha import CaptchaVerifier, build_verifier
 from processor.clock import Clock, utc_now
 from processor.config import Settings
 from processor.db.engine import make_engine, make_session_factory
-from processor.metrics import Metrics
+from processor.ops.metrics import Metrics
 from processor.stripe_gateway import build_stripe_client
 
 

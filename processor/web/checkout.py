@@ -14,8 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
-from processor import customers, setup_intents
-from processor.checkout import captcha
+from processor.checkout import captcha, customers, setup_intents
 from processor.config import Settings
 from processor.errors import InvalidInput, PaymentDeclined
 from processor.runtime import Runtime

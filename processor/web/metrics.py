@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from processor.ops_report import status_counts
+from processor.ops.report import status_counts
 from processor.runtime import Runtime
 from processor.web.security import bearer_matches, monitoring_token
 

@@ -27,7 +27,7 @@ from starlette.staticfiles import StaticFiles
 
 from processor.db.engine import unit_of_work
 from processor.errors import ProcessorError, RateLimited
-from processor.ops_report import OpsReport, build_report
+from processor.ops.report import OpsReport, build_report
 from processor.runtime import Runtime
 from processor.web import limits
 from processor.web.funnel_chart import funnel_bars

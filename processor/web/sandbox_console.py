@@ -15,7 +15,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from processor.charging import ChargeRequest, charge_off_session
-from processor.customers import customers_with_active_methods
+from processor.checkout.customers import customers_with_active_methods
 from processor.db.engine import unit_of_work
 from processor.errors import ProcessorError
 from processor.recovery.cases import recent_cases

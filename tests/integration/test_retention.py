@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from processor.db.engine import unit_of_work
 from processor.db.models import StripeEvent
-from processor.retention import prune_event_payloads
+from processor.ops.retention import prune_event_payloads
 
 
 def _event(event_id: str, status: str, received_at) -> StripeEvent:  # type: ignore[no-untyped-def]

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from processor.customers import customers_with_active_methods
+from processor.checkout.customers import customers_with_active_methods
 from processor.db.engine import unit_of_work
 from processor.db.models import Customer, PaymentMethod, RecoveryCase
 from processor.recovery.cases import recent_cases

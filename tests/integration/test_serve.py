@@ -186,7 +186,7 @@ def test_two_workers_every_scrape_counts_every_delivery(
     # Counts left by an earlier run must not be added in: the directory is emptied at start.
     leftover = subprocess.run(
         [sys.executable, "-c",
-         "from processor.metrics import Metrics; "
+         "from processor.ops.metrics import Metrics; "
          "Metrics().webhook_deliveries.labels('customer.created', 'ignored').inc(5)"],
         env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(metrics)}, timeout=60, check=False,
     )

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from processor import setup_intents
+from processor.checkout import setup_intents
 from tests.fixtures.app import LiveApp
 from tests.integration.checkout.helpers import (
     attempts,

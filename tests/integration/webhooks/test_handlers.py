@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from processor.checkout.setup_records import AttemptRecord, record_attempt
 from processor.clock import from_unix
 from processor.db.models import (
     Charge,
@@ -19,7 +20,6 @@ from processor.db.models import (
     SetupAttempt,
 )
 from processor.recovery.cases import PaymentFailure, record_payment_failure
-from processor.setup_records import AttemptRecord, record_attempt
 from tests.fixtures.database import FakeClock
 from tests.integration.webhooks.conftest import Deliver
 from tests.unit.webhooks.factories import (

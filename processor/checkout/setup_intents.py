@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from stripe.params import SetupIntentCreateParams
 
+from processor.checkout.setup_records import AttemptRecord, record_attempt, record_payment_method
 from processor.clock import Clock
 from processor.db.models import PaymentMethod, SetupAttempt
 from processor.errors import (
@@ -26,7 +27,6 @@ from processor.errors import (
     ProcessorError,
     StripeUnavailable,
 )
-from processor.setup_records import AttemptRecord, record_attempt, record_payment_method
 from processor.stripe_fields import ref_id, value_of
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,1 @@
+"""What dashboards and operators read: the ops report, Prometheus metrics, retention."""
