@@ -15,7 +15,7 @@ from typing import Any
 import stripe
 from stripe.params import PaymentIntentListParams
 
-from processor.stripe_fields import value_of
+from processor.stripe_gateway import value_of
 
 # Keys are kept "at least 24 hours"; an hour's margin covers clock skew between us and Stripe.
 IDEMPOTENCY_WINDOW = timedelta(hours=23)

@@ -21,7 +21,7 @@ from stripe.params import CustomerPaymentMethodListParams
 from processor.clock import from_unix
 from processor.db.models import PaymentMethod
 from processor.errors import InvalidInput, NotFound
-from processor.stripe_fields import value_of
+from processor.stripe_gateway import value_of
 
 CHARGEABLE_TYPES = ("card", "sepa_debit")
 METHODS = PaymentMethod.__table__

@@ -56,7 +56,7 @@ from processor.recovery.cases import (
     lock_payment_intents,
     record_payment_failure,
 )
-from processor.stripe_fields import ref_id, value_of
+from processor.stripe_gateway import ref_id, value_of
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from processor.checkout.methods import MethodChange, merge_method, method_details
 from processor.clock import Clock
 from processor.db.models import PaymentMethod
-from processor.stripe_fields import ref_id
+from processor.stripe_gateway import ref_id
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from processor.errors import (
     ProcessorError,
     StripeUnavailable,
 )
-from processor.stripe_fields import ref_id, value_of
+from processor.stripe_gateway import ref_id, value_of
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from processor.clock import Clock
 from processor.db.engine import unit_of_work
 from processor.db.models import PaymentMethod, SetupAttempt
 from processor.db.upsert import insert_ignoring_conflict
-from processor.stripe_fields import ref_id
+from processor.stripe_gateway import ref_id
 
 
 def _recorded_setup_statement() -> Any:

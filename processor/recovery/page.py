@@ -26,7 +26,7 @@ from processor.recovery.links import LinkExpired, LinkInvalid, read_link
 from processor.recovery.outbox import queue_notification
 from processor.recovery.recipients import choose_locale
 from processor.recovery.summary import CaseSummary, load_case_summary
-from processor.stripe_fields import ref_id, value_of
+from processor.stripe_gateway import ref_id, value_of
 
 FRESH_LINK_KIND = "fresh_link"
 # One fresh link per case per interval, and a few a day: enough for a person, useless for abuse.

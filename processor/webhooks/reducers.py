@@ -17,7 +17,7 @@ from processor.checkout.attempts import AttemptChange
 from processor.checkout.methods import MethodChange, method_details
 from processor.clock import from_unix
 from processor.recovery.cases import PaymentFailure
-from processor.stripe_fields import ref_id, required_id, text_or_none, value_of
+from processor.stripe_gateway import ref_id, required_id, text_or_none, value_of
 from processor.webhooks.envelope import Event
 
 Change = AttemptChange | MethodChange | PaymentFailure | IntentOutcome

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import stripe
 
-from processor.stripe_fields import ref_id, required_id, text_or_none, value_of
+from processor.stripe_gateway import ref_id, required_id, text_or_none, value_of
 
 INTENT = {
     "id": "pi_1",
