@@ -30,37 +30,6 @@ if TYPE_CHECKING:
 
 def create_app(runtime: Runtime) -> Starlette:
     """The web application for one process; every endpoint finds `runtime` on `app.state`."""
-
-    @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        notifier = None
-        method_details = None
-        sink_mailer = None
-        if mail_sink is not None:
-            await run_in_threadpool(mail_sink.start)
-            sink_mailer = SmtpMailer.from_url(mail_sink.url)
-        if runtime.settings.run_notifier:
-            notifier = BackgroundNotifier.for_runtime(runtime, sink_mailer)
-            if notifier is not None:  # None without an SMTP server: emails wait in the outbox
-                notifier.start()
-            # Fills in saved methods whose `payment_method.attached` never came (calls Stripe).
-            method_details = MethodDetailsWorker(
-                runtime.sessions, runtime.stripe, runtime.clock
-            ).start()
-        try:
-            yield
-        finally:
-            # Answer the webhook batch being written before anything else stops.
-            await run_in_threadpool(webhook_endpoint.close)
-            if method_details is not None:
-                await run_in_threadpool(method_details.stop)
-            if notifier is not None:
-                await run_in_threadpool(notifier.stop)
-            if mail_sink is not None:
-                await run_in_threadpool(mail_sink.stop)
-            if app.state.sandbox is not None:
-                app.state.sandbox.close()
-
     # Deliveries reach their endpoint through WebhookFastPath, before the router.
     webhook_endpoint = webhooks.StripeWebhookEndpoint(runtime)
     routes: list[BaseRoute] = [*webhooks.routes(webhook_endpoint)]
@@ -68,32 +37,63 @@ def create_app(runtime: Runtime) -> Starlette:
     routes += [*checkout.routes(runtime.settings), *pages.routes()]
     routes += recovery.routes(runtime.settings)
     routes += ops.routes()
-    sandbox = _mount_sandbox(runtime, routes) if runtime.settings.sandbox else None
-    mail_sink = (
-        _mount_mail_sink(routes)
-        if runtime.settings.sandbox and not runtime.settings.smtp_url
-        else None
-    )
-    if runtime.settings.sandbox:
+    settings = runtime.settings
+    sandbox = _mount_sandbox(runtime, routes) if settings.sandbox else None
+    mail_sink = _mount_mail_sink(routes) if settings.sandbox and not settings.smtp_url else None
+    if settings.sandbox:
         from processor.web import sandbox_console
 
         routes += sandbox_console.routes()
     app = Starlette(
         routes=routes,
         middleware=[
-            Middleware(BodyDeadline, seconds=runtime.settings.body_read_timeout_seconds),
-            Middleware(
-                SecurityHeaders, settings=runtime.settings, exempt_prefixes=["/sandbox/stripe/"]
-            ),
+            Middleware(BodyDeadline, seconds=settings.body_read_timeout_seconds),
+            Middleware(SecurityHeaders, settings=settings, exempt_prefixes=["/sandbox/stripe/"]),
             Middleware(webhooks.WebhookFastPath, endpoint=webhook_endpoint),
         ],
         exception_handlers=errors.EXCEPTION_HANDLERS,
-        lifespan=lifespan,
+        lifespan=_background_work,
     )
     app.state.runtime = runtime
+    app.state.webhook_endpoint = webhook_endpoint
     app.state.sandbox = sandbox
     app.state.mail_sink = mail_sink
     return app
+
+
+@asynccontextmanager
+async def _background_work(app: Starlette) -> AsyncIterator[None]:
+    """What runs beside the requests: the mail sink, the notifier, the method-details worker.
+
+    On the way out the webhook batch being written is answered before anything else stops.
+    """
+    runtime: Runtime = app.state.runtime
+    mail_sink: MailSink | None = app.state.mail_sink
+    notifier = None
+    method_details = None
+    sink_mailer = None
+    if mail_sink is not None:
+        await run_in_threadpool(mail_sink.start)
+        sink_mailer = SmtpMailer.from_url(mail_sink.url)
+    if runtime.settings.run_notifier:
+        notifier = BackgroundNotifier.for_runtime(runtime, sink_mailer)
+        if notifier is not None:  # None without an SMTP server: emails wait in the outbox
+            notifier.start()
+        # Fills in saved methods whose `payment_method.attached` never came (calls Stripe).
+        method_details = MethodDetailsWorker(runtime.sessions, runtime.stripe, runtime.clock)
+        method_details.start()
+    try:
+        yield
+    finally:
+        await run_in_threadpool(app.state.webhook_endpoint.close)
+        if method_details is not None:
+            await run_in_threadpool(method_details.stop)
+        if notifier is not None:
+            await run_in_threadpool(notifier.stop)
+        if mail_sink is not None:
+            await run_in_threadpool(mail_sink.stop)
+        if app.state.sandbox is not None:
+            app.state.sandbox.close()
 
 
 def _mount_mail_sink(routes: list[BaseRoute]) -> MailSink:

@@ -9,10 +9,13 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from processor.config import Settings, SettingsError, load_settings
 from processor.logs import configure_logging
+
+# `add_subparsers().add_parser`: each command adds its own parser with it.
+AddParser = Callable[..., argparse.ArgumentParser]
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -23,13 +26,6 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import shutil
     import signal
 
-    import uvicorn
-
-    from processor.db.engine import make_engine
-    from processor.db.migrate import upgrade_to_head
-    from processor.web.connections import MAX_HEADER_BYTES, BoundedHttpToolsProtocol
-
-    address = f"http://{args.host}:{args.port}"
     if settings.sandbox:
         if args.workers != 1:
             print(
@@ -37,58 +33,75 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
                 file=sys.stderr,
             )
             return EXIT_USAGE
-        if settings.public_base_url == Settings().public_base_url:
-            # Not configured (environment or .env): the in-app stand-in and its webhooks must
-            # reach this very server, on whatever host and port it was given.
-            os.environ["PUBLIC_BASE_URL"] = address
-            # An address such as 0.0.0.0 is not loopback: keep the workers in sandbox mode.
-            os.environ["SANDBOX"] = "1"
-        else:
-            address = settings.public_base_url
-        engine = make_engine(settings.database_url)
-        upgrade_to_head(engine)
-        engine.dispose()
-        print(
-            f"\nprocessor: sandbox mode (no Stripe key set). Open {address}/\n"
-            f"  test controls: {address}/sandbox    sent mail: {address}/sandbox/mail/\n",
-            file=sys.stderr,
-        )
+        _prepare_sandbox(args, settings)
     else:
-        print(f"processor: serving on {address}", file=sys.stderr)
+        print(f"processor: serving on http://{args.host}:{args.port}", file=sys.stderr)
     metrics_directory = _prepare_metrics_directory(settings.prometheus_multiproc_dir, args.workers)
     # uvicorn shuts down gracefully on SIGTERM, then raises it again for the process's own
     # handler: end there with status 0 and our clean-up, rather than be killed by it.
     signal.signal(signal.SIGTERM, _exit_after_graceful_shutdown)
     _raise_open_files_limit()
     try:
-        uvicorn.run(
-            "processor.asgi:app_from_environment",
-            factory=True,
-            host=args.host,
-            port=args.port,
-            workers=args.workers,
-            log_level="info",
-            # uvicorn's records (its access log too) go through our root handler, which scrubs
-            # secrets and recovery-link tokens, in text or JSON.
-            log_config=None,
-            access_log=settings.access_log if args.access_log is None else args.access_log,
-            # Off unless asked: without a proxy in front, anyone could claim any address.
-            proxy_headers=args.proxy_headers,
-            forwarded_allow_ips=settings.forwarded_allow_ips,
-            # On SIGTERM: stop accepting, answer every request in flight (deliveries included),
-            # then run the app's shutdown; only requests still running after this are cut off.
-            timeout_graceful_shutdown=args.timeout_graceful_shutdown,
-            # Bounds per connection (docs/security.md): header bytes, idle keep-alive, and the
-            # requests in progress (beyond it, 503 at once rather than running out of files).
-            http=BoundedHttpToolsProtocol,
-            h11_max_incomplete_event_size=MAX_HEADER_BYTES,
-            limit_concurrency=args.limit_concurrency,
-            timeout_keep_alive=args.timeout_keep_alive,
-        )
+        _run_uvicorn(args, settings)
     finally:
         if metrics_directory is not None and settings.prometheus_multiproc_dir is None:
             shutil.rmtree(metrics_directory, ignore_errors=True)
     return EXIT_OK
+
+
+def _prepare_sandbox(args: argparse.Namespace, settings: Settings) -> None:
+    """Point the in-app stand-in at this server, migrate its database, say where to look."""
+    from processor.db.engine import make_engine
+    from processor.db.migrate import upgrade_to_head
+
+    address = f"http://{args.host}:{args.port}"
+    if settings.public_base_url == Settings().public_base_url:
+        # Not configured (environment or .env): the in-app stand-in and its webhooks must
+        # reach this very server, on whatever host and port it was given.
+        os.environ["PUBLIC_BASE_URL"] = address
+        # An address such as 0.0.0.0 is not loopback: keep the workers in sandbox mode.
+        os.environ["SANDBOX"] = "1"
+    else:
+        address = settings.public_base_url
+    engine = make_engine(settings.database_url)
+    upgrade_to_head(engine)
+    engine.dispose()
+    print(
+        f"\nprocessor: sandbox mode (no Stripe key set). Open {address}/\n"
+        f"  test controls: {address}/sandbox    sent mail: {address}/sandbox/mail/\n",
+        file=sys.stderr,
+    )
+
+
+def _run_uvicorn(args: argparse.Namespace, settings: Settings) -> None:
+    import uvicorn
+
+    from processor.web.connections import MAX_HEADER_BYTES, BoundedHttpToolsProtocol
+
+    uvicorn.run(
+        "processor.asgi:app_from_environment",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level="info",
+        # uvicorn's records (its access log too) go through our root handler, which scrubs
+        # secrets and recovery-link tokens, in text or JSON.
+        log_config=None,
+        access_log=settings.access_log if args.access_log is None else args.access_log,
+        # Off unless asked: without a proxy in front, anyone could claim any address.
+        proxy_headers=args.proxy_headers,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+        # On SIGTERM: stop accepting, answer every request in flight (deliveries included),
+        # then run the app's shutdown; only requests still running after this are cut off.
+        timeout_graceful_shutdown=args.timeout_graceful_shutdown,
+        # Bounds per connection (docs/security.md): header bytes, idle keep-alive, and the
+        # requests in progress (beyond it, 503 at once rather than running out of files).
+        http=BoundedHttpToolsProtocol,
+        h11_max_incomplete_event_size=MAX_HEADER_BYTES,
+        limit_concurrency=args.limit_concurrency,
+        timeout_keep_alive=args.timeout_keep_alive,
+    )
 
 
 def _raise_open_files_limit() -> None:
@@ -178,18 +191,24 @@ def cmd_reconcile(args: argparse.Namespace, settings: Settings) -> int:
     try:
         report = reconcile(runtime.sessions, runtime.stripe, clock=runtime.clock, since=since)
     except stripe.StripeError as exc:
-        print(f"processor reconcile: Stripe did not answer ({type(exc).__name__}); "
-              "nothing after this point was recorded, run it again", file=sys.stderr)
+        print(
+            f"processor reconcile: Stripe did not answer ({type(exc).__name__}); "
+            "nothing after this point was recorded, run it again",
+            file=sys.stderr,
+        )
         return EXIT_FAILURE
     finally:
         runtime.close()
     for warning in report.warnings:
         print(f"processor reconcile: warning: {warning}", file=sys.stderr)
-    recorded = ", ".join(f"{o.value} {n}" for o, n in sorted(report.outcomes.items(),
-                                                               key=lambda item: item[0].value))
-    print(f"processor reconcile: {report.listed} events listed, {report.already_stored} already "
-          f"stored, recorded: {recorded or 'none'}; payment methods completed: "
-          f"{report.methods.completed}")
+    recorded = ", ".join(
+        f"{o.value} {n}" for o, n in sorted(report.outcomes.items(), key=lambda item: item[0].value)
+    )
+    print(
+        f"processor reconcile: {report.listed} events listed, {report.already_stored} already "
+        f"stored, recorded: {recorded or 'none'}; payment methods completed: "
+        f"{report.methods.completed}"
+    )
     unsettled = report.outcomes[Outcome.FAILED] + report.outcomes[Outcome.UNAVAILABLE]
     return EXIT_FAILURE if unsettled else EXIT_OK
 
@@ -207,8 +226,9 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
         if args.failed:
             results = list(replay_failed(runtime.sessions, clock=runtime.clock))
         else:
-            results = [replay_event(runtime.sessions, args.event_id, clock=runtime.clock,
-                                    force=args.force)]
+            results = [
+                replay_event(runtime.sessions, args.event_id, clock=runtime.clock, force=args.force)
+            ]
     except ProcessorError as exc:
         print(f"processor replay: {exc}", file=sys.stderr)
         return EXIT_FAILURE
@@ -340,8 +360,22 @@ def build_parser() -> argparse.ArgumentParser:
         description="Save payment methods with Stripe, charge them off-session, win failures back.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add_command in (
+        _add_serve,
+        _add_migrate,
+        _add_notify,
+        _add_charge,
+        _add_reconcile,
+        _add_replay,
+        _add_sandbox,
+        _add_prune,
+    ):
+        add_command(sub.add_parser)
+    return parser
 
-    serve = sub.add_parser("serve", help="run the web app (sandbox mode without a Stripe key)")
+
+def _add_serve(add_parser: AddParser) -> None:
+    serve = add_parser("serve", help="run the web app (sandbox mode without a Stripe key)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1)
@@ -378,16 +412,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(handler=cmd_serve)
 
-    migrate = sub.add_parser("migrate", help="upgrade the database to the latest schema")
+
+def _add_migrate(add_parser: AddParser) -> None:
+    migrate = add_parser("migrate", help="upgrade the database to the latest schema")
     migrate.set_defaults(handler=cmd_migrate)
 
-    notify = sub.add_parser("notify", help="run the email outbox worker")
+
+def _add_notify(add_parser: AddParser) -> None:
+    notify = add_parser("notify", help="run the email outbox worker")
     notify.add_argument("--once", action="store_true", help="drain what is due, then exit")
     notify.add_argument("--batch-size", type=int, default=50, help="emails per SMTP connection")
     notify.add_argument("--poll-interval", type=float, default=1.0, help="seconds between polls")
     notify.set_defaults(handler=cmd_notify)
 
-    charge = sub.add_parser(
+
+def _add_charge(add_parser: AddParser) -> None:
+    charge = add_parser(
         "charge",
         help="charge saved methods off-session (one, or a CSV batch)",
         description="Charge a saved method while the customer is away, never twice per "
@@ -409,11 +449,15 @@ def build_parser() -> argparse.ArgumentParser:
     charge.add_argument("--results", help="result file (JSON lines); default: FILE.results.jsonl")
     charge.set_defaults(handler=cmd_charge)
 
-    reconcile = sub.add_parser("reconcile", help="pull missed events from Stripe's Events API")
+
+def _add_reconcile(add_parser: AddParser) -> None:
+    reconcile = add_parser("reconcile", help="pull missed events from Stripe's Events API")
     reconcile.add_argument("--since", default="3d", help="how far back, e.g. 2d or 36h")
     reconcile.set_defaults(handler=cmd_reconcile)
 
-    replay = sub.add_parser("replay", help="re-run stored events through their reducers")
+
+def _add_replay(add_parser: AddParser) -> None:
+    replay = add_parser("replay", help="re-run stored events through their reducers")
     replay.add_argument("event_id", nargs="?")
     replay.add_argument("--failed", action="store_true", help="every event stored as failed")
     replay.add_argument(
@@ -421,7 +465,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     replay.set_defaults(handler=cmd_replay)
 
-    sandbox = sub.add_parser("sandbox", help="run the offline Stripe stand-in on its own")
+
+def _add_sandbox(add_parser: AddParser) -> None:
+    sandbox = add_parser("sandbox", help="run the offline Stripe stand-in on its own")
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--port", type=int, default=12111)
     sandbox.add_argument("--forward-to", help="URL to deliver signed webhooks to")
@@ -438,11 +484,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sandbox.set_defaults(handler=cmd_sandbox)
 
-    prune = sub.add_parser("prune", help="drop raw event payloads past retention")
+
+def _add_prune(add_parser: AddParser) -> None:
+    prune = add_parser("prune", help="drop raw event payloads past retention")
     prune.add_argument("--older-than", default="90d", help="age, e.g. 90d")
     prune.set_defaults(handler=cmd_prune)
-
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
