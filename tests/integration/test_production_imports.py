@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.unit.webhooks.factories import body_of, new_id, signature, stripe_event
+from tests.fixtures.events import body_of, new_id, signature, stripe_event
 
 WEBHOOK_SECRET = "whsec_production_imports"
 PRODUCTION = {

@@ -21,8 +21,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine, func, select, text
 
 from processor.db.models import StripeEvent
+from tests.fixtures.events import body_of, new_id, signature, stripe_event
 from tests.fixtures.servers import free_port
-from tests.unit.webhooks.factories import body_of, new_id, signature, stripe_event
 
 WEBHOOK_SECRET = "whsec_serve_tests"
 METRICS_TOKEN = "metrics-" + "t" * 32

@@ -13,7 +13,7 @@ from processor.webhooks.apply import Outcome
 from processor.webhooks.envelope import parse_event
 from processor.webhooks.store import record_event
 from tests.fixtures.database import FakeClock
-from tests.unit.webhooks.factories import body_of
+from tests.fixtures.events import body_of
 
 Deliver = Callable[[dict[str, Any]], Outcome]
 

@@ -19,7 +19,7 @@ from processor.webhooks.apply import Delivery, Outcome
 from processor.webhooks.batcher import WebhookBatcher
 from processor.webhooks.envelope import parse_event
 from tests.fixtures.database import FakeClock
-from tests.unit.webhooks.factories import body_of, payment_intent, stripe_event
+from tests.fixtures.events import body_of, payment_intent, stripe_event
 
 T = TypeVar("T")
 

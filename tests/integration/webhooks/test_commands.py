@@ -17,9 +17,9 @@ from processor.db.models import RecoveryCase, StripeEvent
 from processor.webhooks.apply import Outcome
 from processor.webhooks.envelope import Event
 from processor.webhooks.reducers import REDUCERS
+from tests.fixtures.events import decline, payment_intent, stripe_event
 from tests.fixtures.sandbox import SandboxHandle, cli_environment
 from tests.integration.webhooks.conftest import Deliver
-from tests.unit.webhooks.factories import decline, payment_intent, stripe_event
 
 pytestmark = pytest.mark.slow
 Run = Callable[..., subprocess.CompletedProcess[str]]

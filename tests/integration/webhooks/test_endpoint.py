@@ -17,7 +17,7 @@ from processor.db.models import Notification, RecoveryCase, StripeEvent
 from processor.webhooks.envelope import Event
 from processor.webhooks.reducers import REDUCERS, on_payment_intent_payment_failed
 from tests.fixtures.app import LiveApp
-from tests.unit.webhooks.factories import (
+from tests.fixtures.events import (
     body_of,
     decline,
     payment_intent,

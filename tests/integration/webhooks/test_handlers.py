@@ -21,8 +21,7 @@ from processor.db.models import (
 )
 from processor.recovery.cases import PaymentFailure, record_payment_failure
 from tests.fixtures.database import FakeClock
-from tests.integration.webhooks.conftest import Deliver
-from tests.unit.webhooks.factories import (
+from tests.fixtures.events import (
     CREATED,
     card_method,
     decline,
@@ -31,6 +30,7 @@ from tests.unit.webhooks.factories import (
     setup_intent,
     stripe_event,
 )
+from tests.integration.webhooks.conftest import Deliver
 
 One = Callable[..., Any]
 Count = Callable[..., int]

@@ -22,7 +22,7 @@ from processor.webhooks.apply import Delivery, Outcome
 from processor.webhooks.envelope import parse_event
 from processor.webhooks.store import record_events
 from tests.fixtures.database import FakeClock
-from tests.unit.webhooks.factories import (
+from tests.fixtures.events import (
     CREATED,
     body_of,
     card_method,

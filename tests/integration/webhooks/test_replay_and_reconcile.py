@@ -28,9 +28,9 @@ from processor.webhooks.reconcile import reconcile, retention_warnings
 from processor.webhooks.reducers import REDUCERS, on_payment_intent_payment_failed
 from processor.webhooks.replay import replay_event, replay_failed
 from tests.fixtures.database import FakeClock
+from tests.fixtures.events import CREATED, decline, payment_intent, stripe_event
 from tests.fixtures.sandbox import SandboxHandle
 from tests.integration.webhooks.conftest import Deliver
-from tests.unit.webhooks.factories import CREATED, decline, payment_intent, stripe_event
 
 One = Callable[..., Any]
 

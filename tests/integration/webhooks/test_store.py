@@ -18,8 +18,8 @@ from processor.webhooks.envelope import Event, parse_event, without_client_secre
 from processor.webhooks.reducers import REDUCERS, on_payment_intent_payment_failed
 from processor.webhooks.store import record_event
 from tests.fixtures.database import FakeClock
+from tests.fixtures.events import body_of, decline, payment_intent, stripe_event
 from tests.integration.webhooks.conftest import Deliver
-from tests.unit.webhooks.factories import body_of, decline, payment_intent, stripe_event
 
 
 def failed_payment(**overrides: Any) -> dict[str, Any]:

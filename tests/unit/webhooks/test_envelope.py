@@ -10,7 +10,7 @@ import pytest
 
 from processor.errors import PayloadInvalid
 from processor.webhooks.envelope import parse_event
-from tests.unit.webhooks.factories import CREATED, body_of, payment_intent, stripe_event
+from tests.fixtures.events import CREATED, body_of, payment_intent, stripe_event
 
 
 def test_a_stripe_event_is_parsed_into_what_storage_needs() -> None:

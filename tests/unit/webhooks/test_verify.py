@@ -9,7 +9,7 @@ from freezegun import freeze_time
 
 from processor.errors import SignatureInvalid
 from processor.webhooks.verify import verify_signature
-from tests.unit.webhooks.factories import body_of, payment_intent, signature, stripe_event
+from tests.fixtures.events import body_of, payment_intent, signature, stripe_event
 
 OLD = "whsec_old_secret_0123456789"
 NEW = "whsec_new_secret_9876543210"
