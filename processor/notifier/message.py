@@ -120,7 +120,7 @@ def build_message(
     message.attach(_part(content.text, "plain"))
     message.attach(_part(content.html, "html"))
     data = message.as_bytes(policy=_WIRE)
-    _check_headers(data)
+    check_headers(data)
     return OutgoingEmail(recipient=address, message_id=message_id, data=data)
 
 
@@ -156,7 +156,7 @@ def _part(body: str, subtype: str) -> MIMENonMultipart:
     return part
 
 
-def _check_headers(data: bytes) -> None:
+def check_headers(data: bytes) -> None:
     """Defence in depth: the top-level header block holds exactly the headers set above."""
     head = data.split(b"\r\n\r\n", 1)[0]
     names = [name.lower() for name in _HEADER_NAME.findall(head)]

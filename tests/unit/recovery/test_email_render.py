@@ -200,12 +200,12 @@ def test_a_header_block_that_is_not_as_built_is_refused() -> None:
 
     good = _sent_bytes("Ada")
     head, body = good.split(b"\r\n\r\n", 1)
-    message._check_headers(good)  # what build_message makes passes
+    message.check_headers(good)  # what build_message makes passes
     for bad_head in (
         head + b"\r\nBcc: attacker@evil.example",
         head + b"\r\nTo: second@evil.example",
         head.replace(b"\r\nAuto-Submitted: auto-generated", b""),
     ):
         with pytest.raises(DeliveryError) as refused:
-            message._check_headers(bad_head + b"\r\n\r\n" + body)
+            message.check_headers(bad_head + b"\r\n\r\n" + body)
         assert refused.value.retryable is False
