@@ -5,20 +5,19 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from datetime import timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from processor.clock import Clock
 from processor.db.engine import unit_of_work
 from processor.recovery.cases import INITIAL_NOTIFICATION
 from processor.recovery.outbox import SentEmail, mark_sent_many
 from processor.recovery.reminders import schedule_reminders_many
 from processor.recovery.summary import CaseSummary, load_case_summaries
 
-if TYPE_CHECKING:
-    from processor.notifier.worker import Notifier, Tally
-
-log = logging.getLogger("processor.notifier.worker")
+log = logging.getLogger(__name__)
 
 
 class FreshCases:
@@ -53,9 +52,17 @@ class SentLog:
     FLUSH_EVERY = 25
     FLUSH_AFTER_SECONDS = 1.0
 
-    def __init__(self, notifier: Notifier, tally: Tally) -> None:
-        self._notifier = notifier
-        self._tally = tally
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        clock: Clock,
+        reminder_schedule: Sequence[timedelta],
+        on_outcome: Callable[[str], None],
+    ) -> None:
+        self._sessions = sessions
+        self._clock = clock
+        self._reminder_schedule = reminder_schedule
+        self._on_outcome = on_outcome
         self._waiting: list[SentEmail] = []
         self._oldest = 0.0
 
@@ -74,15 +81,14 @@ class SentLog:
         if not self._waiting:
             return
         waiting, self._waiting = self._waiting, []
-        notifier = self._notifier
-        now = notifier.clock()
+        now = self._clock()
         first_emails = {
             e.claimed.case_id: e.sent_at for e in waiting if e.claimed.kind == INITIAL_NOTIFICATION
         }
-        with unit_of_work(notifier.sessions) as session:
+        with unit_of_work(self._sessions) as session:
             held = mark_sent_many(session, waiting, now=now)
             schedule_reminders_many(
-                session, first_emails, schedule=notifier.settings.reminder_schedule, now=now
+                session, first_emails, schedule=self._reminder_schedule, now=now
             )
         lost = len(waiting) - held
         if lost:
@@ -98,4 +104,4 @@ class SentLog:
                 extra={"case_id": email.claimed.case_id},
             )
         for outcome in ["sent"] * held + ["lost"] * lost:
-            notifier.count(self._tally, outcome)
+            self._on_outcome(outcome)

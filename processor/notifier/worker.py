@@ -136,7 +136,12 @@ class Notifier:
         tally = Tally()
         if not batch:
             return tally
-        sent = SentLog(self, tally)
+        sent = SentLog(
+            self.sessions,
+            self.clock,
+            self.settings.reminder_schedule,
+            on_outcome=lambda outcome: self.count(tally, outcome),
+        )
         cases = FreshCases(self.sessions, [claimed.case_id for claimed in batch])
         waiting = deque(batch)
         with (
