@@ -80,7 +80,7 @@ async def _background_work(app: Starlette) -> AsyncIterator[None]:
         if notifier is not None:  # None without an SMTP server: emails wait in the outbox
             notifier.start()
         # Fills in saved methods whose `payment_method.attached` never came (calls Stripe).
-        method_details = MethodDetailsWorker(runtime.sessions, runtime.stripe, runtime.clock)
+        method_details = MethodDetailsWorker(runtime)
         method_details.start()
     try:
         yield

@@ -6,6 +6,7 @@ Never set `stripe.api_key` or `stripe.api_base` globally; everything receives th
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -13,6 +14,9 @@ import stripe
 from stripe import StripeObject
 
 from processor.config import Settings
+from processor.errors import InvalidInput
+
+_CONFIRMATION_TOKEN_ID = re.compile(r"^ctoken_[A-Za-z0-9_]{1,200}$")
 
 # stripe-python's objects are not Mappings and have no `.get`, but both kinds index by name.
 _FIELD_HOLDERS = (Mapping, StripeObject)
@@ -68,3 +72,14 @@ def required_id(obj: Mapping[str, Any] | StripeObject) -> str:
 def text_or_none(value: Any) -> str | None:
     """A text field, or None: webhook JSON is untrusted and may carry any type there."""
     return value if isinstance(value, str) else None
+
+
+def require_confirmation_token_id(value: object) -> str:
+    """A ConfirmationToken id from the browser, or `InvalidInput` before Stripe is asked."""
+    if not isinstance(value, str) or not _CONFIRMATION_TOKEN_ID.match(value):
+        raise InvalidInput(
+            "confirmationTokenId must be a ConfirmationToken id (ctoken_…).",
+            field="confirmationTokenId",
+            code="invalid_confirmation_token",
+        )
+    return value

@@ -10,17 +10,20 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import stripe
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 from stripe.params import CustomerCreateParams
 
-from processor.clock import Clock
 from processor.db.engine import unit_of_work
 from processor.db.models import Customer, PaymentMethod
 from processor.db.upsert import insert_ignoring_conflict
 from processor.errors import InvalidInput, StripeUnavailable
+
+if TYPE_CHECKING:
+    from processor.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -66,22 +69,17 @@ def validate_sign_up(raw: SignUp) -> SignUp:
 
 
 def sign_up(
-    sessions: sessionmaker[Session],
-    stripe_client: stripe.StripeClient,
-    clock: Clock,
-    request: SignUp,
-    *,
-    session_customer_id: str | None = None,
+    deps: Runtime, request: SignUp, *, session_customer_id: str | None = None
 ) -> CustomerRecord:
     """The Customer for this sign-up: the session's own if the email matches, else a new one."""
     details = validate_sign_up(request)
     if session_customer_id is not None:
-        existing = find_customer(sessions, session_customer_id)
+        existing = find_customer(deps, session_customer_id)
         if existing is not None and existing.email.casefold() == details.email.casefold():
             return existing
-    stripe_customer = _create_stripe_customer(stripe_client, details)
-    now = clock()
-    with unit_of_work(sessions) as session:
+    stripe_customer = _create_stripe_customer(deps.stripe, details)
+    now = deps.clock()
+    with unit_of_work(deps.sessions) as session:
         insert_ignoring_conflict(
             session,
             Customer,
@@ -98,8 +96,8 @@ def sign_up(
     return CustomerRecord(stripe_customer.id, details.email, details.name, details.locale)
 
 
-def find_customer(sessions: sessionmaker[Session], customer_id: str) -> CustomerRecord | None:
-    with sessions() as session:
+def find_customer(deps: Runtime, customer_id: str) -> CustomerRecord | None:
+    with deps.sessions() as session:
         row = session.get(Customer, customer_id)
         if row is None:
             return None

@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import stripe
 from sqlalchemy import select, update
@@ -21,6 +22,9 @@ from processor.checkout.methods import MethodChange, merge_method, method_detail
 from processor.clock import Clock
 from processor.db.models import PaymentMethod
 from processor.stripe_gateway import ref_id
+
+if TYPE_CHECKING:
+    from processor.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -104,15 +108,9 @@ def complete_missing_details(
 class MethodDetailsWorker:
     """Runs `complete_missing_details` every `interval` seconds on a daemon thread."""
 
-    def __init__(
-        self,
-        sessions: sessionmaker[Session],
-        client: stripe.StripeClient,
-        clock: Clock,
-        interval: float = INTERVAL_SECONDS,
-    ) -> None:
+    def __init__(self, deps: Runtime, interval: float = INTERVAL_SECONDS) -> None:
         self._run_once: Callable[[], Completion] = lambda: complete_missing_details(
-            sessions, client, clock=clock
+            deps.sessions, deps.stripe, clock=deps.clock
         )
         self._interval = interval
         self._stop = threading.Event()

@@ -1,5 +1,4 @@
-"""Saving a payment method: create and confirm a SetupIntent from the browser's ConfirmationToken,
-and report what was saved.
+"""Saving a payment method: create and confirm a SetupIntent from the browser's ConfirmationToken.
 
 A service: it never imports starlette or `processor.web`. Every attempt is written to
 `setup_attempts` before the caller answers; stripe-python's exceptions become the errors of
@@ -9,30 +8,23 @@ A service: it never imports starlette or `processor.web`. Every attempt is writt
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import stripe
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from stripe.params import SetupIntentCreateParams
 
-from processor.checkout.setup_records import AttemptRecord, record_attempt, record_payment_method
+from processor.checkout.setup_records import AttemptRecord, record_attempt
 from processor.clock import Clock
-from processor.db.models import PaymentMethod, SetupAttempt
-from processor.errors import (
-    InvalidInput,
-    NotFound,
-    PaymentDeclined,
-    ProcessorError,
-    StripeUnavailable,
-)
-from processor.stripe_gateway import ref_id, value_of
+from processor.errors import InvalidInput, PaymentDeclined, ProcessorError, StripeUnavailable
+from processor.stripe_gateway import ref_id, require_confirmation_token_id, value_of
+
+if TYPE_CHECKING:
+    from processor.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-_CONFIRMATION_TOKEN_ID = re.compile(r"^ctoken_[A-Za-z0-9_]{1,200}$")
-_SETUP_INTENT_ID = re.compile(r"^seti_[A-Za-z0-9_]{1,200}$")
 ANSWERED_STATUSES = frozenset({"succeeded", "requires_action", "processing"})
 UNAVAILABLE_MESSAGE = "We could not reach our payment provider. Please try again in a moment."
 STALE_DETAILS_MESSAGE = (
@@ -49,85 +41,18 @@ class SetupStarted:
     status: str
 
 
-@dataclass(frozen=True)
-class SavedMethod:
-    id: str
-    type: str | None
-    brand: str | None
-    last4: str | None
-    exp_month: int | None
-    exp_year: int | None
-
-
-@dataclass(frozen=True)
-class SetupOutcome:
-    setup_intent_id: str
-    status: str
-    payment_method: SavedMethod | None
-    error_code: str | None = None
-    error_message: str | None = None
-
-
 def create_and_confirm(
-    sessions: sessionmaker[Session],
-    stripe_client: stripe.StripeClient,
-    clock: Clock,
-    *,
-    customer_id: str,
-    confirmation_token_id: object,
-    return_url: str,
+    deps: Runtime, *, customer_id: str, confirmation_token_id: object, return_url: str
 ) -> SetupStarted:
     """Create and confirm a SetupIntent for `customer_id` in one request to Stripe."""
-    if not isinstance(confirmation_token_id, str) or not _CONFIRMATION_TOKEN_ID.match(
-        confirmation_token_id
-    ):
-        raise InvalidInput(
-            "confirmationTokenId must be a ConfirmationToken id (ctoken_…).",
-            field="confirmationTokenId",
-            code="invalid_confirmation_token",
-        )
-    attempt = AttemptRecord(customer_id=customer_id, confirmation_token_id=confirmation_token_id)
-    params: SetupIntentCreateParams = {
-        "confirm": True,
-        "customer": customer_id,
-        "confirmation_token": confirmation_token_id,
-        "automatic_payment_methods": {"enabled": True},
-        "return_url": return_url,
-        "use_stripe_sdk": True,
-        # Lets the webhook find the attempt row of a create whose answer was lost.
-        "metadata": {"confirmation_token": confirmation_token_id},
-    }
-    # Keyed on the token (single use anyway) and the customer: a resent request replays
-    # Stripe's first answer instead of creating a second SetupIntent.
-    options = {"idempotency_key": f"setup:{customer_id}:{confirmation_token_id}"}
-    try:
-        intent = stripe_client.v1.setup_intents.create(params, options)  # type: ignore[arg-type]
-    except stripe.CardError as exc:
-        _record_decline(sessions, clock, attempt, exc)
-        raise PaymentDeclined(
-            exc.user_message or "Your payment method was declined.",
-            code=exc.code,
-            decline_code=value_of(exc.error, "decline_code"),
-        ) from exc
-    except stripe.InvalidRequestError as exc:
-        _record_refusal(sessions, clock, attempt, exc)
-        if _about_confirmation_token(exc):
-            raise InvalidInput(
-                STALE_DETAILS_MESSAGE,
-                field="confirmationTokenId",
-                code="confirmation_token_unusable",
-            ) from exc
-        log.error("Stripe refused a SetupIntent create: %s (param %s)", exc.code, exc.param)
-        raise ProcessorError("Stripe refused the request.") from exc
-    except stripe.StripeError as exc:
-        _record_unavailable(sessions, clock, attempt, exc)
-        raise StripeUnavailable(UNAVAILABLE_MESSAGE) from exc
-
+    token = require_confirmation_token_id(confirmation_token_id)
+    attempt = AttemptRecord(customer_id=customer_id, confirmation_token_id=token)
+    intent = _create_confirmed(deps, attempt, token, return_url)
     status = str(intent.status)
     error = value_of(intent, "last_setup_error")
     record_attempt(
-        sessions,
-        clock,
+        deps.sessions,
+        deps.clock,
         attempt.with_outcome(
             setup_intent_id=intent.id,
             status=status,
@@ -149,83 +74,47 @@ def create_and_confirm(
     return SetupStarted(intent.id, intent.client_secret, status)
 
 
-def setup_outcome(
-    sessions: sessionmaker[Session],
-    stripe_client: stripe.StripeClient,
-    clock: Clock,
-    *,
-    customer_id: str,
-    setup_intent_id: str,
-) -> SetupOutcome:
-    """Where one of this customer's setups stands, and the method it saved, as we recorded it.
-
-    Webhooks may not have arrived yet when the page asks: then Stripe is asked directly and
-    what it says is recorded, so the answer never depends on webhook timing.
-    """
-    if not _SETUP_INTENT_ID.match(setup_intent_id):
-        raise NotFound("No such setup.")
-    with sessions() as session:
-        attempt = session.scalar(
-            select(SetupAttempt).where(SetupAttempt.setup_intent_id == setup_intent_id)
-        )
-        # Only setups this customer started through us are visible; others look absent.
-        if attempt is None or attempt.customer_id != customer_id:
-            raise NotFound("No such setup.")
-        if attempt.status == "succeeded" and attempt.payment_method_id:
-            stored = session.get(PaymentMethod, attempt.payment_method_id)
-            if stored is not None and stored.type is not None:
-                return SetupOutcome(setup_intent_id, attempt.status, _saved_method(stored))
-
+def _create_confirmed(
+    deps: Runtime, attempt: AttemptRecord, token: str, return_url: str
+) -> stripe.SetupIntent:
+    """The one request to Stripe; a refusal is recorded on the attempt, then raised as ours."""
+    customer_id = attempt.customer_id
+    params: SetupIntentCreateParams = {
+        "confirm": True,
+        "customer": customer_id,
+        "confirmation_token": token,
+        "automatic_payment_methods": {"enabled": True},
+        "return_url": return_url,
+        "use_stripe_sdk": True,
+        # Lets the webhook find the attempt row of a create whose answer was lost.
+        "metadata": {"confirmation_token": token},
+    }
+    # Keyed on the token (single use anyway) and the customer: a resent request replays
+    # Stripe's first answer instead of creating a second SetupIntent.
+    options = {"idempotency_key": f"setup:{customer_id}:{token}"}
+    sessions, clock = deps.sessions, deps.clock
     try:
-        intent = stripe_client.v1.setup_intents.retrieve(
-            setup_intent_id, {"expand": ["payment_method"]}
-        )
+        return deps.stripe.v1.setup_intents.create(params, options)  # type: ignore[arg-type]
+    except stripe.CardError as exc:
+        _record_decline(sessions, clock, attempt, exc)
+        raise PaymentDeclined(
+            exc.user_message or "Your payment method was declined.",
+            code=exc.code,
+            decline_code=value_of(exc.error, "decline_code"),
+        ) from exc
+    except stripe.InvalidRequestError as exc:
+        _record_refusal(sessions, clock, attempt, exc)
+        if _about_confirmation_token(exc):
+            raise InvalidInput(
+                STALE_DETAILS_MESSAGE,
+                field="confirmationTokenId",
+                code="confirmation_token_unusable",
+            ) from exc
+        log.error("Stripe refused a SetupIntent create: %s (param %s)", exc.code, exc.param)
+        raise ProcessorError("Stripe refused the request.") from exc
     except stripe.StripeError as exc:
-        log.warning("SetupIntent retrieve failed: %s", type(exc).__name__)
+        _record_unavailable(sessions, clock, attempt, exc)
         raise StripeUnavailable(UNAVAILABLE_MESSAGE) from exc
-    if ref_id(intent.customer) != customer_id:
-        raise NotFound("No such setup.")
-
-    status = str(intent.status)
-    method = (
-        intent.payment_method if isinstance(intent.payment_method, stripe.PaymentMethod) else None
-    )
-    error = value_of(intent, "last_setup_error")
-    record_attempt(
-        sessions,
-        clock,
-        AttemptRecord(
-            customer_id=customer_id,
-            setup_intent_id=setup_intent_id,
-            status=status,
-            payment_method_id=ref_id(intent.payment_method),
-            error_code=value_of(error, "code"),
-            decline_code=value_of(error, "decline_code"),
-            error_message=value_of(error, "message"),
-        ),
-        refreshed=True,
-    )
-    saved = None
-    if method is not None and status in {"succeeded", "processing"}:
-        stored = record_payment_method(
-            sessions, clock, method.to_dict(), setup_intent_id=setup_intent_id
-        )
-        saved = _saved_method(stored)
-    return SetupOutcome(
-        setup_intent_id,
-        status,
-        saved,
-        error_code=value_of(error, "code"),
-        error_message=value_of(error, "message"),
-    )
-
-
-def _saved_method(row: PaymentMethod) -> SavedMethod:
-    if row.type == "sepa_debit":
-        return SavedMethod(row.id, row.type, None, row.sepa_last4, None, None)
-    return SavedMethod(
-        row.id, row.type, row.card_brand, row.card_last4, row.card_exp_month, row.card_exp_year
-    )
 
 
 def _about_confirmation_token(exc: stripe.InvalidRequestError) -> bool:

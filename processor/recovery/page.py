@@ -7,7 +7,6 @@ recovered, whatever the browser reports. Stripe is reached through the client pa
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,7 +25,7 @@ from processor.recovery.links import LinkExpired, LinkInvalid, read_link
 from processor.recovery.outbox import queue_notification
 from processor.recovery.recipients import choose_locale
 from processor.recovery.summary import CaseSummary, load_case_summary
-from processor.stripe_gateway import ref_id, value_of
+from processor.stripe_gateway import ref_id, require_confirmation_token_id, value_of
 
 FRESH_LINK_KIND = "fresh_link"
 # One fresh link per case per interval, and a few a day: enough for a person, useless for abuse.
@@ -36,7 +35,6 @@ FRESH_LINKS_PER_DAY = 5
 ACTIONABLE_STATUSES = frozenset(
     {"requires_payment_method", "requires_confirmation", "requires_action"}
 )
-_CONFIRMATION_TOKEN_ID = re.compile(r"^ctoken_[A-Za-z0-9_]{1,250}$")
 UNAVAILABLE_MESSAGE = "We could not reach our payment provider. Please try again in a moment."
 
 
@@ -138,22 +136,15 @@ def confirm_with_confirmation_token(
 ) -> IntentForPage:
     """Confirm the same PaymentIntent with the method the Payment Element collected, saving it
     for later off-session charges; the browser handles any next action with the answer."""
-    if not isinstance(confirmation_token_id, str) or not _CONFIRMATION_TOKEN_ID.match(
-        confirmation_token_id
-    ):
-        raise InvalidInput(
-            "confirmationTokenId must be a ConfirmationToken id (ctoken_…).",
-            field="confirmationTokenId",
-            code="invalid_confirmation_token",
-        )
+    token = require_confirmation_token_id(confirmation_token_id)
     params: dict[str, Any] = {
-        "confirmation_token": confirmation_token_id,
+        "confirmation_token": token,
         "return_url": return_url,
         "setup_future_usage": "off_session",
         "use_stripe_sdk": True,
     }
     # The token is single use: a resent request replays Stripe's first answer.
-    options = {"idempotency_key": f"recover:{case.id}:{confirmation_token_id}"}
+    options = {"idempotency_key": f"recover:{case.id}:{token}"}
     intent = _stripe_call(
         lambda: stripe_client.v1.payment_intents.confirm(
             case.payment_intent_id,

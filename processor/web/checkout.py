@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
-from processor.checkout import captcha, customers, setup_intents
+from processor.checkout import captcha, customers, setup_intents, setup_outcome
 from processor.config import Settings
 from processor.errors import InvalidInput, PaymentDeclined
 from processor.runtime import Runtime
@@ -86,9 +86,7 @@ async def create_customer(request: Request) -> JSONResponse:
     )
     record = await run_in_threadpool(
         customers.sign_up,
-        runtime.sessions,
-        runtime.stripe,
-        runtime.clock,
+        runtime,
         sign_up,
         session_customer_id=session_customer_id(request, runtime.settings),
     )
@@ -101,7 +99,7 @@ async def current_customer(request: Request) -> JSONResponse:
     """Who this browser signed up as, so a reload can skip the sign-up step."""
     runtime = _runtime(request)
     customer_id = _required_customer(request, runtime.settings)
-    record = await run_in_threadpool(customers.find_customer, runtime.sessions, customer_id)
+    record = await run_in_threadpool(customers.find_customer, runtime, customer_id)
     if record is None:
         raise HTTPException(401, NO_SESSION)
     return JSONResponse(_customer_json(record), headers=NO_STORE)
@@ -125,13 +123,12 @@ async def create_confirm_intent(request: Request) -> JSONResponse:
         await limits.refuse_when_exhausted(request, scope, subject, limit, TOO_MANY_DECLINES)
     try:
         started = await run_in_threadpool(
-            setup_intents.create_and_confirm,
-            runtime.sessions,
-            runtime.stripe,
-            runtime.clock,
-            customer_id=customer_id,
-            confirmation_token_id=body.get("confirmationTokenId"),
-            return_url=f"{settings.public_base_url.rstrip('/')}/",
+            lambda: setup_intents.create_and_confirm(
+                runtime,
+                customer_id=customer_id,
+                confirmation_token_id=body.get("confirmationTokenId"),
+                return_url=f"{settings.public_base_url.rstrip('/')}/",
+            )
         )
     except PaymentDeclined:
         for scope, subject, limit in failure_limits:
@@ -151,13 +148,11 @@ async def setup_result(request: Request) -> JSONResponse:
     """Where one of the session customer's setups stands and what it saved."""
     runtime = _runtime(request)
     customer_id = _required_customer(request, runtime.settings)
+    setup_intent_id = request.path_params["setup_intent_id"]
     outcome = await run_in_threadpool(
-        setup_intents.setup_outcome,
-        runtime.sessions,
-        runtime.stripe,
-        runtime.clock,
-        customer_id=customer_id,
-        setup_intent_id=request.path_params["setup_intent_id"],
+        lambda: setup_outcome.setup_outcome(
+            runtime, customer_id=customer_id, setup_intent_id=setup_intent_id
+        )
     )
     method = outcome.payment_method
     return JSONResponse(
@@ -191,7 +186,7 @@ def _captcha_config(settings: Settings) -> dict[str, str] | None:
     }
 
 
-def _public_error(outcome: setup_intents.SetupOutcome) -> dict[str, str]:
+def _public_error(outcome: setup_outcome.SetupOutcome) -> dict[str, str]:
     code, message = public_decline(outcome.error_code, None, outcome.error_message)
     return {"code": code, "message": message}
 

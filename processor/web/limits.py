@@ -8,7 +8,10 @@ client's address is the one uvicorn reports: the proxy's `X-Forwarded-For` only 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from datetime import datetime
 
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
@@ -33,26 +36,14 @@ async def take(
     request: Request, scope: str, subject: str, limit: RateLimit | None, message: str
 ) -> None:
     """Count this request against `limit`; raise `RateLimited` when it is over."""
-    if limit is None:
-        return
-    runtime: Runtime = request.app.state.runtime
-    verdict = await run_in_threadpool(
-        rate_limits.take, runtime.sessions, scope, subject, limit, runtime.clock()
-    )
-    _raise_if_refused(verdict, message)
+    await _enforce(rate_limits.take, request, scope, subject, limit, message)
 
 
 async def refuse_when_exhausted(
     request: Request, scope: str, subject: str, limit: RateLimit | None, message: str
 ) -> None:
     """Raise `RateLimited` when one more failure would be over `limit`; counts nothing."""
-    if limit is None:
-        return
-    runtime: Runtime = request.app.state.runtime
-    verdict = await run_in_threadpool(
-        rate_limits.peek, runtime.sessions, scope, subject, limit, runtime.clock()
-    )
-    _raise_if_refused(verdict, message)
+    await _enforce(rate_limits.peek, request, scope, subject, limit, message)
 
 
 async def count_failure(
@@ -66,7 +57,20 @@ async def count_failure(
     )
 
 
-def _raise_if_refused(verdict: Verdict, message: str) -> None:
+async def _enforce(
+    judge: Callable[[sessionmaker[Session], str, str, RateLimit, datetime], Verdict],
+    request: Request,
+    scope: str,
+    subject: str,
+    limit: RateLimit | None,
+    message: str,
+) -> None:
+    if limit is None:
+        return
+    runtime: Runtime = request.app.state.runtime
+    verdict = await run_in_threadpool(
+        judge, runtime.sessions, scope, subject, limit, runtime.clock()
+    )
     if not verdict.allowed:
         seconds = max(1, math.ceil(verdict.retry_after.total_seconds()))
         raise RateLimited(message, retry_after_seconds=seconds)

@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 import stripe
-from sqlalchemy import select, update
+from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from processor.checkout.method_details import MethodDetailsWorker, complete_missing_details
 from processor.clock import utc_now
+from processor.config import Settings
 from processor.db.models import (
     Notification,
     PaymentMethod,
@@ -22,6 +23,7 @@ from processor.db.models import (
     StripeEvent,
 )
 from processor.errors import NotFound, PayloadInvalid
+from processor.runtime import build_runtime
 from processor.webhooks.apply import Outcome
 from processor.webhooks.envelope import Event
 from processor.webhooks.reconcile import reconcile, retention_warnings
@@ -203,15 +205,17 @@ def test_methods_missing_their_details_are_completed_from_stripe(
 
 
 def test_the_background_worker_completes_methods_on_its_own(
-    sandbox: SandboxHandle, sessions: sessionmaker[Session], deliver: Deliver, one: One,
-    clock: FakeClock,
+    sandbox: SandboxHandle, engine: Engine, deliver: Deliver, one: One, clock: FakeClock,
+    make_settings: Callable[..., Settings],
 ) -> None:
     sandbox.saved_card("bo@example.com", "pm_card_visa")
     succeeded = sandbox.client.v1.events.list({"type": "setup_intent.succeeded"}).data[0]
     deliver(succeeded.to_dict())
     method_id = succeeded.data.object["payment_method"]
     clock.advance(minutes=10)
-    worker = MethodDetailsWorker(sessions, sandbox.client, clock, interval=0.05).start()
+    settings = make_settings()
+    runtime = build_runtime(settings, engine=engine, stripe_client=sandbox.client, clock=clock)
+    worker = MethodDetailsWorker(runtime, interval=0.05).start()
     try:
         deadline = time.monotonic() + 10
         while one(PaymentMethod, id=method_id).type is None and time.monotonic() < deadline:
