@@ -14,7 +14,7 @@ import stripe
 from stripe import StripeObject
 
 from processor.config import Settings
-from processor.errors import InvalidInput
+from processor.errors import InvalidInput, PaymentDeclined
 
 _CONFIRMATION_TOKEN_ID = re.compile(r"^ctoken_[A-Za-z0-9_]{1,200}$")
 
@@ -83,3 +83,12 @@ def require_confirmation_token_id(value: object) -> str:
             code="invalid_confirmation_token",
         )
     return value
+
+
+def declined(exc: stripe.CardError) -> PaymentDeclined:
+    """Stripe's 402 as ours, with its customer-safe message and codes (raise it `from exc`)."""
+    return PaymentDeclined(
+        exc.user_message or "Your payment method was declined.",
+        code=exc.code,
+        decline_code=value_of(exc.error, "decline_code"),
+    )

@@ -15,10 +15,10 @@ import stripe
 from sqlalchemy.orm import Session, sessionmaker
 from stripe.params import SetupIntentCreateParams
 
-from processor.checkout.setup_records import AttemptRecord, record_attempt
+from processor.checkout.setup_records import AttemptRecord, error_fields, record_attempt
 from processor.clock import Clock
 from processor.errors import InvalidInput, PaymentDeclined, ProcessorError, StripeUnavailable
-from processor.stripe_gateway import ref_id, require_confirmation_token_id, value_of
+from processor.stripe_gateway import declined, ref_id, require_confirmation_token_id, value_of
 
 if TYPE_CHECKING:
     from processor.runtime import Runtime
@@ -57,9 +57,7 @@ def create_and_confirm(
             setup_intent_id=intent.id,
             status=status,
             payment_method_id=ref_id(intent.payment_method),
-            error_code=value_of(error, "code"),
-            decline_code=value_of(error, "decline_code"),
-            error_message=value_of(error, "message"),
+            **error_fields(error),
         ),
     )
     if status not in ANSWERED_STATUSES:
@@ -97,11 +95,7 @@ def _create_confirmed(
         return deps.stripe.v1.setup_intents.create(params, options)  # type: ignore[arg-type]
     except stripe.CardError as exc:
         _record_decline(sessions, clock, attempt, exc)
-        raise PaymentDeclined(
-            exc.user_message or "Your payment method was declined.",
-            code=exc.code,
-            decline_code=value_of(exc.error, "decline_code"),
-        ) from exc
+        raise declined(exc) from exc
     except stripe.InvalidRequestError as exc:
         _record_refusal(sessions, clock, attempt, exc)
         if _about_confirmation_token(exc):

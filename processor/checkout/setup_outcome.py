@@ -17,7 +17,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from processor.checkout.setup_intents import UNAVAILABLE_MESSAGE
-from processor.checkout.setup_records import AttemptRecord, record_attempt, record_payment_method
+from processor.checkout.setup_records import (
+    AttemptRecord,
+    error_fields,
+    record_attempt,
+    record_payment_method,
+)
 from processor.db.models import PaymentMethod, SetupAttempt
 from processor.errors import NotFound, StripeUnavailable
 from processor.stripe_gateway import ref_id, value_of
@@ -102,9 +107,7 @@ def _record_what_stripe_says(
             setup_intent_id=intent.id,
             status=status,
             payment_method_id=ref_id(intent.payment_method),
-            error_code=value_of(error, "code"),
-            decline_code=value_of(error, "decline_code"),
-            error_message=value_of(error, "message"),
+            **error_fields(error),
         ),
         refreshed=True,
     )

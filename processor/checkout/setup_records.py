@@ -22,7 +22,7 @@ from processor.clock import Clock
 from processor.db.engine import unit_of_work
 from processor.db.models import PaymentMethod, SetupAttempt
 from processor.db.upsert import insert_ignoring_conflict
-from processor.stripe_gateway import ref_id
+from processor.stripe_gateway import ref_id, value_of
 
 
 def _recorded_setup_statement() -> Any:
@@ -163,3 +163,12 @@ def record_payment_method(
         row = session.scalars(select(PaymentMethod).where(PaymentMethod.id == method["id"])).one()
         session.expunge(row)
         return row
+
+
+def error_fields(error: Any) -> dict[str, Any]:
+    """An attempt's error columns from a SetupIntent's `last_setup_error` (None: no error)."""
+    return {
+        "error_code": value_of(error, "code"),
+        "decline_code": value_of(error, "decline_code"),
+        "error_message": value_of(error, "message"),
+    }

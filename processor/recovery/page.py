@@ -25,7 +25,7 @@ from processor.recovery.links import LinkExpired, LinkInvalid, read_link
 from processor.recovery.outbox import queue_notification
 from processor.recovery.recipients import choose_locale
 from processor.recovery.summary import CaseSummary, load_case_summary
-from processor.stripe_gateway import ref_id, require_confirmation_token_id, value_of
+from processor.stripe_gateway import declined, ref_id, require_confirmation_token_id, value_of
 
 FRESH_LINK_KIND = "fresh_link"
 # One fresh link per case per interval, and a few a day: enough for a person, useless for abuse.
@@ -231,11 +231,7 @@ def _stripe_call(call: Callable[[], Answer]) -> Answer:
     try:
         return call()
     except stripe.CardError as exc:
-        raise PaymentDeclined(
-            exc.user_message or "Your payment method was declined.",
-            code=exc.code,
-            decline_code=value_of(exc.error, "decline_code"),
-        ) from exc
+        raise declined(exc) from exc
     except stripe.InvalidRequestError as exc:
         if exc.param == "confirmation_token" or exc.code == "payment_intent_unexpected_state":
             raise InvalidInput(
