@@ -74,27 +74,21 @@ def on_setup_intent_state(event: Event) -> tuple[Change, ...]:
 
 
 def on_payment_method_attached(event: Event) -> tuple[Change, ...]:
-    method = event.object
-    return (
-        MethodChange(
-            required_id(method),
-            details=method_details(method),
-            details_at=event.created,
-            customer_id=ref_id(method.get("customer")),
-            attached_at=event.created,
-        ),
-    )
+    customer_id = ref_id(event.object.get("customer"))
+    return _method_seen(event, customer_id=customer_id, attached_at=event.created)
 
 
 def on_payment_method_detached(event: Event) -> tuple[Change, ...]:
     # The snapshot no longer names the customer; the row keeps the one it had.
+    return _method_seen(event, detached_at=event.created)
+
+
+def _method_seen(event: Event, **moment: Any) -> tuple[Change, ...]:
+    """The method's details as of the event, with what the event says happened to it."""
     method = event.object
     return (
         MethodChange(
-            required_id(method),
-            details=method_details(method),
-            details_at=event.created,
-            detached_at=event.created,
+            required_id(method), details=method_details(method), details_at=event.created, **moment
         ),
     )
 
