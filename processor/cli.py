@@ -10,8 +10,15 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 
-from processor.config import Settings, SettingsError, load_settings
+from processor.config import (
+    Settings,
+    SettingsError,
+    format_duration,
+    load_settings,
+    parse_duration,
+)
 from processor.logs import configure_logging
 
 # `add_subparsers().add_parser`: each command adds its own parser with it.
@@ -177,19 +184,13 @@ def cmd_notify(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_reconcile(args: argparse.Namespace, settings: Settings) -> int:
     import stripe
 
-    from processor.config import parse_duration
     from processor.runtime import build_runtime
     from processor.webhooks.apply import Outcome
     from processor.webhooks.reconcile import reconcile
 
-    try:
-        since = parse_duration(args.since)
-    except ValueError as exc:
-        print(f"processor reconcile: --since: {exc}", file=sys.stderr)
-        return EXIT_USAGE
     runtime = build_runtime(settings)
     try:
-        report = reconcile(runtime.sessions, runtime.stripe, clock=runtime.clock, since=since)
+        report = reconcile(runtime.sessions, runtime.stripe, clock=runtime.clock, since=args.since)
     except stripe.StripeError as exc:
         print(
             f"processor reconcile: Stripe did not answer ({type(exc).__name__}); "
@@ -285,17 +286,12 @@ def cmd_migrate(_args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_prune(args: argparse.Namespace, settings: Settings) -> int:
-    from processor.config import parse_duration
     from processor.db.engine import unit_of_work
     from processor.db.rate_limits import prune_expired
     from processor.ops.retention import prune_event_payloads
     from processor.runtime import build_runtime
 
-    try:
-        older_than = parse_duration(args.older_than)
-    except ValueError as exc:
-        print(f"processor prune: --older-than: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    older_than: timedelta = args.older_than
     runtime = build_runtime(settings)
     try:
         with unit_of_work(runtime.sessions) as session:
@@ -304,7 +300,8 @@ def cmd_prune(args: argparse.Namespace, settings: Settings) -> int:
             counters = prune_expired(session, runtime.clock())
     finally:
         runtime.close()
-    print(f"processor prune: dropped the payload of {pruned} events older than {args.older_than}")
+    age = format_duration(older_than)
+    print(f"processor prune: dropped the payload of {pruned} events older than {age}")
     print(f"processor prune: removed {counters} expired rate-limit counters")
     return EXIT_OK
 
@@ -352,6 +349,14 @@ def cmd_charge(args: argparse.Namespace, settings: Settings) -> int:
         return charge_one(runtime, request)
     finally:
         runtime.close()
+
+
+def _duration(text: str) -> timedelta:
+    """`30s`, `15m`, `12h`, `7d`: argparse names the option and exits 2 on anything else."""
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -452,7 +457,9 @@ def _add_charge(add_parser: AddParser) -> None:
 
 def _add_reconcile(add_parser: AddParser) -> None:
     reconcile = add_parser("reconcile", help="pull missed events from Stripe's Events API")
-    reconcile.add_argument("--since", default="3d", help="how far back, e.g. 2d or 36h")
+    reconcile.add_argument(
+        "--since", type=_duration, default="3d", help="how far back, e.g. 2d or 36h"
+    )
     reconcile.set_defaults(handler=cmd_reconcile)
 
 
@@ -487,7 +494,7 @@ def _add_sandbox(add_parser: AddParser) -> None:
 
 def _add_prune(add_parser: AddParser) -> None:
     prune = add_parser("prune", help="drop raw event payloads past retention")
-    prune.add_argument("--older-than", default="90d", help="age, e.g. 90d")
+    prune.add_argument("--older-than", type=_duration, default="90d", help="age, e.g. 90d")
     prune.set_defaults(handler=cmd_prune)
 
 

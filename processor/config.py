@@ -47,6 +47,16 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(seconds=int(match.group(1)) * _DURATION_UNITS[match.group(2)])
 
 
+def format_duration(duration: timedelta) -> str:
+    """The inverse of `parse_duration`, in the largest unit that says it exactly."""
+    seconds = int(duration.total_seconds())
+    for unit in ("w", "d", "h", "m"):
+        size = _DURATION_UNITS[unit]
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
 @dataclass(frozen=True)
 class RateLimit:
     """At most `count` events per `window` (e.g. sign-ups per address per hour)."""

@@ -6,7 +6,13 @@ from datetime import timedelta
 
 import pytest
 
-from processor.config import RateLimit, SettingsError, load_settings, parse_duration
+from processor.config import (
+    RateLimit,
+    SettingsError,
+    format_duration,
+    load_settings,
+    parse_duration,
+)
 
 GOOD_LIVE = {
     "STRIPE_SECRET_KEY": "sk_test_abc",
@@ -82,6 +88,7 @@ def test_env_file_is_read_and_environment_wins(tmp_path) -> None:  # type: ignor
 )
 def test_parse_duration(text: str, expected: timedelta) -> None:
     assert parse_duration(text) == expected
+    assert parse_duration(format_duration(expected)) == expected
 
 
 def test_server_settings_default_to_a_logged_loopback_without_shared_metrics() -> None:
