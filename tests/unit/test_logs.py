@@ -1,4 +1,4 @@
-"""Secrets never reach logs; JSON logs carry ids."""
+"""Secrets never reach logs, in text or JSON; JSON logs carry ids."""
 
 from __future__ import annotations
 
