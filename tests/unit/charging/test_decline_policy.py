@@ -18,14 +18,33 @@ from processor.charging.decline_policy import (
 
 RETRY, NEVER, AUTH = DeclineAction.RETRY, DeclineAction.NEVER, DeclineAction.AUTHENTICATE
 
-CODES = [None, "card_declined", "authentication_required", "processing_error", "expired_card",
-         "incorrect_cvc", "something_new"]
-DECLINE_CODES = [None, "authentication_required", "something_new",
-                 *sorted(HARD_DECLINE_CODES), *sorted(SOFT_DECLINE_CODES)]
+CODES = [
+    None,
+    "card_declined",
+    "authentication_required",
+    "processing_error",
+    "expired_card",
+    "incorrect_cvc",
+    "something_new",
+]
+DECLINE_CODES = [
+    None,
+    "authentication_required",
+    "something_new",
+    *sorted(HARD_DECLINE_CODES),
+    *sorted(SOFT_DECLINE_CODES),
+]
 ADVICE = [None, "try_again_later", "do_not_try_again", "confirm_card_data", "something_new"]
 NETWORK_ADVICE = [None, "02", "24", "99", *sorted(NEVER_NETWORK_ADVICE_CODES)]
-NETWORK_DECLINE = [None, "05", "51", "91", "ZZ", *sorted(NEVER_NETWORK_DECLINE_CODES),
-                   *sorted(AUTHENTICATE_NETWORK_DECLINE_CODES)]
+NETWORK_DECLINE = [
+    None,
+    "05",
+    "51",
+    "91",
+    "ZZ",
+    *sorted(NEVER_NETWORK_DECLINE_CODES),
+    *sorted(AUTHENTICATE_NETWORK_DECLINE_CODES),
+]
 
 
 def _every_decline() -> itertools.product[tuple[str | None, ...]]:
