@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from processor.db.models import Charge, Notification, StripeEvent
+from processor.db.models import Charge, ChargeRetry, Notification, StripeEvent
 
 RECENT_FAILURES = 20
 
@@ -58,7 +58,7 @@ def build_report(session: Session, *, now: datetime, days: int = 14) -> OpsRepor
 def status_counts(session: Session) -> dict[str, dict[str, int]]:
     """Rows per status of the outbox and of the charges, for `/metrics` at scrape time: the
     charger and the notifier may run in other processes, whose counters are not scraped."""
-    counted = (("notifications", Notification), ("charges", Charge))
+    counted = (("notifications", Notification), ("charges", Charge), ("retries", ChargeRetry))
     return {
         name: dict(session.execute(select(model.status, func.count()).group_by(model.status)).all())
         for name, model in counted
