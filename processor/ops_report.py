@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -10,6 +10,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from processor.db.models import Charge, ChargeRetry, Notification, StripeEvent
+from processor.recovery.money import format_money
 
 RECENT_FAILURES = 20
 
@@ -20,6 +21,8 @@ class OpsReport:
     webhook_health: list[dict[str, Any]]
     notification_queue: list[dict[str, Any]]
     failed_events: list[dict[str, Any]]
+    # Recovered money per currency, split by who won it back: a retry or the customer.
+    recovered_by: list[dict[str, Any]] = field(default_factory=list)
 
 
 def build_report(session: Session, *, now: datetime, days: int = 14) -> OpsReport:
@@ -52,7 +55,13 @@ def build_report(session: Session, *, now: datetime, days: int = 14) -> OpsRepor
             .limit(RECENT_FAILURES)
         )
     ]
-    return OpsReport(funnel, health, queue, failed)
+    recovered_by = [
+        {**row, "amount_display": format_money(row["recovered_amount"] or 0, row["currency"], "en")}
+        for row in _rows(
+            session, "SELECT * FROM ops_recovered_by ORDER BY currency, recovered_by"
+        )
+    ]
+    return OpsReport(funnel, health, queue, failed, recovered_by)
 
 
 def status_counts(session: Session) -> dict[str, dict[str, int]]:
