@@ -45,7 +45,7 @@ from processor.recovery.retries import (
 from processor.stripe_fields import ref_id, value_of
 
 log = logging.getLogger(__name__)
-OUTCOMES = ("recovered", "declined", "stopped", "unresolved", "superseded")
+OUTCOMES = ("recovered", "declined", "stopped", "unresolved", "superseded", "deferred")
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,8 @@ class RetrierOptions:
     batch_size: int = 20
     # Longer than a request with all its backoff takes, so a live worker keeps its rows.
     lease: timedelta = timedelta(minutes=10)
+    # No request starts this close to the end of its lease: another worker may take it then.
+    lease_margin: timedelta = timedelta(minutes=2)
     poll_interval: float = 5.0
 
 
@@ -103,12 +105,15 @@ class Retrier:
             if not claimed:
                 return tally
             for retry in claimed:
-                outcome = self.run_retry(retry)
+                if self.deps.clock() >= retry.lease_until - self.options.lease_margin:
+                    outcome = "deferred"  # left `running`: claimed again once its lease ends
+                else:
+                    outcome = self.run_retry(retry)
                 tally.add(outcome)
                 self.on_outcome(outcome)
             log.info("retries: %s", tally, extra={"worker": self.worker_id})
-            if "unresolved" in tally.counts:
-                return tally  # Stripe is not answering: wait for the next poll
+            if "unresolved" in tally.counts or "deferred" in tally.counts:
+                return tally  # Stripe is slow or not answering: wait for the next poll
 
     def run(self, stop: threading.Event) -> None:
         """Poll until `stop` is set."""

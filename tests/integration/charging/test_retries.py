@@ -169,3 +169,28 @@ def test_a_killed_worker_is_replaced_and_nothing_is_charged_twice(
     assert _sent_under(sandbox, "charge:R-crash:retry:1") == 1
     (case,) = cases(runtime.sessions)
     assert case.status == "recovered"
+
+
+def test_a_slow_batch_leaves_what_its_lease_cannot_cover_to_the_next_claim(
+    runtime: Runtime, sandbox: Any, clock: Any
+) -> None:
+    first = _declined_charge(runtime, sandbox, THEN_SUCCEEDS, "R-slow-1")
+    customer, _method = sandbox.saved_card("slow2@example.com", THEN_SUCCEEDS)
+    charge_off_session(
+        runtime,
+        ChargeRequest(customer, 500, "usd", reference="R-slow-2"),
+        ChargeOptions(retry=FAST_RETRY),
+    )
+    second = next(case.id for case in cases(runtime.sessions) if case.id != first)
+    clock.advance(days=1)
+    slow = ChargeOptions(retry=FAST_RETRY, before_request=lambda: clock.advance(minutes=9))
+
+    tally = Retrier(runtime, charge_options=slow, worker_id="slow").run_once()
+
+    assert (tally.counts["recovered"], tally.counts["deferred"]) == (1, 1)
+    statuses = {r.case_id: r.status for c in (first, second) for r in _retries(runtime, c)}
+    assert sorted(statuses.values()) == ["running", "succeeded"]
+    clock.advance(minutes=2)
+    assert _retrier(runtime, "next").run_once().counts["recovered"] == 1
+    for key in ("charge:R-slow-1:retry:1", "charge:R-slow-2:retry:1"):
+        assert _sent_under(sandbox, key) == 1
