@@ -7,10 +7,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from freezegun import freeze_time
 from sqlalchemy import select
 
 from processor.charging import ChargeOptions, ChargeRequest, charge_off_session
 from processor.charging.retrier import Retrier
+from processor.clock import utc_now
 from processor.db.models import ChargeRetry, Notification
 from processor.recovery.cases import close_case
 from processor.recovery.retries import retries_of_case
@@ -194,3 +196,20 @@ def test_a_slow_batch_leaves_what_its_lease_cannot_cover_to_the_next_claim(
     assert _retrier(runtime, "next").run_once().counts["recovered"] == 1
     for key in ("charge:R-slow-1:retry:1", "charge:R-slow-2:retry:1"):
         assert _sent_under(sandbox, key) == 1
+
+
+def test_the_schedule_under_freezegun_with_the_real_clock(runtime: Runtime, sandbox: Any) -> None:
+    with freeze_time("2026-11-30 09:00:00") as frozen:
+        runtime = replace(runtime, clock=utc_now)
+        case_id = _declined_charge(runtime, sandbox, THEN_SUCCEEDS, "R-frozen")
+        opened = utc_now()
+        frozen.move_to(opened + timedelta(days=1) - timedelta(seconds=1))
+        assert _retrier(runtime).run_once().counts == {}
+        frozen.move_to(opened + timedelta(days=1))
+        assert _retrier(runtime).run_once().counts["recovered"] == 1
+        frozen.move_to(opened + timedelta(days=30))
+        assert _retrier(runtime).run_once().counts == {}
+
+        (done,) = _retries(runtime, case_id)
+        assert (done.status, done.finished_at) == ("succeeded", opened + timedelta(days=1))
+        assert _first_email(runtime, case_id).status == "canceled"
