@@ -1,4 +1,4 @@
-"""Command-line entry: `processor serve | migrate | notify | charge | reconcile | replay | sandbox`.
+"""Command-line entry: `processor serve | migrate | notify | retry | charge | reconcile | ...`.
 
 Each command parses its arguments, builds the runtime from settings and calls one service.
 """
@@ -176,6 +176,36 @@ def cmd_notify(args: argparse.Namespace, settings: Settings) -> int:
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
         notifier.run(stop)
+        return EXIT_OK
+    finally:
+        runtime.close()
+
+
+def cmd_retry(args: argparse.Namespace, settings: Settings) -> int:
+    import signal
+    import threading
+
+    from processor.charging.retrier import Retrier, RetrierOptions
+    from processor.runtime import build_runtime
+
+    if args.poll_interval <= 0:
+        print("processor retry: --poll-interval must be > 0", file=sys.stderr)
+        return EXIT_USAGE
+    runtime = build_runtime(settings)
+    try:
+        metrics = runtime.metrics
+        retrier = Retrier(
+            runtime,
+            options=RetrierOptions(poll_interval=args.poll_interval),
+            on_outcome=lambda outcome: metrics.retries.labels(outcome=outcome).inc(),
+        )
+        if args.once:
+            print(f"processor retry: {retrier.run_once()}")
+            return EXIT_OK
+        stop = threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+        retrier.run(stop)
         return EXIT_OK
     finally:
         runtime.close()
@@ -369,6 +399,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_serve,
         _add_migrate,
         _add_notify,
+        _add_retry,
         _add_charge,
         _add_reconcile,
         _add_replay,
@@ -429,6 +460,19 @@ def _add_notify(add_parser: AddParser) -> None:
     notify.add_argument("--batch-size", type=int, default=50, help="emails per SMTP connection")
     notify.add_argument("--poll-interval", type=float, default=1.0, help="seconds between polls")
     notify.set_defaults(handler=cmd_notify)
+
+
+
+def _add_retry(add_parser: AddParser) -> None:
+    retry = add_parser(
+        "retry",
+        help="run due automatic retries of soft declines",
+        description="Confirm each due retry's PaymentIntent off-session again (RETRY_SCHEDULE, "
+        "RETRY_RATE; docs/recovery.md). Safe to run several against PostgreSQL and to kill.",
+    )
+    retry.add_argument("--once", action="store_true", help="run what is due, then exit")
+    retry.add_argument("--poll-interval", type=float, default=5.0, help="seconds between polls")
+    retry.set_defaults(handler=cmd_retry)
 
 
 def _add_charge(add_parser: AddParser) -> None:

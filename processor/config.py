@@ -94,6 +94,16 @@ class Settings:
     currency: str = "usd"
     recovery_link_ttl: timedelta = timedelta(days=7)
     reminder_schedule: tuple[timedelta, ...] = (timedelta(days=1), timedelta(days=3))
+    # Automatic retries of soft declines: offsets from the first decline (docs/recovery.md).
+    retry_schedule: tuple[timedelta, ...] = (
+        timedelta(days=1),
+        timedelta(days=3),
+        timedelta(days=5),
+    )
+    # When the first email goes: with the first decline, or after the first failed retry.
+    retry_first_email: str = "first_decline"
+    # Retries sent to Stripe per second by one retry worker (as the charger's --rate).
+    retry_rate: float = 5.0
     webhook_tolerance_seconds: int = 300
     webhook_max_body_bytes: int = 1024 * 1024
     ops_token: str | None = None
@@ -367,6 +377,9 @@ def _read_plain(read: _Reader) -> None:
         lambda raw: tuple(parse_duration(p) for p in _split_list(raw)),
         "reminder_schedule",
     )
+    read.parsed("RETRY_SCHEDULE", parse_retry_schedule, "retry_schedule")
+    read.parsed("RETRY_FIRST_EMAIL", _first_email, "retry_first_email")
+    read.parsed("RETRY_RATE", _positive_float, "retry_rate")
     read.parsed("WEBHOOK_TOLERANCE_SECONDS", _positive_int, "webhook_tolerance_seconds")
     read.parsed("WEBHOOK_MAX_BODY_BYTES", _positive_int, "webhook_max_body_bytes")
     read.parsed("RUN_NOTIFIER", _boolean, "run_notifier")
@@ -396,6 +409,34 @@ def _refuse_open_doors(read: _Reader) -> None:
 def _is_loopback(url: str) -> bool:
     host = (urlsplit(url).hostname or "").lower()
     return host in _LOOPBACK_HOSTS or host.startswith("127.")
+
+
+# Four attempts in all, the last within 30 days: far inside Visa's 15 reattempts in 30 days
+# and Mastercard's 10 in 24 hours and 35 in 30 days (STRIPE.md section 9a).
+MAX_RETRIES = 3
+MAX_RETRY_OFFSET = timedelta(days=30)
+FIRST_EMAIL_CHOICES = ("first_decline", "after_first_retry")
+
+
+def parse_retry_schedule(raw: str) -> tuple[timedelta, ...]:
+    """`1d,3d,5d` (offsets from the first decline), or `off`."""
+    if raw.strip().lower() == "off":
+        return ()
+    offsets = tuple(parse_duration(part) for part in _split_list(raw))
+    if len(offsets) > MAX_RETRIES:
+        raise ValueError(f"at most {MAX_RETRIES} retries (4 attempts with the first)")
+    previous = (timedelta(0), *offsets[:-1])
+    if any(later <= earlier for earlier, later in zip(previous, offsets, strict=True)):
+        raise ValueError("offsets must be positive and increasing, e.g. 1d,3d,5d")
+    if offsets and offsets[-1] > MAX_RETRY_OFFSET:
+        raise ValueError("the last retry must fall within 30 days of the first decline")
+    return offsets
+
+
+def _first_email(raw: str) -> str:
+    if raw not in FIRST_EMAIL_CHOICES:
+        raise ValueError(" or ".join(FIRST_EMAIL_CHOICES))
+    return raw
 
 
 def _positive_int(raw: str) -> int:

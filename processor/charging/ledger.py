@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.orm import Session
 
+from processor.charging.decline_policy import Decline
 from processor.charging.request import ChargeOutcome, ChargeRequest, idempotency_key
 from processor.db.models import Charge, table_of
 from processor.db.upsert import insert_ignoring_conflict_statement
@@ -61,6 +62,7 @@ class StripeAnswer:
     decline_code: str | None = None
     message: str | None = None
     charge_id: str | None = None  # the attempt (`ch_...`), so the webhook's report dedupes
+    decline: Decline | None = None  # the fields the retry ladder decides by
 
 
 ChargeRow = Row[Any]  # a `charges` row: columns as attributes (`row.status`, `row.reference`)

@@ -42,6 +42,7 @@ from processor.charging.retry import (
     call_with_retries,
     describe_stripe_error,
 )
+from processor.charging.retry_ladder import decline_from_error, plan_after_decline
 from processor.charging.selection import (
     SelectedMethod,
     check_named_method,
@@ -281,6 +282,7 @@ def _store_intent(
             decline_code=value_of(error, "decline_code"),
             message=value_of(error, "message") or f"The PaymentIntent ended in {status}.",
             charge_id=ref_id(value_of(intent, "latest_charge")),
+            decline=decline_from_error(error) if error is not None else None,
         )
     return _store(deps, row, answer, counter, open_case=True)
 
@@ -298,6 +300,7 @@ def _store_decline(
         charge_id=(
             ref_id(value_of(exc.error, "charge")) or ref_id(value_of(intent, "latest_charge"))
         ),
+        decline=decline_from_error(exc.error),
     )
     return _store(deps, row, answer, counter, open_case=intent is not None)
 
@@ -318,7 +321,7 @@ def _store(
             lock_payment_intents(session.connection(), [answer.payment_intent_id])
         stored = record_answer(session, row.id, answer, attempts=counter.sent, now=now)
         if open_case and answer.payment_intent_id is not None:
-            record_payment_failure(
+            case_id = record_payment_failure(
                 session,
                 PaymentFailure(
                     payment_intent_id=answer.payment_intent_id,
@@ -334,6 +337,18 @@ def _store(
                 ),
                 now=now,
             )
+            if answer.decline is not None and stored.status == "failed":
+                plan_after_decline(
+                    session,
+                    deps.settings,
+                    case_id=case_id,
+                    reference=row.reference,
+                    payment_intent_id=answer.payment_intent_id,
+                    payment_method_id=row.payment_method_id,
+                    decline=answer.decline,
+                    attempts_done=0,
+                    now=now,
+                )
     outcome = outcome_from_row(stored, resumed=False)
     log.log(
         logging.DEBUG if outcome.category in ("succeeded", "processing") else logging.INFO,

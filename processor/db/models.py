@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -257,3 +258,41 @@ class RateLimitCounter(Base):
     window_start: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
     count: Mapped[int] = mapped_column(Integer)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+RETRY_STATUSES = ("scheduled", "running", "succeeded", "failed", "canceled")
+
+
+class ChargeRetry(Base):
+    """One automatic retry of a declined off-session charge: the same PaymentIntent confirmed
+    again under its own idempotency key. Written when scheduled, so a crash leaves a trace."""
+
+    __tablename__ = "charge_retries"
+    __table_args__ = (
+        CheckConstraint(_one_of("status", RETRY_STATUSES), name="status"),
+        CheckConstraint("attempt > 0", name="attempt_positive"),
+        UniqueConstraint("case_id", "attempt"),
+        Index(None, "status", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("recovery_cases.id", ondelete="CASCADE"))
+    charge_reference: Mapped[str] = mapped_column(String(200))
+    payment_intent_id: Mapped[str] = mapped_column(String(255))
+    payment_method_id: Mapped[str | None] = mapped_column(String(255))
+    attempt: Mapped[int] = mapped_column(Integer)
+    idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
+    status: Mapped[str] = mapped_column(String(16))
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    claimed_by: Mapped[str | None] = mapped_column(String(255))
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    charge_id: Mapped[str | None] = mapped_column(String(255))
+    error_code: Mapped[str | None] = mapped_column(String(128))
+    decline_code: Mapped[str | None] = mapped_column(String(128))
+    advice_code: Mapped[str | None] = mapped_column(String(64))
+    network_advice_code: Mapped[str | None] = mapped_column(String(16))
+    network_decline_code: Mapped[str | None] = mapped_column(String(16))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -45,6 +45,12 @@ class Metrics:
             ["outcome"],
             registry=self.registry,
         )
+        self.retries = Counter(
+            "processor_retry_outcomes",
+            "Automatic retries of declined charges by outcome (recovered, declined, stopped, ...).",
+            ["outcome"],
+            registry=self.registry,
+        )
 
     def scrape_registry(
         self,
@@ -56,7 +62,7 @@ class Metrics:
 
         Charges are made by `processor charge` processes and emails by separate notifier
         workers, so the database, not any one process's counters, knows the totals.
-        `read_counts` returns {"notifications": {status: n}, "charges": {status: n}}.
+        `read_counts` returns {"notifications": {status: n}, "charges": {status: n}, "retries": …}.
         """
         if multiprocess_directory is None:
             registry = self.registry
@@ -70,6 +76,7 @@ class Metrics:
 _STORED_FAMILIES = {
     "notifications": ("processor_notification_queue_depth", "Notifications by status, as stored."),
     "charges": ("processor_charges", "Off-session charges by outcome (status), as stored."),
+    "retries": ("processor_charge_retries", "Automatic retries of declines by status, as stored."),
 }
 
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from processor.db.models import Charge, Notification, StripeEvent
+from processor.db.models import Charge, ChargeRetry, Notification, StripeEvent
+from processor.recovery.money import format_money
 
 RECENT_FAILURES = 20
 
@@ -20,6 +21,8 @@ class OpsReport:
     webhook_health: list[dict[str, Any]]
     notification_queue: list[dict[str, Any]]
     failed_events: list[dict[str, Any]]
+    # Recovered money per currency, split by who won it back: a retry or the customer.
+    recovered_by: list[dict[str, Any]] = field(default_factory=list)
 
 
 def build_report(session: Session, *, now: datetime, days: int = 14) -> OpsReport:
@@ -52,13 +55,19 @@ def build_report(session: Session, *, now: datetime, days: int = 14) -> OpsRepor
             .limit(RECENT_FAILURES)
         )
     ]
-    return OpsReport(funnel, health, queue, failed)
+    recovered_by = [
+        {**row, "amount_display": format_money(row["recovered_amount"] or 0, row["currency"], "en")}
+        for row in _rows(
+            session, "SELECT * FROM ops_recovered_by ORDER BY currency, recovered_by"
+        )
+    ]
+    return OpsReport(funnel, health, queue, failed, recovered_by)
 
 
 def status_counts(session: Session) -> dict[str, dict[str, int]]:
     """Rows per status of the outbox and of the charges, for `/metrics` at scrape time: the
     charger and the notifier may run in other processes, whose counters are not scraped."""
-    counted = (("notifications", Notification), ("charges", Charge))
+    counted = (("notifications", Notification), ("charges", Charge), ("retries", ChargeRetry))
     return {
         name: dict(session.execute(select(model.status, func.count()).group_by(model.status)).all())
         for name, model in counted

@@ -38,6 +38,7 @@ from processor.db.locks import lock_keys_until_commit
 from processor.db.models import Notification, RecoveryCase, StripeEvent, table_of
 from processor.db.types import UTCDateTime
 from processor.db.upsert import earliest
+from processor.recovery.retries import cancel_retries
 
 AUTHENTICATION_REQUIRED = "authentication_required"
 PAYMENT_METHOD_REQUIRED = "payment_method_required"
@@ -292,10 +293,12 @@ def write_case_changes(
 def _close(
     connection: Connection, case_id: int, *, status: str, at: datetime, now: datetime
 ) -> None:
-    """Close an open case at its outcome's time and cancel the emails still waiting for it."""
+    """Close an open case at its outcome's time and cancel the emails and retries still
+    waiting for it."""
     parameters = {"p_case_id": case_id, "p_status": status, "p_at": at, "p_now": now}
     connection.execute(_CLOSE_CASE, parameters)
     connection.execute(_CANCEL_PENDING, parameters)
+    cancel_retries(connection, [case_id], now=now)
 
 
 def _first_notification(case_id: int, *, open_: bool, now: datetime) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -16,10 +17,44 @@ class Decline:
     decline_code: str | None
     message: str
     param: str | None = None
+    # What issuers and networks advise about retrying (docs/sandbox.md lists the values).
+    advice_code: str | None = None
+    network_advice_code: str | None = None
+    network_decline_code: str | None = None
+
+    def advice(self) -> dict[str, Any]:
+        """The advice fields that are set, as a card error carries them (nulls left out)."""
+        fields = {
+            "advice_code": self.advice_code,
+            "network_advice_code": self.network_advice_code,
+            "network_decline_code": self.network_decline_code,
+        }
+        return {key: value for key, value in fields.items() if value is not None}
 
 
-GENERIC = Decline("card_declined", "generic_decline", "Your card was declined.")
-INSUFFICIENT = Decline("card_declined", "insufficient_funds", "Your card has insufficient funds.")
+LATER = "try_again_later"
+NEVER = "do_not_try_again"
+NEW_DATA = "confirm_card_data"
+DECLINED = "Your card was declined."
+GENERIC = Decline(
+    "card_declined", "generic_decline", DECLINED, advice_code=LATER, network_decline_code="05"
+)
+INSUFFICIENT = Decline(
+    "card_declined",
+    "insufficient_funds",
+    "Your card has insufficient funds.",
+    advice_code=LATER,
+    network_decline_code="51",
+)
+# Sandbox-only cards for the retry ladder: a decline the issuer says never to retry.
+NEVER_RETRY = Decline(
+    "card_declined",
+    "do_not_honor",
+    DECLINED,
+    advice_code=NEVER,
+    network_advice_code="03",
+    network_decline_code="05",
+)
 AUTH_REQUIRED = Decline(
     "authentication_required",
     "authentication_required",
@@ -58,6 +93,8 @@ class TestCard:
     off_session: str = OK
     charge_decline: Decline | None = None  # charges fail even after setup / authentication
     dispute: DisputeKind | None = None  # a successful charge is disputed straight away
+    # With charge_decline: only this many charges of one saved method fail; None means all.
+    declines_before_success: int | None = None
 
     @property
     def last4(self) -> str:
@@ -108,17 +145,38 @@ CARDS: dict[str, TestCard] = {
     "chargeDeclinedInsufficientFunds": _declined("4000000000009995", INSUFFICIENT),
     "visa_chargeDeclinedInsufficientFunds": _declined("4000000000009995", INSUFFICIENT),
     "visa_chargeDeclinedLostCard": _declined(
-        "4000000000009987", Decline("card_declined", "lost_card", "Your card was declined.")
+        "4000000000009987",
+        Decline(
+            "card_declined", "lost_card", DECLINED, advice_code=NEVER, network_decline_code="41"
+        ),
     ),
     "visa_chargeDeclinedStolenCard": _declined(
-        "4000000000009979", Decline("card_declined", "stolen_card", "Your card was declined.")
+        "4000000000009979",
+        Decline(
+            "card_declined", "stolen_card", DECLINED, advice_code=NEVER, network_decline_code="43"
+        ),
     ),
     "chargeDeclinedExpiredCard": _declined(
-        "4000000000000069", Decline("expired_card", None, "Your card has expired.", "exp_month")
+        "4000000000000069",
+        Decline(
+            "expired_card",
+            None,
+            "Your card has expired.",
+            "exp_month",
+            advice_code=NEW_DATA,
+            network_decline_code="54",
+        ),
     ),
     "chargeDeclinedIncorrectCvc": _declined(
         "4000000000000127",
-        Decline("incorrect_cvc", None, "Your card's security code is incorrect.", "cvc"),
+        Decline(
+            "incorrect_cvc",
+            None,
+            "Your card's security code is incorrect.",
+            "cvc",
+            advice_code=NEW_DATA,
+            network_decline_code="N7",
+        ),
     ),
     "chargeDeclinedProcessingError": _declined(
         "4000000000000119",
@@ -126,6 +184,8 @@ CARDS: dict[str, TestCard] = {
             "processing_error",
             None,
             "An error occurred while processing your card. Try again in a little bit.",
+            advice_code=LATER,
+            network_decline_code="96",
         ),
     ),
     "visa_chargeDeclinedVelocityLimitExceeded": _declined(
@@ -135,6 +195,8 @@ CARDS: dict[str, TestCard] = {
             "card_velocity_exceeded",
             "Your card was declined for making repeated attempts too frequently or exceeding "
             "its amount limit.",
+            advice_code=LATER,
+            network_decline_code="61",
         ),
     ),
     "createDispute": TestCard("4000000000000259", "visa", dispute=FRAUD_DISPUTE),
@@ -143,7 +205,17 @@ CARDS: dict[str, TestCard] = {
         "4000000000002685", "visa", dispute=NOT_RECEIVED_DISPUTE
     ),
     "radarBlock": _declined(
-        "4100000000000019", Decline("card_declined", "fraudulent", "Your card was declined.")
+        "4100000000000019",
+        Decline(
+            "card_declined", "fraudulent", DECLINED, advice_code=NEVER, network_decline_code="59"
+        ),
+    ),
+    # Sandbox-only saved cards for the retry ladder (Stripe has no card whose answer changes).
+    "sandbox_insufficientFundsThenSucceeds": TestCard(
+        "4000000000004905", "visa", charge_decline=INSUFFICIENT, declines_before_success=1
+    ),
+    "sandbox_chargeDeclinedDoNotTryAgain": TestCard(
+        "5105105105105506", "mastercard", charge_decline=NEVER_RETRY
     ),
 }
 

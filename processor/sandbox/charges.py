@@ -135,9 +135,9 @@ def fail(charge: StripeObject, decline: Decline) -> None:
         failure_code=decline.decline_code if decline.code == "card_declined" else decline.code,
         failure_message=decline.message,
         outcome={
-            "advice_code": None,
-            "network_advice_code": None,
-            "network_decline_code": None,
+            "advice_code": decline.advice_code,
+            "network_advice_code": decline.network_advice_code,
+            "network_decline_code": decline.network_decline_code,
             "network_status": "declined_by_network",
             "reason": decline.decline_code or decline.code,
             "risk_level": "normal",

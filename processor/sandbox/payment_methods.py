@@ -173,6 +173,7 @@ def decline_error(decline: cards.Decline, **embedded: Any) -> SandboxError:
         code=decline.code,
         decline_code=decline.decline_code,
         param=decline.param,
+        **decline.advice(),
         **embedded,
     )
 

@@ -38,8 +38,9 @@ def charge_after_authentication(
 ) -> None:
     """The card is cleared to charge: it succeeds unless the card declines every charge."""
     card: TestCard = method["_card"]
-    if card.charge_decline is not None:
-        fail(call, intent, method, card.charge_decline, raise_error=raise_error)
+    decline = charge_decline(card, method)
+    if decline is not None:
+        fail(call, intent, method, decline, raise_error=raise_error)
         return
     charge = charges.create(call, intent, method, "succeeded")
     if intent["capture_method"] == "manual":
@@ -47,6 +48,17 @@ def charge_after_authentication(
         captures.hold(call, intent, charge)
         return
     succeed(call, intent, method, charge)
+
+
+def charge_decline(card: TestCard, method: StripeObject) -> Decline | None:
+    """The card's charge decline, counted per saved method for cards that approve later."""
+    if card.charge_decline is None or card.declines_before_success is None:
+        return card.charge_decline
+    declined = int(method.get("_charges_declined", 0))
+    if declined >= card.declines_before_success:
+        return None
+    method["_charges_declined"] = declined + 1
+    return card.charge_decline
 
 
 def succeed(call: Call, intent: StripeObject, method: StripeObject, charge: StripeObject) -> None:
@@ -94,6 +106,7 @@ def fail(
         decline_code=decline.decline_code,
         param=decline.param,
         charge=charge["id"],
+        **decline.advice(),
         payment_method=public(method),
     )
     intent.update(

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-COMMANDS = ("serve", "migrate", "notify", "charge", "reconcile", "replay", "sandbox", "prune")
+COMMANDS = ("serve", "migrate", "notify", "retry", "charge", "reconcile", "replay", "sandbox", "prune")
 
 
 def run(*args: str, **environment: str) -> subprocess.CompletedProcess[str]:

@@ -55,6 +55,7 @@ def test_metrics_expose_counters_and_queue_depth(make_settings, migrated_engine)
     assert answer.status_code == 200
     assert 'processor_charges{status="succeeded"} 1.0' in answer.text
     assert "processor_notification_queue_depth" in answer.text
+    assert "processor_charge_retries" in answer.text
     assert "processor_webhook_deliveries_total" in answer.text
 
 

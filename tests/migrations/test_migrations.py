@@ -25,7 +25,12 @@ from processor.db.models import Base
 from processor.resources import resource_path
 
 # The views are part of the dashboard contract (docs/database.md).
-OPS_VIEWS = ("ops_recovery_funnel", "ops_webhook_health", "ops_notification_queue")
+OPS_VIEWS = (
+    "ops_recovery_funnel",
+    "ops_webhook_health",
+    "ops_notification_queue",
+    "ops_recovered_by",
+)
 
 
 def test_upgrade_from_empty_creates_every_table_and_view(
