@@ -240,7 +240,6 @@ def cmd_migrate(_args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_prune(args: argparse.Namespace, settings: Settings) -> int:
     from processor.config import parse_duration
-    from processor.db.engine import unit_of_work
     from processor.retention import prune_event_payloads
     from processor.runtime import build_runtime
 
@@ -249,13 +248,21 @@ def cmd_prune(args: argparse.Namespace, settings: Settings) -> int:
     except ValueError as exc:
         print(f"processor prune: --older-than: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    if args.batch_size < 1:
+        print("processor prune: --batch-size must be at least 1", file=sys.stderr)
+        return EXIT_USAGE
     runtime = build_runtime(settings)
     try:
-        with unit_of_work(runtime.sessions) as session:
-            pruned = prune_event_payloads(session, older_than=older_than, now=runtime.clock())
+        outcome = prune_event_payloads(
+            runtime.engine, older_than=older_than, now=runtime.clock(), batch_size=args.batch_size
+        )
     finally:
         runtime.close()
-    print(f"processor prune: dropped the payload of {pruned} events older than {args.older_than}")
+    print(
+        f"processor prune: dropped the payload of {outcome.pruned} events older than"
+        f" {args.older_than} in {outcome.batches} transactions"
+        f" (longest {outcome.longest_batch_seconds * 1000:.0f} ms)"
+    )
     return EXIT_OK
 
 
@@ -393,6 +400,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     prune = sub.add_parser("prune", help="drop raw event payloads past retention")
     prune.add_argument("--older-than", default="90d", help="age, e.g. 90d")
+    prune.add_argument(
+        "--batch-size", type=int, default=2000, help="payloads dropped per transaction"
+    )
     prune.set_defaults(handler=cmd_prune)
 
     return parser
