@@ -401,7 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
     prune = sub.add_parser("prune", help="drop raw event payloads past retention")
     prune.add_argument("--older-than", default="90d", help="age, e.g. 90d")
     prune.add_argument(
-        "--batch-size", type=int, default=2000, help="payloads dropped per transaction"
+        "--batch-size", type=int, default=500, help="payloads dropped per transaction"
     )
     prune.set_defaults(handler=cmd_prune)
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from processor.db.models import Charge, Notification, StripeEvent
 
 RECENT_FAILURES = 20
-HEALTH_HOURS = 48
+HEALTH_HOURS = 24
 
 
 @dataclass(frozen=True)

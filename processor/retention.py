@@ -19,7 +19,7 @@ from sqlalchemy.sql.dml import ReturningUpdate
 from processor.db.models import StripeEvent, table_of
 
 PRUNABLE_STATUSES = ("processed", "ignored")
-BATCH_SIZE = 2000
+BATCH_SIZE = 500
 EVENTS = table_of(StripeEvent)
 
 

@@ -11,7 +11,7 @@ cases; the outbox always holds 200k notifications, so that the claim is measured
 150k due rows whatever the scale. Then VACUUM ANALYZE, and it reports (median of several runs,
 warm cache): each dashboard query of docs/database.md, `/ops` and `/metrics` over HTTP from a
 uvicorn worker, the claim at both backlogs, ingest events/s (bench_webhooks' load, one worker)
-on an empty database and on the filled one, `prune --older-than 60d` alone (duration, longest
+on an empty database and on the filled one (alternating), `prune --older-than 60d` alone (duration, longest
 transaction, WAL written, space), then `prune --older-than 30d` while ingest runs. The machine
 is shared: compare the rows of one run with each other, not with other runs.
 """
@@ -185,6 +185,8 @@ def fill(engine: Engine, scale: float, now: datetime, progress: Callable[[str], 
         progress(f"filled {table}: {rows:,} rows in {time.perf_counter() - started:.0f} s")
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         connection.exec_driver_sql("VACUUM ANALYZE")
+        connection.exec_driver_sql("CHECKPOINT")  # settled, as a database three months old is
+        connection.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS pgstattuple")
 
 
 def timed(run: Callable[[], object], repeat: int) -> dict[str, float]:
@@ -234,12 +236,15 @@ def grow_backlog(engine: Engine, backlog: int) -> None:
 
 
 def event_storage(engine: Engine) -> dict[str, Any]:
-    """stripe_events' heap, TOAST and indexes in MB, and the WAL position."""
+    """stripe_events' heap, TOAST and indexes in MB, the free space in heap and TOAST (what
+    new rows reuse), and the WAL position."""
     with engine.connect() as connection:
         row = connection.execute(
             text(
                 "SELECT pg_relation_size('stripe_events'), pg_relation_size(reltoastrelid),"
-                " pg_indexes_size('stripe_events'), pg_current_wal_lsn()::text"
+                " pg_indexes_size('stripe_events'), pg_current_wal_lsn()::text,"
+                " (pgstattuple_approx('stripe_events')).approx_free_space,"
+                " (pgstattuple_approx(reltoastrelid)).approx_free_space"
                 " FROM pg_class WHERE relname = 'stripe_events'"
             )
         ).one()
@@ -249,6 +254,7 @@ def event_storage(engine: Engine) -> dict[str, Any]:
         "toast_mb": round(row[1] / mb),
         "indexes_mb": round(row[2] / mb),
         "total_mb": round((row[0] + row[1] + row[2]) / mb),
+        "free_in_heap_and_toast_mb": round((row[4] + row[5]) / mb),
         "wal_lsn": row[3],
     }
 
@@ -345,15 +351,22 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 
     ingest = Ingest(args, workdir)
     empty_url, drop_empty = fresh_database("postgresql", workdir)
-    server = serve(empty_url)
+    empty_server = serve(empty_url)
     try:
-        ingest.warm_up(server)
-        report["ingest_empty"] = ingest.events_per_second(server)
+        ingest.warm_up(empty_server)
+        return measure_filled(args, ingest, empty_server, report, progress)
     finally:
-        server.stop()
+        empty_server.stop()
         drop_empty()
-    progress(f"ingest, empty database: {report['ingest_empty']}")
 
+
+def measure_filled(
+    args: argparse.Namespace,
+    ingest: Ingest,
+    empty_server: Server,
+    report: dict[str, Any],
+    progress: Callable[[str], None],
+) -> dict[str, Any]:
     url, drop = create_database()
     engine = make_engine(url)
     try:
@@ -380,7 +393,12 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             }
             progress(f"http: {report['http']}")
             ingest.warm_up(server)
-            report["ingest_filled"] = ingest.events_per_second(server)
+            # Alternating, so that the shared machine's load weighs on both alike.
+            report["ingest_empty"], report["ingest_filled"] = [], []
+            for _ in range(args.rounds):
+                report["ingest_empty"].append(ingest.events_per_second(empty_server))
+                report["ingest_filled"].append(ingest.events_per_second(server))
+            progress(f"ingest, empty database: {report['ingest_empty']}")
             progress(f"ingest, filled database: {report['ingest_filled']}")
             report["prune_alone"] = prune(engine, datetime.now(UTC), 60)
             progress(f"prune alone: {json.dumps(report['prune_alone'])}")
@@ -419,6 +437,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=7, help="timed runs of each query")
     parser.add_argument("--seconds", type=int, default=10, help="length of each ingest run")
     parser.add_argument("--events", type=int, default=20_000, help="events per ingest run")
+    parser.add_argument("--rounds", type=int, default=2, help="ingest runs on each database")
     parser.add_argument("--keep", action="store_true", help="keep the filled database")
     parser.add_argument(
         "--client", choices=["wrk", "httpx"], default="wrk" if shutil.which("wrk") else "httpx"
