@@ -91,3 +91,25 @@ def test_the_claim_walks_its_partial_index_in_order(engine: Engine) -> None:
     plan = _plan(engine, due_notification_ids(now=NOW, limit=10), {})
     assert "Index Scan using ix_notifications_claimable" in plan, plan
     assert "Sort" not in plan, plan
+
+
+def test_payloads_live_out_of_the_rows_scans_read(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("TOAST is PostgreSQL's")
+    event = _event("evt_big", NOW)
+    # Like a Stripe object: many repeated field names, so it compresses well below the 2 KB at
+    # which PostgreSQL would move it out of the row on its own.
+    fields = ",".join(f'"field_{n:03d}_of_the_object": null' for n in range(90))
+    event.payload = '{"data": {' + fields + "}}"
+    assert len(event.payload) > 2800
+    with sessions.begin() as session:
+        session.add(event)
+    with engine.connect() as connection:
+        toast = connection.exec_driver_sql(
+            "SELECT reltoastrelid::regclass::text FROM pg_class WHERE relname = 'stripe_events'"
+        ).scalar_one()
+        chunks = connection.exec_driver_sql(f"SELECT count(*) FROM {toast}").scalar_one()
+    # The row holds an 18-byte pointer; the compressed payload is in the TOAST table.
+    assert chunks >= 1
