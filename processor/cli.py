@@ -10,6 +10,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from datetime import timedelta
 
 from processor.config import Settings, SettingsError, load_settings
 from processor.logs import configure_logging
@@ -248,13 +249,20 @@ def cmd_prune(args: argparse.Namespace, settings: Settings) -> int:
     except ValueError as exc:
         print(f"processor prune: --older-than: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    if args.batch_size < 1:
-        print("processor prune: --batch-size must be at least 1", file=sys.stderr)
+    if args.batch_size < 1 or args.pause_ms < 0:
+        print(
+            "processor prune: --batch-size must be at least 1, --pause-ms not negative",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     runtime = build_runtime(settings)
     try:
         outcome = prune_event_payloads(
-            runtime.engine, older_than=older_than, now=runtime.clock(), batch_size=args.batch_size
+            runtime.engine,
+            older_than=older_than,
+            now=runtime.clock(),
+            batch_size=args.batch_size,
+            pause=timedelta(milliseconds=args.pause_ms),
         )
     finally:
         runtime.close()
@@ -402,6 +410,9 @@ def build_parser() -> argparse.ArgumentParser:
     prune.add_argument("--older-than", default="90d", help="age, e.g. 90d")
     prune.add_argument(
         "--batch-size", type=int, default=500, help="payloads dropped per transaction"
+    )
+    prune.add_argument(
+        "--pause-ms", type=int, default=50, help="rest between transactions, in milliseconds"
     )
     prune.set_defaults(handler=cmd_prune)
 
