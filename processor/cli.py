@@ -322,16 +322,30 @@ def cmd_prune(args: argparse.Namespace, settings: Settings) -> int:
     from processor.runtime import build_runtime
 
     older_than: timedelta = args.older_than
+    if args.batch_size < 1 or args.pause_ms < 0:
+        print(
+            "processor prune: --batch-size must be at least 1, --pause-ms not negative",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     runtime = build_runtime(settings)
     try:
-        with unit_of_work(runtime.sessions) as session:
-            pruned = prune_event_payloads(session, older_than=older_than, now=runtime.clock())
+        outcome = prune_event_payloads(
+            runtime.engine,
+            older_than=older_than,
+            now=runtime.clock(),
+            batch_size=args.batch_size,
+            pause=timedelta(milliseconds=args.pause_ms),
+        )
         with unit_of_work(runtime.sessions) as session:
             counters = prune_expired(session, runtime.clock())
     finally:
         runtime.close()
-    age = format_duration(older_than)
-    print(f"processor prune: dropped the payload of {pruned} events older than {age}")
+    print(
+        f"processor prune: dropped the payload of {outcome.pruned} events older than"
+        f" {format_duration(older_than)} in {outcome.batches} transactions"
+        f" (longest {outcome.longest_batch_seconds * 1000:.0f} ms)"
+    )
     print(f"processor prune: removed {counters} expired rate-limit counters")
     return EXIT_OK
 
@@ -539,6 +553,12 @@ def _add_sandbox(add_parser: AddParser) -> None:
 def _add_prune(add_parser: AddParser) -> None:
     prune = add_parser("prune", help="drop raw event payloads past retention")
     prune.add_argument("--older-than", type=_duration, default="90d", help="age, e.g. 90d")
+    prune.add_argument(
+        "--batch-size", type=int, default=500, help="payloads dropped per transaction"
+    )
+    prune.add_argument(
+        "--pause-ms", type=int, default=50, help="rest between transactions, in milliseconds"
+    )
     prune.set_defaults(handler=cmd_prune)
 
 

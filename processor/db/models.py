@@ -8,6 +8,7 @@ ISO 4217 currency in lower case. Every time is an aware UTC datetime (see `UTCDa
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -21,9 +22,11 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from processor.db.grouping import DAY_OPENED, HOUR_RECEIVED
 from processor.db.types import UTCDateTime
 
 NAMING_CONVENTION = {
@@ -40,6 +43,11 @@ CASE_KINDS = ("authentication_required", "payment_method_required")
 CASE_STATUSES = ("open", "recovered", "canceled")
 NOTIFICATION_STATUSES = ("pending", "sending", "sent", "dead", "canceled", "skipped")
 PAYMENT_METHOD_STATUSES = ("active", "detached")
+
+
+def _where(condition: str) -> dict[str, Any]:
+    """A partial index's condition, the same on both databases."""
+    return {"postgresql_where": text(condition), "sqlite_where": text(condition)}
 
 
 def _one_of(column: str, values: tuple[str, ...]) -> str:
@@ -78,9 +86,18 @@ class StripeEvent(Base):
     __tablename__ = "stripe_events"
     __table_args__ = (
         CheckConstraint(_one_of("status", EVENT_STATUSES), name="status"),
-        Index(None, "type", "received_at"),
-        Index(None, "status", "received_at"),
         Index(None, "object_id"),
+        # ops_webhook_health groups by this hour: a window on `hour` reads only its range.
+        Index("ix_stripe_events_received_hour_type", HOUR_RECEIVED, "type"),
+        Index(
+            "ix_stripe_events_failed_last_received_at",
+            "last_received_at",
+            **_where("status = 'failed'"),
+        ),
+        # What retention has left to prune, oldest first; pruned rows leave this index.
+        Index(
+            "ix_stripe_events_unpruned_received_at", "received_at", **_where("payload IS NOT NULL")
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(255), primary_key=True)
@@ -129,6 +146,12 @@ class PaymentMethod(Base):
     __table_args__ = (
         CheckConstraint(_one_of("status", PAYMENT_METHOD_STATUSES), name="status"),
         Index(None, "customer_id", "status", "attached_at"),
+        # Methods still waiting for their details: few, and a dashboard query lists them.
+        Index(
+            "ix_payment_methods_missing_details",
+            "created_at",
+            **_where("type IS NULL AND details_updated_at IS NULL"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(255), primary_key=True)
@@ -193,6 +216,8 @@ class RecoveryCase(Base):
         CheckConstraint(_one_of("status", CASE_STATUSES), name="status"),
         Index(None, "status", "opened_at"),
         Index(None, "customer_id"),
+        # ops_recovery_funnel groups by this day.
+        Index("ix_recovery_cases_opened_day", DAY_OPENED),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -220,8 +245,16 @@ class Notification(Base):
     __tablename__ = "notifications"
     __table_args__ = (
         CheckConstraint(_one_of("status", NOTIFICATION_STATUSES), name="status"),
-        Index(None, "status", "next_attempt_at"),
+        # ops_notification_queue and /metrics count from this index alone.
+        Index(None, "status", "kind", "next_attempt_at", "attempts"),
         Index(None, "case_id"),
+        # The notifier's claim walks this in order (see claim_due_notifications).
+        Index(
+            "ix_notifications_claimable",
+            "next_attempt_at",
+            "id",
+            **_where("status IN ('pending', 'sending')"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from random import Random
 
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import Select, bindparam, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from processor.db.models import Notification, table_of
@@ -27,6 +27,9 @@ from processor.db.upsert import insert_ignoring_conflict
 
 NOTIFICATIONS = table_of(Notification)
 MAX_ERROR_LENGTH = 2000
+# Literal, not bound: PostgreSQL uses a partial index only for a condition it can read in the
+# statement, and a prepared statement's parameters are unknown when it is planned.
+CLAIMABLE = text("notifications.status IN ('pending', 'sending')")
 
 
 @dataclass(frozen=True)
@@ -87,23 +90,33 @@ def queue_notification(
     )
 
 
-def claim_due_notifications(
-    session: Session, *, worker_id: str, now: datetime, limit: int, lease: timedelta
-) -> list[ClaimedNotification]:
-    """Take up to `limit` due rows (and rows whose lease ran out) for this worker."""
+def due_notification_ids(*, now: datetime, limit: int) -> Select[tuple[int]]:
+    """The next `limit` due rows (or expired leases) in claim order, locked, skipping locked ones.
+
+    `CLAIMABLE` is the condition of the partial index `ix_notifications_claimable` on
+    (next_attempt_at, id): the claim walks it in order and stops after `limit` rows, stepping
+    over only the rows in flight, however large the backlog.
+    """
     n = NOTIFICATIONS.c
-    due = (
+    return (
         select(n.id)
         .where(
-            or_(
-                and_(n.status == "pending", n.next_attempt_at <= now),
-                and_(n.status == "sending", n.claimed_until <= now),
-            )
+            CLAIMABLE,
+            n.next_attempt_at <= now,  # also true of every row in flight: it was due when claimed
+            or_(n.status == "pending", n.claimed_until <= now),
         )
         .order_by(n.next_attempt_at, n.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
+
+
+def claim_due_notifications(
+    session: Session, *, worker_id: str, now: datetime, limit: int, lease: timedelta
+) -> list[ClaimedNotification]:
+    """Take up to `limit` due rows (and rows whose lease ran out) for this worker."""
+    n = NOTIFICATIONS.c
+    due = due_notification_ids(now=now, limit=limit)
     lease_until = now + lease
     claimed = session.execute(
         update(NOTIFICATIONS)

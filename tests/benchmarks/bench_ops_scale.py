@@ -1,0 +1,452 @@
+"""Ops at scale: dashboards, `/ops`, `/metrics`, the outbox claim, prune and ingest on a
+PostgreSQL database filled to three months of a busy merchant.
+
+    python -m tests.benchmarks.bench_ops_scale                 # 2M events, ~10+ minutes
+    python -m tests.benchmarks.bench_ops_scale --scale 0.1     # 200k events, quick
+
+The database (`bench19_ops_…`, dropped afterwards unless `--keep`) is migrated to head and
+filled with `generate_series`: at `--scale 1`, 2,000,000 events over 90 days (~2.8 KB payloads,
+a realistic type mix, 0.1% failed), 100k customers, 150k methods, 300k charges, 60k recovery
+cases; the outbox always holds 200k notifications, so that the claim is measured at 20k and
+150k due rows whatever the scale. Then VACUUM ANALYZE, and it reports (median of several runs,
+warm cache): each dashboard query of docs/database.md, `/ops` and `/metrics` over HTTP from a
+uvicorn worker, the claim at both backlogs, ingest events/s (bench_webhooks' load, one worker)
+on an empty database and on the filled one (alternating), `prune --older-than 60d` alone (duration, longest
+transaction, WAL written, space), then `prune --older-than 30d` while ingest runs. The machine
+is shared: compare the rows of one run with each other, not with other runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+import shutil
+import statistics
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
+
+from processor.db.engine import make_engine
+from processor.db.migrate import upgrade_to_head
+from processor.ops.retention import PruneOutcome, prune_event_payloads
+from processor.recovery.outbox import claim_due_notifications
+from tests.benchmarks.bench_webhooks import (
+    POSTGRES_SERVER,
+    Server,
+    app_environment,
+    fresh_database,
+    run_httpx,
+    run_wrk,
+    start_server,
+    write_events,
+)
+
+OPS_TOKEN = "bench-ops-token-at-least-32-characters"
+NOTIFICATIONS = 200_000
+BACKLOGS = (20_000, 150_000)
+DASHBOARD_QUERIES = {
+    # docs/database.md, "Dashboard queries", in their PostgreSQL form.
+    "webhook trouble, last day": """
+        SELECT hour, type, received, failed, duplicates, p95_lag_seconds
+        FROM ops_webhook_health
+        WHERE hour >= date_trunc('hour', now() AT TIME ZONE 'UTC') - interval '24 hours'
+          AND (failed > 0 OR p95_lag_seconds > 60)
+        ORDER BY hour DESC LIMIT 48""",
+    "latest failed events": """
+        SELECT id, type, delivery_count, attempt_count, last_received_at, error
+        FROM stripe_events WHERE status = 'failed' ORDER BY last_received_at DESC LIMIT 50""",
+    "recovery, last 30 days per kind": """
+        SELECT kind, SUM(opened) AS opened, SUM(recovered) AS recovered,
+               ROUND(1.0 * SUM(recovered) / SUM(opened), 4) AS recovery_rate
+        FROM ops_recovery_funnel
+        WHERE day >= (now() AT TIME ZONE 'UTC')::date - 30 GROUP BY kind""",
+    "money won back this month": """
+        SELECT currency, SUM(recovered_amount) AS recovered, SUM(opened_amount) AS at_risk
+        FROM ops_recovery_funnel
+        WHERE day >= date_trunc('month', now() AT TIME ZONE 'UTC')::date GROUP BY currency""",
+    "open cases, oldest first": """
+        SELECT payment_intent_id, customer_id, kind, amount, currency, decline_code,
+               failure_count, opened_at
+        FROM recovery_cases WHERE status = 'open' ORDER BY opened_at LIMIT 100""",
+    "methods missing details": """
+        SELECT id, customer_id, setup_intent_id, created_at FROM payment_methods
+        WHERE type IS NULL AND details_updated_at IS NULL ORDER BY created_at LIMIT 100""",
+    "notification queue": "SELECT * FROM ops_notification_queue",
+}
+# Weights of the event types (out of 20), as a busy merchant's endpoint receives them.
+EVENT_TYPES = (
+    ["payment_intent.succeeded"] * 6
+    + ["payment_intent.payment_failed"] * 2
+    + ["setup_intent.succeeded"] * 4
+    + ["payment_method.attached"] * 4
+    + ["charge.succeeded"] * 3
+    + ["customer.updated"]
+)
+# ~2.4 KB of a Stripe object's field names and nulls, then 384 random hex characters.
+PAYLOAD_FIELDS = ",".join(f'"field_{n:03d}_of_the_object": null' for n in range(75))
+
+
+def fill(engine: Engine, scale: float, now: datetime, progress: Callable[[str], None]) -> None:
+    """Fill every table with generate_series, in chunks of at most 200k rows."""
+    events = int(2_000_000 * scale)
+    customers, methods = int(100_000 * scale), int(150_000 * scale)
+    charges, cases = int(300_000 * scale), max(int(60_000 * scale), 1)
+    stamp = now.isoformat()
+    types = "ARRAY[" + ",".join(f"'{t}'" for t in EVENT_TYPES) + "]"
+    statements = {
+        "customers": (customers, f"""
+            INSERT INTO customers SELECT 'cus_fill' || i, 'c' || i || '@example.com', NULL,
+                CASE WHEN i % 10 = 0 THEN 'ja' ELSE 'en' END, '{stamp}', '{stamp}'
+            FROM generate_series(CAST(:lo AS bigint), CAST(:hi AS bigint)) AS i"""),
+        "payment_methods": (methods, f"""
+            INSERT INTO payment_methods (id, customer_id, setup_intent_id, type, card_brand,
+                card_last4, status, attached_at, details_updated_at, created_at, updated_at)
+            SELECT 'pm_fill' || i, 'cus_fill' || (i % {max(customers, 1)}), 'seti_fill' || i,
+                CASE WHEN i % 1000 = 0 THEN NULL ELSE 'card' END, 'visa', '4242', 'active', t,
+                CASE WHEN i % 1000 = 0 THEN NULL ELSE t END, t, t
+            FROM generate_series(CAST(:lo AS bigint), CAST(:hi AS bigint)) AS i,
+                 LATERAL (SELECT '{stamp}'::timestamptz - (i % 7776000) * interval '1 second') s(t)
+            """),
+        "charges": (charges, f"""
+            INSERT INTO charges (reference, idempotency_key, customer_id, payment_method_id,
+                amount, currency, payment_intent_id, status, attempt_count, created_at,
+                updated_at, completed_at)
+            SELECT 'ref_' || i, 'idem_' || i, 'cus_fill' || (i % {max(customers, 1)}),
+                'pm_fill' || (i % {max(methods, 1)}), 1000 + i % 9000, 'usd', 'pi_charge' || i,
+                CASE WHEN i % 5 = 0 THEN 'failed' ELSE 'succeeded' END, 1, t, t, t
+            FROM generate_series(CAST(:lo AS bigint), CAST(:hi AS bigint)) AS i,
+                 LATERAL (SELECT '{stamp}'::timestamptz - (i % 7776000) * interval '1 second') s(t)
+            """),
+        "recovery_cases": (cases, f"""
+            INSERT INTO recovery_cases (payment_intent_id, customer_id, payment_method_id, kind,
+                status, amount, currency, decline_code, failure_count, opened_at,
+                last_failure_at, resolved_at, updated_at)
+            SELECT 'pi_fill' || i, 'cus_fill' || (i % {max(customers, 1)}), 'pm_fill' || i,
+                CASE WHEN i % 3 = 0 THEN 'authentication_required'
+                     ELSE 'payment_method_required' END,
+                st, 500 + i % 20000, (ARRAY['usd', 'eur', 'jpy'])[1 + i % 3],
+                'insufficient_funds', 1, t, t,
+                CASE WHEN st = 'open' THEN NULL ELSE t + (i % 86400) * interval '1 second' END, t
+            FROM generate_series(CAST(:lo AS bigint), CAST(:hi AS bigint)) AS i,
+                 LATERAL (SELECT '{stamp}'::timestamptz
+                          - ({cases} - i) * (interval '90 days' / {cases})) s(t),
+                 LATERAL (SELECT CASE WHEN i % 20 < 12 THEN 'recovered'
+                                      WHEN i % 20 < 15 THEN 'canceled'
+                                      ELSE 'open' END) c(st)
+            """),
+        "notifications": (NOTIFICATIONS, f"""
+            INSERT INTO notifications (case_id, kind, sequence, dedup_key, recipient, locale,
+                status, attempts, next_attempt_at, sent_at, created_at, updated_at)
+            SELECT 1 + i % {cases}, CASE WHEN i <= {cases} THEN 'initial' ELSE 'reminder' END,
+                i / {cases}, 'fill:' || i, 'c' || i || '@example.com', 'en',
+                CASE WHEN i <= {BACKLOGS[0]} THEN 'pending' ELSE 'sent' END, 1, t,
+                CASE WHEN i <= {BACKLOGS[0]} THEN NULL ELSE t END, t, t
+            FROM generate_series(CAST(:lo AS bigint), CAST(:hi AS bigint)) AS i,
+                 LATERAL (SELECT '{stamp}'::timestamptz - (i % 7776000) * interval '1 second') s(t)
+            """),
+        "stripe_events": (events, f"""
+            INSERT INTO stripe_events (id, type, api_version, livemode, object_id,
+                stripe_created_at, received_at, last_received_at, processed_at, status, error,
+                delivery_count, attempt_count, secret_index, source, payload)
+            SELECT 'evt_fill' || lpad(i::text, 9, '0'), ty, '2026-10-28.endive', false,
+                'pi_fill' || (i % 300000),
+                r - (i % 7 + CASE WHEN i % 500 = 0 THEN 120 ELSE 0 END) * interval '1 second',
+                r, r + CASE WHEN i % 33 = 0 THEN interval '5 minutes' ELSE interval '0' END, r,
+                CASE WHEN i % 1000 = 0 THEN 'failed'
+                     WHEN ty IN ('charge.succeeded', 'customer.updated') THEN 'ignored'
+                     ELSE 'processed' END,
+                CASE WHEN i % 1000 = 0 THEN 'OperationalError: deadlock detected' END,
+                CASE WHEN i % 33 = 0 THEN 2 ELSE 1 END, 1, 0,
+                CASE WHEN i % 100 = 0 THEN 'reconcile' ELSE 'webhook' END,
+                '{{"id":"evt_fill' || i || '","object":"event","type":"' || ty
+                    || '","data":{{"object":{{{PAYLOAD_FIELDS},"metadata":"'
+                    || (SELECT string_agg(md5(i::text || k), '') FROM generate_series(1, 12) k)
+                    || '"}}}}}}'
+            FROM generate_series(CAST(:lo AS bigint), CAST(:hi AS bigint)) AS i,
+                 LATERAL (SELECT '{stamp}'::timestamptz
+                          - ({events} - i) * (interval '90 days' / {max(events, 1)})) s(r),
+                 LATERAL (SELECT ({types})[1 + (i * 7919) % 20]) y(ty)
+            """),
+    }
+    for table, (rows, sql) in statements.items():
+        started = time.perf_counter()
+        for lo in range(1, rows + 1, 200_000):
+            with engine.begin() as connection:
+                connection.execute(text(sql), {"lo": lo, "hi": min(lo + 199_999, rows)})
+        progress(f"filled {table}: {rows:,} rows in {time.perf_counter() - started:.0f} s")
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.exec_driver_sql("VACUUM ANALYZE")
+        connection.exec_driver_sql("CHECKPOINT")  # settled, as a database three months old is
+        connection.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS pgstattuple")
+
+
+def timed(run: Callable[[], object], repeat: int) -> dict[str, float]:
+    """Median and worst of `repeat` runs after one warm-up, in milliseconds."""
+    run()
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        run()
+        times.append((time.perf_counter() - started) * 1000)
+    return {"median_ms": round(statistics.median(times), 1), "max_ms": round(max(times), 1)}
+
+
+def query_runner(engine: Engine, sql: str) -> Callable[[], object]:
+    def run() -> object:
+        with engine.connect() as connection:
+            return connection.execute(text(sql)).all()
+
+    return run
+
+
+def claim_runner(engine: Engine, now: datetime) -> Callable[[], object]:
+    """One notifier claim of 50 rows, rolled back so that every run sees the same backlog."""
+
+    def run() -> object:
+        with Session(engine) as session:
+            claimed = claim_due_notifications(
+                session, worker_id="bench", now=now, limit=50, lease=timedelta(minutes=5)
+            )
+            session.rollback()
+            return claimed
+
+    return run
+
+
+def grow_backlog(engine: Engine, backlog: int) -> None:
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "UPDATE notifications SET status = 'pending', sent_at = NULL"
+                " WHERE id <= :backlog AND status = 'sent'"
+            ),
+            {"backlog": backlog},
+        )
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.exec_driver_sql("VACUUM ANALYZE notifications")
+
+
+def event_storage(engine: Engine) -> dict[str, Any]:
+    """stripe_events' heap, TOAST and indexes in MB, the free space in heap and TOAST (what
+    new rows reuse), and the WAL position."""
+    with engine.connect() as connection:
+        row = connection.execute(
+            text(
+                "SELECT pg_relation_size('stripe_events'), pg_relation_size(reltoastrelid),"
+                " pg_indexes_size('stripe_events'), pg_current_wal_lsn()::text,"
+                " (pgstattuple_approx('stripe_events')).approx_free_space,"
+                " (pgstattuple_approx(reltoastrelid)).approx_free_space"
+                " FROM pg_class WHERE relname = 'stripe_events'"
+            )
+        ).one()
+    mb = 1024 * 1024
+    return {
+        "heap_mb": round(row[0] / mb),
+        "toast_mb": round(row[1] / mb),
+        "indexes_mb": round(row[2] / mb),
+        "total_mb": round((row[0] + row[1] + row[2]) / mb),
+        "free_in_heap_and_toast_mb": round((row[4] + row[5]) / mb),
+        "wal_lsn": row[3],
+    }
+
+
+def wal_written_mb(engine: Engine, since_lsn: str) -> float:
+    with engine.connect() as connection:
+        written = connection.execute(
+            text("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), CAST(:lsn AS pg_lsn))"),
+            {"lsn": since_lsn},
+        ).scalar_one()
+    return round(float(written) / (1024 * 1024), 1)
+
+
+def prune(engine: Engine, now: datetime, days: int) -> dict[str, Any]:
+    before = event_storage(engine)
+    started = time.perf_counter()
+    outcome: PruneOutcome = prune_event_payloads(engine, older_than=timedelta(days=days), now=now)
+    after = event_storage(engine)
+    return {
+        "older_than_days": days,
+        "seconds": round(time.perf_counter() - started, 1),
+        "pruned": outcome.pruned,
+        "transactions": outcome.batches,
+        "longest_transaction_ms": round(outcome.longest_batch_seconds * 1000),
+        "wal_mb": wal_written_mb(engine, before["wal_lsn"]),
+        "before": before,
+        "after_vacuum": after,
+    }
+
+
+class Ingest:
+    """bench_webhooks' load (unique, really signed events) against one server."""
+
+    def __init__(self, args: argparse.Namespace, workdir: Path) -> None:
+        self.args, self.workdir = args, workdir
+        self.load = run_wrk if args.client == "wrk" else run_httpx
+
+    def events_per_second(self, server: Server) -> dict[str, Any]:
+        tag = secrets.token_hex(3)
+        events = self.workdir / f"events-{tag}.tsv"
+        write_events(events, self.args.events, tag, "intents")
+        try:
+            result = self.load(server.url, events, 32, self.args.seconds, self.workdir)
+        finally:
+            events.unlink()
+        return {
+            "events_per_s": round(result.per_second),
+            "p99_ms": round(result.p99_ms, 1),
+            "non2xx": result.non2xx,
+        }
+
+    def warm_up(self, server: Server) -> None:
+        warmup = self.workdir / "warmup.tsv"
+        write_events(warmup, 1000, f"w{secrets.token_hex(3)}", "intents")
+        self.load(server.url, warmup, 32, 1, self.workdir)
+        warmup.unlink()
+
+
+def serve(url: str) -> Server:
+    env = {**app_environment(url), "OPS_TOKEN": OPS_TOKEN}
+    return start_server("processor.asgi:app_from_environment", 1, env)
+
+
+def http_runner(server: Server, path: str) -> Callable[[], object]:
+    headers = {"Authorization": f"Bearer {OPS_TOKEN}"}
+
+    def run() -> object:
+        response = httpx.get(server.url + path, headers=headers, timeout=30)
+        response.raise_for_status()
+        return response
+
+    return run
+
+
+def create_database() -> tuple[str, Callable[[], None]]:
+    name = f"bench19_ops_{secrets.token_hex(4)}"
+    admin = make_engine(f"{POSTGRES_SERVER}/postgres")
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+
+    def drop() -> None:
+        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+    return f"{POSTGRES_SERVER}/{name}", drop
+
+
+def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    report: dict[str, Any] = {"scale": args.scale}
+
+    def progress(line: str) -> None:
+        print(line, flush=True)
+
+    ingest = Ingest(args, workdir)
+    empty_url, drop_empty = fresh_database("postgresql", workdir)
+    empty_server = serve(empty_url)
+    try:
+        ingest.warm_up(empty_server)
+        return measure_filled(args, ingest, empty_server, report, progress)
+    finally:
+        empty_server.stop()
+        drop_empty()
+
+
+def measure_filled(
+    args: argparse.Namespace,
+    ingest: Ingest,
+    empty_server: Server,
+    report: dict[str, Any],
+    progress: Callable[[str], None],
+) -> dict[str, Any]:
+    url, drop = create_database()
+    engine = make_engine(url)
+    try:
+        upgrade_to_head(engine)
+        now = datetime.now(UTC)
+        started = time.perf_counter()
+        fill(engine, args.scale, now, progress)
+        report["fill_seconds"] = round(time.perf_counter() - started)
+        report["storage_filled"] = event_storage(engine)
+        report["queries"] = {
+            name: timed(query_runner(engine, sql), args.repeat)
+            for name, sql in DASHBOARD_QUERIES.items()
+        }
+        progress(f"dashboard queries: {json.dumps(report['queries'])}")
+        report["claim"] = {}
+        for backlog in BACKLOGS:
+            grow_backlog(engine, backlog)
+            report["claim"][backlog] = timed(claim_runner(engine, now), args.repeat)
+        progress(f"claim: {report['claim']}")
+        server = serve(url)
+        try:
+            report["http"] = {
+                path: timed(http_runner(server, path), args.repeat) for path in ("/ops", "/metrics")
+            }
+            progress(f"http: {report['http']}")
+            ingest.warm_up(server)
+            # Alternating, so that the shared machine's load weighs on both alike.
+            report["ingest_empty"], report["ingest_filled"] = [], []
+            for _ in range(args.rounds):
+                report["ingest_empty"].append(ingest.events_per_second(empty_server))
+                report["ingest_filled"].append(ingest.events_per_second(server))
+            progress(f"ingest, empty database: {report['ingest_empty']}")
+            progress(f"ingest, filled database: {report['ingest_filled']}")
+            report["prune_alone"] = prune(engine, datetime.now(UTC), 60)
+            progress(f"prune alone: {json.dumps(report['prune_alone'])}")
+            report["prune_during_ingest"], report["ingest_during_prune"] = prune_under_load(
+                engine, server, ingest
+            )
+            progress(f"prune during ingest: {json.dumps(report['prune_during_ingest'])}")
+            progress(f"ingest during prune: {report['ingest_during_prune']}")
+        finally:
+            server.stop()
+    finally:
+        engine.dispose()
+        if args.keep:
+            progress(f"kept {url}")
+        else:
+            drop()
+    return report
+
+
+def prune_under_load(
+    engine: Engine, server: Server, ingest: Ingest
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """`prune --older-than 30d` in a thread while the load runs against the same database."""
+    outcome: dict[str, Any] = {}
+    thread = threading.Thread(target=lambda: outcome.update(prune(engine, datetime.now(UTC), 30)))
+    thread.start()
+    load = ingest.events_per_second(server)
+    load["prune_still_running_at_end"] = thread.is_alive()
+    thread.join()
+    return outcome, load
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--scale", type=float, default=1.0, help="fraction of the volumes")
+    parser.add_argument("--repeat", type=int, default=7, help="timed runs of each query")
+    parser.add_argument("--seconds", type=int, default=10, help="length of each ingest run")
+    parser.add_argument("--events", type=int, default=20_000, help="events per ingest run")
+    parser.add_argument("--rounds", type=int, default=2, help="ingest runs on each database")
+    parser.add_argument("--keep", action="store_true", help="keep the filled database")
+    parser.add_argument(
+        "--client", choices=["wrk", "httpx"], default="wrk" if shutil.which("wrk") else "httpx"
+    )
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-ops-scale-") as workdir:
+        report = run(args, Path(workdir))
+    print(json.dumps(report, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()
