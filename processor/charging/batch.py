@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
+from typing import TYPE_CHECKING
 
 from processor.charging.csvfile import BatchRow, FileProblem, InvalidBatchFile
 from processor.charging.ledger import (
@@ -28,13 +29,15 @@ from processor.charging.request import CATEGORIES, ERROR, ChargeOutcome
 from processor.charging.retry import RetryPolicy
 from processor.charging.service import (
     ChargeOptions,
-    Collaborators,
     charge_off_session,
     reserve_named_charge,
     resume_charge,
 )
 from processor.db.engine import unit_of_work
 from processor.errors import InvalidInput, ProcessorError
+
+if TYPE_CHECKING:
+    from processor.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +116,7 @@ def check_against_ledger(rows: list[BatchRow], stored: dict[str, ChargeRow]) -> 
 
 
 def run_batch(
-    deps: Collaborators,
+    deps: Runtime,
     rows: list[BatchRow],
     options: BatchOptions | None = None,
     *,
@@ -160,7 +163,7 @@ Job = Callable[[], RowResult]
 
 
 def _jobs(
-    deps: Collaborators,
+    deps: Runtime,
     rows: list[BatchRow],
     stored: dict[str, ChargeRow],
     options: ChargeOptions,
@@ -197,7 +200,7 @@ def _jobs(
 
 
 def _reserve_together(
-    deps: Collaborators, rows: list[BatchRow]
+    deps: Runtime, rows: list[BatchRow]
 ) -> tuple[dict[str, ChargeRow], dict[str, str]]:
     """Pending rows for `rows` in one transaction: (written, refused with the reason)."""
     reserved: dict[str, ChargeRow] = {}

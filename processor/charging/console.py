@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from rich.console import Console
 
@@ -18,8 +18,11 @@ from processor.charging.batch import BatchOptions, RowResult, run_batch
 from processor.charging.csvfile import InvalidBatchFile, read_batch_file
 from processor.charging.report import ResultFile, batch_progress, outcome_line, summary_table
 from processor.charging.request import ChargeRequest
-from processor.charging.service import ChargeOptions, Collaborators, charge_off_session
+from processor.charging.service import ChargeOptions, charge_off_session
 from processor.errors import InvalidInput, ProcessorError
+
+if TYPE_CHECKING:
+    from processor.runtime import Runtime
 
 EXIT_CHARGED = 0
 EXIT_FAILED = 1
@@ -29,7 +32,7 @@ MAX_PROBLEMS_SHOWN = 50
 
 
 def charge_one(
-    deps: Collaborators,
+    deps: Runtime,
     request: ChargeRequest,
     *,
     out: TextIO = sys.stdout,
@@ -54,7 +57,7 @@ def default_results_path(path: str | Path) -> Path:
 
 
 def charge_file(
-    deps: Collaborators,
+    deps: Runtime,
     path: str | Path,
     options: BatchOptions,
     *,

@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import stripe
 
@@ -26,7 +26,7 @@ from processor.charging.decline_policy import AUTHENTICATION_REQUIRED, Decline
 from processor.charging.ratelimit import TokenBucket
 from processor.charging.retry import AttemptCounter, describe_stripe_error
 from processor.charging.retry_ladder import decline_from_error, plan_after_decline
-from processor.charging.service import ChargeOptions, Collaborators
+from processor.charging.service import ChargeOptions
 from processor.charging.settlement import IntentOutcome, settle_charges
 from processor.db.engine import unit_of_work
 from processor.db.models import RecoveryCase
@@ -43,6 +43,9 @@ from processor.recovery.retries import (
     release_first_email,
 )
 from processor.stripe_gateway import ref_id, value_of
+
+if TYPE_CHECKING:
+    from processor.runtime import Runtime
 
 log = logging.getLogger(__name__)
 OUTCOMES = ("recovered", "declined", "stopped", "unresolved", "superseded", "deferred")
@@ -76,7 +79,7 @@ class Retrier:
 
     def __init__(
         self,
-        deps: Collaborators,
+        deps: Runtime,
         *,
         options: RetrierOptions | None = None,
         charge_options: ChargeOptions | None = None,

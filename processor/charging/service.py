@@ -13,10 +13,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import stripe
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from processor.charging.ledger import (
     FINAL_STATUSES,
@@ -48,8 +48,6 @@ from processor.charging.selection import (
     check_named_method,
     select_payment_method,
 )
-from processor.clock import Clock
-from processor.config import Settings
 from processor.db.engine import unit_of_work
 from processor.recovery.cases import (
     AUTHENTICATION_REQUIRED,
@@ -59,23 +57,11 @@ from processor.recovery.cases import (
 )
 from processor.stripe_gateway import ref_id, value_of
 
+if TYPE_CHECKING:
+    from processor.runtime import Runtime
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-
-class Collaborators(Protocol):
-    """What charging needs from the process: `processor.runtime.Runtime` provides it."""
-
-    # Read-only: a dataclass field holding a function (Runtime.clock) is not a settable
-    # attribute to the type checker.
-    @property
-    def settings(self) -> Settings: ...
-    @property
-    def sessions(self) -> sessionmaker[Session]: ...
-    @property
-    def stripe(self) -> stripe.StripeClient: ...
-    @property
-    def clock(self) -> Clock: ...
 
 
 def _send_now() -> None:
@@ -102,7 +88,7 @@ class ChargeOptions:
 
 
 def charge_off_session(
-    deps: Collaborators, request: ChargeRequest, options: ChargeOptions | None = None
+    deps: Runtime, request: ChargeRequest, options: ChargeOptions | None = None
 ) -> ChargeOutcome:
     """Charge a saved method while the customer is away, at most once per reference.
 
@@ -140,7 +126,7 @@ def reserve_named_charge(session: Session, request: ChargeRequest, *, now: datet
 
 
 def _choose_method(
-    deps: Collaborators, request: ChargeRequest, options: ChargeOptions
+    deps: Runtime, request: ChargeRequest, options: ChargeOptions
 ) -> SelectedMethod:
     try:
         return select_payment_method(
@@ -159,7 +145,7 @@ def _choose_method(
 
 
 def resume_charge(
-    deps: Collaborators, row: ChargeRow, request: ChargeRequest, options: ChargeOptions
+    deps: Runtime, row: ChargeRow, request: ChargeRequest, options: ChargeOptions
 ) -> ChargeOutcome:
     """Carry the charge of `row` (written for a validated `request`) to its outcome."""
     conflict = conflict_with(row, request)
@@ -180,7 +166,7 @@ def resume_charge(
     return _send(deps, row, options)
 
 
-def _find_forgotten_intent(deps: Collaborators, row: ChargeRow, options: ChargeOptions) -> Any:
+def _find_forgotten_intent(deps: Runtime, row: ChargeRow, options: ChargeOptions) -> Any:
     """The PaymentIntent a long-pending row may have created, found by its reference."""
     try:
         return find_intent_by_reference(
@@ -217,7 +203,7 @@ def payment_intent_params(row: ChargeRow, public_base_url: str) -> dict[str, Any
     return params
 
 
-def _send(deps: Collaborators, row: ChargeRow, options: ChargeOptions) -> ChargeOutcome:
+def _send(deps: Runtime, row: ChargeRow, options: ChargeOptions) -> ChargeOutcome:
     params = payment_intent_params(row, deps.settings.public_base_url)
     counter = AttemptCounter()
     try:
@@ -259,7 +245,7 @@ def _send(deps: Collaborators, row: ChargeRow, options: ChargeOptions) -> Charge
 
 
 def _store_intent(
-    deps: Collaborators, row: ChargeRow, intent: Any, counter: AttemptCounter
+    deps: Runtime, row: ChargeRow, intent: Any, counter: AttemptCounter
 ) -> ChargeOutcome:
     status = intent.status
     if status in ("succeeded", "processing"):
@@ -288,7 +274,7 @@ def _store_intent(
 
 
 def _store_decline(
-    deps: Collaborators, row: ChargeRow, exc: stripe.CardError, counter: AttemptCounter
+    deps: Runtime, row: ChargeRow, exc: stripe.CardError, counter: AttemptCounter
 ) -> ChargeOutcome:
     intent = value_of(exc.error, "payment_intent")
     answer = StripeAnswer(
@@ -306,7 +292,7 @@ def _store_decline(
 
 
 def _store(
-    deps: Collaborators,
+    deps: Runtime,
     row: ChargeRow,
     answer: StripeAnswer,
     counter: AttemptCounter,
@@ -362,7 +348,7 @@ def _store(
 
 
 def _store_unresolved(
-    deps: Collaborators, row: ChargeRow, message: str, counter: AttemptCounter
+    deps: Runtime, row: ChargeRow, message: str, counter: AttemptCounter
 ) -> None:
     with unit_of_work(deps.sessions) as session:
         record_unresolved(session, row.id, message, attempts=counter.sent, now=deps.clock())
