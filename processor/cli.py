@@ -220,7 +220,7 @@ def cmd_reconcile(args: argparse.Namespace, settings: Settings) -> int:
 
     runtime = build_runtime(settings)
     try:
-        report = reconcile(runtime.sessions, runtime.stripe, clock=runtime.clock, since=args.since)
+        report = reconcile(runtime, since=args.since)
     except stripe.StripeError as exc:
         print(
             f"processor reconcile: Stripe did not answer ({type(exc).__name__}); "
@@ -255,11 +255,9 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
     runtime = build_runtime(settings)
     try:
         if args.failed:
-            results = list(replay_failed(runtime.sessions, clock=runtime.clock))
+            results = list(replay_failed(runtime))
         else:
-            results = [
-                replay_event(runtime.sessions, args.event_id, clock=runtime.clock, force=args.force)
-            ]
+            results = [replay_event(runtime, args.event_id, force=args.force)]
     except ProcessorError as exc:
         print(f"processor replay: {exc}", file=sys.stderr)
         return EXIT_FAILURE
@@ -474,7 +472,6 @@ def _add_notify(add_parser: AddParser) -> None:
     notify.add_argument("--batch-size", type=int, default=50, help="emails per SMTP connection")
     notify.add_argument("--poll-interval", type=float, default=1.0, help="seconds between polls")
     notify.set_defaults(handler=cmd_notify)
-
 
 
 def _add_retry(add_parser: AddParser) -> None:

@@ -186,7 +186,7 @@ async def replay(request: Request) -> Response:
 
 def _replay_event(runtime: Runtime, event_id: str) -> str:
     try:
-        replayed = replay_event(runtime.sessions, event_id, clock=runtime.clock)
+        replayed = replay_event(runtime, event_id)
     except ProcessorError as exc:
         return f"not replayed: {exc}"
     detail = f" ({replayed.error})" if replayed.error else ""

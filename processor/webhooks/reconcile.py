@@ -14,19 +14,21 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import stripe
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from processor.checkout.method_details import Completion, complete_missing_details
-from processor.clock import Clock
 from processor.db.models import StripeEvent
 from processor.webhooks.apply import SETTLED_STATUSES, Delivery, Outcome
 from processor.webhooks.envelope import event_from_mapping
 from processor.webhooks.reducers import HANDLED_TYPES
 from processor.webhooks.store import record_events
+
+if TYPE_CHECKING:
+    from processor.runtime import Runtime
 
 RETENTION = timedelta(days=30)
 NEAR_RETENTION_EDGE = timedelta(days=27)
@@ -57,13 +59,9 @@ def retention_warnings(since: timedelta) -> tuple[timedelta, list[str]]:
 
 
 def reconcile(
-    sessions: sessionmaker[Session],
-    client: stripe.StripeClient,
-    *,
-    clock: Clock,
-    since: timedelta,
-    on_event: Callable[[str, Outcome], None] | None = None,
+    deps: Runtime, *, since: timedelta, on_event: Callable[[str, Outcome], None] | None = None
 ) -> ReconcileReport:
+    sessions, client, clock = deps.sessions, deps.stripe, deps.clock
     window, warnings = retention_warnings(since)
     report = ReconcileReport(warnings=warnings)
     oldest = int((clock() - window).timestamp())

@@ -8,16 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from processor.clock import Clock
 from processor.db.models import StripeEvent
 from processor.errors import NotFound, PayloadInvalid
 from processor.webhooks.apply import Outcome
 from processor.webhooks.envelope import parse_event
 from processor.webhooks.store import reapply_event
+
+if TYPE_CHECKING:
+    from processor.runtime import Runtime
 
 
 @dataclass(frozen=True)
@@ -28,10 +31,9 @@ class Replayed:
     error: str | None = None
 
 
-def replay_event(
-    sessions: sessionmaker[Session], event_id: str, *, clock: Clock, force: bool = False
-) -> Replayed:
+def replay_event(deps: Runtime, event_id: str, *, force: bool = False) -> Replayed:
     """Re-apply one stored event; raise `NotFound` if it was never stored."""
+    sessions, clock = deps.sessions, deps.clock
     with sessions() as session:
         row = session.execute(
             select(StripeEvent.type, StripeEvent.payload).where(StripeEvent.id == event_id)
@@ -60,7 +62,7 @@ def failed_event_ids(sessions: sessionmaker[Session]) -> list[str]:
         )
 
 
-def replay_failed(sessions: sessionmaker[Session], *, clock: Clock) -> Iterator[Replayed]:
+def replay_failed(deps: Runtime) -> Iterator[Replayed]:
     """Re-apply every failed event once, in the order Stripe created them."""
-    for event_id in failed_event_ids(sessions):
-        yield replay_event(sessions, event_id, clock=clock)
+    for event_id in failed_event_ids(deps.sessions):
+        yield replay_event(deps, event_id)

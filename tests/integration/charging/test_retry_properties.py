@@ -55,7 +55,7 @@ def _step(action: str, runtime: Runtime, sandbox: Any, clock: Any, request: Char
         with contextlib.suppress(_Killed):
             _DiesAfterSending(runtime, charge_options=options, worker_id="doomed").run_once()
     elif action == "webhooks":
-        reconcile(runtime.sessions, sandbox.client, clock=clock, since=timedelta(days=30))
+        reconcile(runtime, since=timedelta(days=30))
     elif action == "rerun":
         charge_off_session(runtime, request, options)
     elif action == "page":
