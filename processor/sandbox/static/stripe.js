@@ -38,6 +38,15 @@
     { iban: 'DE89370400440532013000', label: 'DE89 …3000', hint: 'debits succeed' },
     { iban: 'DE62370400440532013001', label: 'DE62 …3001', hint: 'debits fail' }
   ];
+  // Bank redirect methods the Payment Element offers for EUR in setup mode; each leaves a
+  // reusable SEPA Direct Debit method behind after the customer authorizes at the bank.
+  var BANK_METHODS = [['ideal', 'iDEAL'], ['bancontact', 'Bancontact']];
+  var IDEAL_BANKS = [
+    ['', 'Select bank'], ['abn_amro', 'ABN AMRO'], ['asn_bank', 'ASN Bank'], ['bunq', 'bunq'],
+    ['ing', 'ING'], ['knab', 'Knab'], ['rabobank', 'Rabobank'], ['regiobank', 'RegioBank'],
+    ['revolut', 'Revolut'], ['sns_bank', 'SNS Bank'], ['triodos_bank', 'Triodos Bank'],
+    ['van_lanschot', 'Van Lanschot']
+  ];
   var COUNTRIES = [
     ['US', 'United States'], ['GB', 'United Kingdom'], ['DE', 'Germany'], ['FR', 'France'],
     ['NL', 'Netherlands'], ['BE', 'Belgium'], ['AT', 'Austria'], ['IE', 'Ireland'],
@@ -339,8 +348,10 @@
     var methodChoice = el('fieldset', { className: 'sbx-methods' }, [
       el('legend', { className: 'sbx-legend', text: 'Payment method' })
     ]);
-    [['card', 'Card'], ['sepa_debit', 'SEPA Direct Debit']].forEach(function (pair) {
-      var input = el('input', { type: 'radio', name: groupName, value: pair[0], checked: pair[0] === 'card' });
+    var methods = [['card', 'Card'], ['sepa_debit', 'SEPA Direct Debit']];
+    if (String(this._group._options.currency || '').toLowerCase() === 'eur') methods = methods.concat(BANK_METHODS);
+    methods.forEach(function (pair) {
+      var input = el('input', { type: 'radio', name: groupName, value: pair[0], checked: pair[0] === 'card', id: uid('method-' + pair[0]) });
       input.addEventListener('change', function () { if (input.checked) self._selectMethod(pair[0]); });
       methodChoice.appendChild(el('label', { className: 'sbx-method' }, [input, el('span', { text: pair[1] })]));
     });
@@ -438,18 +449,47 @@
       })
     ]);
     root.appendChild(this._sepaPanel);
+    this._renderBankPanel(root, merchant);
+  };
+
+  // iDEAL / Bancontact: name and email for the SEPA mandate, and the bank for iDEAL.
+  PaymentElement.prototype._renderBankPanel = function (root, merchant) {
+    var self = this;
+    this._holder = field('Full name', { type: 'text', autocomplete: 'name' });
+    this._email = field('Email', { type: 'email', autocomplete: 'email' });
+    this._bank = field('Bank', { tag: 'select' });
+    IDEAL_BANKS.forEach(function (pair) { self._bank.input.appendChild(el('option', { value: pair[0], text: pair[1] })); });
+    [this._holder, this._email, this._bank].forEach(function (entry) {
+      entry.input.addEventListener(entry === self._bank ? 'change' : 'input', function () {
+        setFieldError(entry, '');
+        self._changed();
+      });
+    });
+    this._bankPanel = el('div', { className: 'sbx-panel', hidden: true }, [
+      this._holder.wrapper,
+      this._email.wrapper,
+      this._bank.wrapper,
+      el('p', {
+        className: 'sbx-mandate',
+        text: 'You will be redirected to your bank to authorize. By continuing you authorise ' + merchant +
+          ' and Stripe to debit your account by SEPA Direct Debit for future payments. (Sandbox: no bank is contacted.)'
+      })
+    ]);
+    root.appendChild(this._bankPanel);
   };
 
   PaymentElement.prototype._selectMethod = function (method) {
     this._method = method;
     this._cardPanel.hidden = method !== 'card';
     this._sepaPanel.hidden = method !== 'sepa_debit';
+    this._bankPanel.hidden = method !== 'ideal' && method !== 'bancontact';
+    this._bank.wrapper.hidden = method !== 'ideal';
     this._clearErrors();
     this._changed();
   };
 
   PaymentElement.prototype._clearErrors = function () {
-    [this._number, this._expiry, this._cvc, this._iban].forEach(function (entry) { setFieldError(entry, ''); });
+    [this._number, this._expiry, this._cvc, this._iban, this._holder, this._email, this._bank].forEach(function (entry) { setFieldError(entry, ''); });
   };
 
   PaymentElement.prototype._cardValues = function () {
@@ -464,6 +504,14 @@
 
   // The first problem with what was typed, in Stripe's words, or null.
   PaymentElement.prototype._problem = function () {
+    if (this._method === 'ideal' || this._method === 'bancontact') {
+      if (!this._holder.input.value.trim()) return { entry: this._holder, code: 'incomplete_name', message: 'Your full name is incomplete.' };
+      if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(this._email.input.value.trim())) {
+        return { entry: this._email, code: 'incomplete_email', message: 'Your email is incomplete.' };
+      }
+      if (this._method === 'ideal' && !this._bank.input.value) return { entry: this._bank, code: 'incomplete_bank', message: 'Select your bank.' };
+      return null;
+    }
     if (this._method === 'sepa_debit') {
       var iban = this._iban.input.value.replace(/\s/g, '').toUpperCase();
       if (iban.length < 15) return { entry: this._iban, code: 'incomplete_iban', message: 'Your IBAN is incomplete.' };
@@ -490,7 +538,7 @@
   PaymentElement.prototype._state = function () {
     var empty = this._method === 'card'
       ? !this._number.input.value && !this._expiry.input.value && !this._cvc.input.value
-      : !this._iban.input.value;
+      : this._method === 'sepa_debit' ? !this._iban.input.value : !this._holder.input.value && !this._email.input.value;
     return {
       elementType: 'payment',
       empty: empty,
@@ -509,6 +557,8 @@
   };
 
   PaymentElement.prototype._paymentMethodData = function () {
+    if (this._method === 'ideal') return { type: 'ideal', ideal: { bank: this._bank.input.value } };
+    if (this._method === 'bancontact') return { type: 'bancontact' };
     if (this._method === 'sepa_debit') {
       return { type: 'sepa_debit', sepa_debit: { iban: this._iban.input.value.replace(/\s/g, '').toUpperCase() } };
     }
@@ -521,7 +571,12 @@
 
   PaymentElement.prototype._billingDefaults = function () {
     var defaults = (this._options.defaultValues && this._options.defaultValues.billingDetails) || {};
-    return Object.assign({}, defaults);
+    var billing = Object.assign({}, defaults);
+    if (this._method === 'ideal' || this._method === 'bancontact') {
+      billing.name = this._holder.input.value.trim();
+      billing.email = this._email.input.value.trim();
+    }
+    return billing;
   };
 
   // ---------------------------------------------------------------- Address Element
@@ -732,6 +787,10 @@
       return_url: params.return_url,
       shipping: elements._shipping(params.shipping)
     };
+    // Debits need the customer's acceptance of the mandate the Payment Element showed.
+    if (body.payment_method_data.type !== 'card') {
+      body.mandate_data = { customer_acceptance: { type: 'online', online: { infer_from_client: true } } };
+    }
     var futureUsage = elements._options.setupFutureUsage || elements._options.setup_future_usage;
     if (futureUsage && elements._options.mode === 'payment') body.setup_future_usage = futureUsage;
     return request(this._key, 'POST', '/v1/confirmation_tokens', body);
