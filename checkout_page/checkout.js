@@ -30,6 +30,9 @@
 
   // ------------------------------------------------------------------ page state helpers
 
+  // Bank redirect methods whose set-up leaves a SEPA Direct Debit method behind.
+  const ORIGIN_NAMES = { ideal: 'iDEAL', bancontact: 'Bancontact' };
+
   function showStep(id) {
     for (const step of ['signup-step', 'payment-step', 'success-step']) $(step).hidden = step !== id;
     $('loading').hidden = true;
@@ -48,6 +51,9 @@
 
   function describeMethod(method) {
     if (!method) return 'Your payment method';
+    if (method.type === 'sepa_debit' && method.generated_from) {
+      return `SEPA Direct Debit ••${method.last4}, from ${ORIGIN_NAMES[method.generated_from] || method.generated_from}`;
+    }
     if (method.type === 'sepa_debit') return `Bank account (SEPA Direct Debit) ending in ${method.last4}`;
     const brand = BRAND_NAMES[method.brand] || 'Card';
     const expiry = method.exp_month && method.exp_year

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from stripe.params import SetupIntentCreateParams
 
+from processor.checkout.generated import BANK_REDIRECT_TYPES, TYPE_METADATA_KEY
 from processor.clock import Clock
 from processor.db.models import PaymentMethod, SetupAttempt
 from processor.errors import (
@@ -57,6 +58,7 @@ class SavedMethod:
     last4: str | None
     exp_month: int | None
     exp_year: int | None
+    generated_from: str | None = None  # `ideal` / `bancontact` for the SEPA method they left
 
 
 @dataclass(frozen=True)
@@ -96,12 +98,15 @@ def create_and_confirm(
         "use_stripe_sdk": True,
         # Lets the webhook find the attempt row of a create whose answer was lost.
         "metadata": {"confirmation_token": confirmation_token_id},
+        # The method's type tells a single-use bank method (iDEAL, Bancontact) from the rest.
+        "expand": ["payment_method"],
     }
     # Keyed on the token (single use anyway) and the customer: a resent request replays
     # Stripe's first answer instead of creating a second SetupIntent.
     options = {"idempotency_key": f"setup:{customer_id}:{confirmation_token_id}"}
     try:
         intent = stripe_client.v1.setup_intents.create(params, options)  # type: ignore[arg-type]
+        _mark_bank_redirect(stripe_client, intent)
     except stripe.CardError as exc:
         _record_decline(sessions, clock, attempt, exc)
         raise PaymentDeclined(
@@ -149,6 +154,17 @@ def create_and_confirm(
     return SetupStarted(intent.id, intent.client_secret, status)
 
 
+def _mark_bank_redirect(stripe_client: stripe.StripeClient, intent: stripe.SetupIntent) -> None:
+    """Name the bank method's type in the SetupIntent's metadata, so that its webhooks alone
+    tell that the method to save is the `sepa_debit` one the bank set-up generates. The
+    customer is sent to the bank only after this answer, so the mark precedes its events."""
+    kind = value_of(intent.payment_method, "type")
+    if kind in BANK_REDIRECT_TYPES and intent.status == "requires_action":
+        stripe_client.v1.setup_intents.update(
+            intent.id, {"metadata": {TYPE_METADATA_KEY: str(kind)}}
+        )
+
+
 def setup_outcome(
     sessions: sessionmaker[Session],
     stripe_client: stripe.StripeClient,
@@ -178,7 +194,7 @@ def setup_outcome(
 
     try:
         intent = stripe_client.v1.setup_intents.retrieve(
-            setup_intent_id, {"expand": ["payment_method"]}
+            setup_intent_id, {"expand": ["payment_method", "latest_attempt"]}
         )
     except stripe.StripeError as exc:
         log.warning("SetupIntent retrieve failed: %s", type(exc).__name__)
@@ -206,7 +222,11 @@ def setup_outcome(
         refreshed=True,
     )
     saved = None
-    if method is not None and status in {"succeeded", "processing"}:
+    kind = value_of(method, "type")
+    if kind in BANK_REDIRECT_TYPES:
+        # Never saved itself; the generated method is recorded by its own webhook.
+        saved = _generated_method(intent, str(kind)) if status == "succeeded" else None
+    elif method is not None and status in {"succeeded", "processing"}:
         stored = record_payment_method(
             sessions, clock, method.to_dict(), setup_intent_id=setup_intent_id
         )
@@ -220,9 +240,21 @@ def setup_outcome(
     )
 
 
+def _generated_method(intent: stripe.SetupIntent, kind: str) -> SavedMethod | None:
+    """The `sepa_debit` method a bank set-up left, as its SetupAttempt describes it."""
+    details = value_of(intent, "latest_attempt", "payment_method_details", kind)
+    method_id = ref_id(value_of(details, "generated_sepa_debit"))
+    if method_id is None:
+        return None
+    last4 = value_of(details, "iban_last4")
+    return SavedMethod(method_id, "sepa_debit", None, last4, None, None, generated_from=kind)
+
+
 def _saved_method(row: PaymentMethod) -> SavedMethod:
     if row.type == "sepa_debit":
-        return SavedMethod(row.id, row.type, None, row.sepa_last4, None, None)
+        return SavedMethod(
+            row.id, row.type, None, row.sepa_last4, None, None, generated_from=row.generated_from
+        )
     return SavedMethod(
         row.id, row.type, row.card_brand, row.card_last4, row.card_exp_month, row.card_exp_year
     )

@@ -174,6 +174,7 @@ async def setup_result(request: Request) -> JSONResponse:
                 "last4": method.last4,
                 "exp_month": method.exp_month,
                 "exp_year": method.exp_year,
+                "generated_from": method.generated_from,
             },
             "error": None if outcome.error_code is None else _public_error(outcome),
         },

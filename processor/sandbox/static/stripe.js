@@ -458,6 +458,9 @@
     this._holder = field('Full name', { type: 'text', autocomplete: 'name' });
     this._email = field('Email', { type: 'email', autocomplete: 'email' });
     this._bank = field('Bank', { tag: 'select' });
+    var defaults = (this._options.defaultValues && this._options.defaultValues.billingDetails) || {};
+    this._holder.input.value = defaults.name || '';
+    this._email.input.value = defaults.email || '';
     IDEAL_BANKS.forEach(function (pair) { self._bank.input.appendChild(el('option', { value: pair[0], text: pair[1] })); });
     [this._holder, this._email, this._bank].forEach(function (entry) {
       entry.input.addEventListener(entry === self._bank ? 'change' : 'input', function () {
