@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -10,34 +9,7 @@ import pytest
 import stripe
 
 from tests.fixtures.sandbox import RETURN_URL, SandboxHandle
-from tests.sandbox.flows import charge_off_session, event_types, publishable_client
-
-MANDATE = {"customer_acceptance": {"type": "offline", "accepted_at": 1}}
-
-
-def _bank_setup(
-    sandbox: SandboxHandle,
-    kind: str,
-    email: str = "jo@example.com",
-    *,
-    mandate: dict[str, Any] | None = MANDATE,
-) -> tuple[str, Any]:
-    """A customer and a SetupIntent confirmed with an iDEAL/Bancontact token (at the bank)."""
-    client = sandbox.client.v1
-    customer = client.customers.create({"email": email})
-    data: dict[str, Any] = {"type": kind, "billing_details": {"name": "Jo Jansen", "email": email}}
-    if kind == "ideal":
-        data["ideal"] = {"bank": "ing"}
-    token = client.test_helpers.confirmation_tokens.create({"payment_method_data": data})
-    params: dict[str, Any] = {
-        "customer": customer.id,
-        "confirm": True,
-        "confirmation_token": token.id,
-        "return_url": RETURN_URL,
-    }
-    if mandate is not None:
-        params["mandate_data"] = mandate
-    return customer.id, client.setup_intents.create(params)
+from tests.sandbox.flows import bank_setup, charge_off_session, event_types, publishable_client
 
 
 def _press(sandbox: SandboxHandle, url: str, outcome: str) -> httpx.Response:
@@ -50,7 +22,7 @@ def _press(sandbox: SandboxHandle, url: str, outcome: str) -> httpx.Response:
 def test_authorized_at_the_bank_saves_a_generated_sepa_debit(
     sandbox: SandboxHandle, kind: str, label: str
 ) -> None:
-    customer, intent = _bank_setup(sandbox, kind)
+    customer, intent = bank_setup(sandbox, kind)
     assert intent.status == "requires_action"
     assert intent.next_action.type == "redirect_to_url"
     url = intent.next_action.redirect_to_url.url
@@ -90,7 +62,7 @@ def test_the_generated_method_is_charged_off_session_like_any_sepa_debit(
     sandbox: SandboxHandle,
 ) -> None:
     sandbox.control.set_sepa_settlement_delay(None)
-    customer, intent = _bank_setup(sandbox, "ideal")
+    customer, intent = bank_setup(sandbox, "ideal")
     sandbox.control.authenticate(intent.id, True)
     [saved] = sandbox.client.v1.customers.payment_methods.list(customer).data
 
@@ -104,7 +76,7 @@ def test_the_generated_method_is_charged_off_session_like_any_sepa_debit(
 def test_the_billing_email_decides_that_later_debits_fail(sandbox: SandboxHandle) -> None:
     sandbox.control.set_sepa_settlement_delay(None)
     email = "jo_generatedSepaDebitIntentsFail@example.com"
-    customer, intent = _bank_setup(sandbox, "bancontact", email)
+    customer, intent = bank_setup(sandbox, "bancontact", email)
     sandbox.control.authenticate(intent.id, True)
     [saved] = sandbox.client.v1.customers.payment_methods.list(customer).data
 
@@ -117,7 +89,7 @@ def test_the_billing_email_decides_that_later_debits_fail(sandbox: SandboxHandle
 
 
 def test_failed_at_the_bank_saves_nothing_and_the_page_closes(sandbox: SandboxHandle) -> None:
-    customer, intent = _bank_setup(sandbox, "bancontact")
+    customer, intent = bank_setup(sandbox, "bancontact")
     url = intent.next_action.redirect_to_url.url
 
     back = _press(sandbox, url, "fail")
@@ -135,7 +107,7 @@ def test_a_bank_set_up_needs_the_mandate_and_changes_nothing_without_it(
     sandbox: SandboxHandle,
 ) -> None:
     with pytest.raises(stripe.InvalidRequestError) as refused:
-        _bank_setup(sandbox, "ideal", mandate=None)
+        bank_setup(sandbox, "ideal", mandate=None)
 
     assert refused.value.param == "mandate_data"
     assert sandbox.client.v1.setup_intents.list().data == []
