@@ -21,6 +21,7 @@ from processor.errors import InvalidInput, PaymentDeclined
 from processor.runtime import Runtime
 from processor.web import limits
 from processor.web.errors import public_decline
+from processor.web.language import page_language
 from processor.web.security import json_route, read_json_object
 from processor.web.session import session_customer_id, start_session
 
@@ -50,10 +51,18 @@ def _required_customer(request: Request, settings: Settings) -> str:
 
 
 async def config(request: Request) -> JSONResponse:
-    """What the page needs to load Stripe.js."""
-    settings = _runtime(request).settings
+    """What the page needs to load Stripe.js, and the language to speak."""
+    runtime = _runtime(request)
+    settings = runtime.settings
+    customer_id = session_customer_id(request, settings)
+    record = (
+        await run_in_threadpool(customers.find_customer, runtime.sessions, customer_id)
+        if customer_id
+        else None
+    )
     return JSONResponse(
         {
+            "locale": page_language(request, record.preferred_locale if record else None),
             "publishableKey": settings.stripe_publishable_key,
             "stripeJsUrl": settings.stripe_js_url,
             "currency": settings.currency,
