@@ -66,7 +66,7 @@ def build_bank_method(
     }
 
 
-def _kind_in(call: Call, params: Params) -> str | None:
+def method_type_in(call: Call, params: Params) -> str | None:
     """The type of method a confirmation will use, read before anything changes."""
     data = as_dict(params, "payment_method_data")
     if data:
@@ -84,7 +84,7 @@ def _has_acceptance(mandate: Any) -> bool:
 def check_setup(call: Call, params: Params) -> None:
     """A bank set-up generates a SEPA mandate: it needs the customer's acceptance (on the
     confirm call or collected on the token), and a name and email for the mandate."""
-    kind = _kind_in(call, params)
+    kind = method_type_in(call, params)
     if kind not in BANK_TYPES:
         return
     token = call.store.get("confirmation_token", as_str(params, "confirmation_token"))
@@ -107,6 +107,18 @@ def check_setup(call: Call, params: Params) -> None:
                 param=f"payment_method_data[billing_details][{name}]",
                 code="parameter_missing",
             )
+
+
+def refuse_payment(call: Call, params: Params) -> None:
+    """Paying with iDEAL or Bancontact (a PaymentIntent) is not emulated: refused up front,
+    before anything changes, rather than half-done."""
+    kind = method_type_in(call, params)
+    if kind in BANK_TYPES:
+        raise invalid_request(
+            f"The sandbox emulates {kind} in setup mode only (SetupIntents); it cannot pay a "
+            "PaymentIntent with it.",
+            param="payment_method_data[type]",
+        )
 
 
 def attempt_details(method: StripeObject) -> dict[str, Any]:

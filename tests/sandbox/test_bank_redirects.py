@@ -146,3 +146,21 @@ def test_stripe_js_tokens_carry_the_mandate_it_collected(sandbox: SandboxHandle)
     assert intent.next_action.redirect_to_url.return_url == RETURN_URL
     assert token.payment_method_preview.type == "ideal"
     assert token.mandate_data.customer_acceptance.online.ip_address == "127.0.0.1"
+
+
+def test_paying_with_ideal_is_refused_before_anything_changes(sandbox: SandboxHandle) -> None:
+    token = sandbox.client.v1.test_helpers.confirmation_tokens.create(
+        {"payment_method_data": {"type": "ideal", "billing_details": {"name": "Jo"}}}
+    )
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        sandbox.client.v1.payment_intents.create(
+            {
+                "amount": 100,
+                "currency": "eur",
+                "confirm": True,
+                "confirmation_token": token.id,
+                "return_url": RETURN_URL,
+            }
+        )
+    assert refused.value.param == "payment_method_data[type]"
+    assert sandbox.client.v1.payment_intents.list().data == []
