@@ -247,3 +247,38 @@ def test_ideal_from_elements_follows_the_bank_redirect_and_back(live: LiveApp, p
     assert "from=bank" in page.url
     [saved] = client.v1.customers.payment_methods.list(customer.id).data
     assert saved.type == "sepa_debit"
+
+
+def test_confirm_setup_with_bancontact_goes_to_the_bank_and_back(live: LiveApp, page: Page) -> None:
+    client = live.runtime.stripe
+    customer = client.v1.customers.create({"email": "jo@example.com"})
+    setup = client.v1.setup_intents.create({"customer": customer.id})
+    open_host_page(page, live)
+    page.evaluate(
+        """() => {
+            const slot = document.createElement('div');
+            slot.id = 'bank-element';
+            document.body.prepend(slot);
+            window.__stripe = Stripe('pk_test_sandbox');
+            window.__elements = window.__stripe.elements({mode: 'setup', currency: 'eur'});
+            window.__elements.create('payment').mount('#bank-element');
+        }"""
+    )
+    element = page.locator("#bank-element")
+    element.get_by_label("Bancontact").check()
+    element.get_by_label("Full name").fill("Jo Peeters")
+    element.get_by_label("Email").fill("jo@example.com")
+
+    page.evaluate(
+        """(clientSecret) => { window.__elements.submit().then(() => window.__stripe.confirmSetup({
+            elements: window.__elements, clientSecret,
+            confirmParams: {return_url: location.origin + '/?from=confirm'}})); }""",
+        setup.client_secret,
+    )
+    page.get_by_role("button", name="Fail test payment").click()
+
+    page.wait_for_url(re.compile(r"redirect_status=failed"))
+    assert f"setup_intent={setup.id}" in page.url
+    failed = client.v1.setup_intents.retrieve(setup.id)
+    assert failed.status == "requires_payment_method"
+    assert client.v1.customers.payment_methods.list(customer.id).data == []

@@ -396,7 +396,11 @@
       el('legend', { className: 'sbx-legend', text: t('Payment method') })
     ]);
     var methods = [['card', t('Card')], ['sepa_debit', t('SEPA Direct Debit')]];
-    if (String(this._group._options.currency || '').toLowerCase() === 'eur') methods = methods.concat(BANK_METHODS);
+    var groupOptions = this._group._options;
+    // Only set-ups: the sandbox does not emulate paying with them (docs/sandbox.md).
+    if (groupOptions.mode === 'setup' && String(groupOptions.currency || '').toLowerCase() === 'eur') {
+      methods = methods.concat(BANK_METHODS);
+    }
     methods.forEach(function (pair) {
       var input = el('input', { type: 'radio', name: groupName, value: pair[0], checked: pair[0] === 'card', id: uid('method-' + pair[0]) });
       input.addEventListener('change', function () { if (input.checked) self._selectMethod(pair[0]); });
