@@ -207,8 +207,8 @@ def test_handle_next_action_refuses_an_intent_that_needs_nothing(live: LiveApp, 
     expect(page.get_by_role("dialog")).to_have_count(0)
 
 
-def test_ideal_from_elements_follows_the_bank_redirect_and_back(live: LiveApp, page: Page) -> None:
-    open_host_page(page, live)
+def mount_bank_element(page: Page) -> Any:
+    """A Payment Element in setup mode for euros (so it offers iDEAL and Bancontact)."""
     page.evaluate(
         """() => {
             const slot = document.createElement('div');
@@ -219,7 +219,12 @@ def test_ideal_from_elements_follows_the_bank_redirect_and_back(live: LiveApp, p
             window.__elements.create('payment').mount('#bank-element');
         }"""
     )
-    element = page.locator("#bank-element")
+    return page.locator("#bank-element")
+
+
+def test_ideal_from_elements_follows_the_bank_redirect_and_back(live: LiveApp, page: Page) -> None:
+    open_host_page(page, live)
+    element = mount_bank_element(page)
     element.get_by_label("iDEAL").check()
     element.get_by_label("Full name").fill("Jo Jansen")
     element.get_by_label("Email").fill("jo@example.com")
@@ -254,17 +259,7 @@ def test_confirm_setup_with_bancontact_goes_to_the_bank_and_back(live: LiveApp, 
     customer = client.v1.customers.create({"email": "jo@example.com"})
     setup = client.v1.setup_intents.create({"customer": customer.id})
     open_host_page(page, live)
-    page.evaluate(
-        """() => {
-            const slot = document.createElement('div');
-            slot.id = 'bank-element';
-            document.body.prepend(slot);
-            window.__stripe = Stripe('pk_test_sandbox');
-            window.__elements = window.__stripe.elements({mode: 'setup', currency: 'eur'});
-            window.__elements.create('payment').mount('#bank-element');
-        }"""
-    )
-    element = page.locator("#bank-element")
+    element = mount_bank_element(page)
     element.get_by_label("Bancontact").check()
     element.get_by_label("Full name").fill("Jo Peeters")
     element.get_by_label("Email").fill("jo@example.com")
