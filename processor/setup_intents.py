@@ -187,10 +187,21 @@ def setup_outcome(
         # Only setups this customer started through us are visible; others look absent.
         if attempt is None or attempt.customer_id != customer_id:
             raise NotFound("No such setup.")
-        if attempt.status == "succeeded" and attempt.payment_method_id:
+        if attempt.status == "succeeded" and attempt.payment_method_type in BANK_REDIRECT_TYPES:
+            # The saved method is the one the bank set-up generated, once its webhook linked it.
+            stored = session.scalar(
+                select(PaymentMethod).where(
+                    PaymentMethod.customer_id == customer_id,
+                    PaymentMethod.setup_intent_id == setup_intent_id,
+                    PaymentMethod.generated_from.is_not(None),
+                )
+            )
+        elif attempt.status == "succeeded" and attempt.payment_method_id:
             stored = session.get(PaymentMethod, attempt.payment_method_id)
-            if stored is not None and stored.type is not None:
-                return SetupOutcome(setup_intent_id, attempt.status, _saved_method(stored))
+        else:
+            stored = None
+        if stored is not None and stored.type is not None:
+            return SetupOutcome(setup_intent_id, attempt.status, _saved_method(stored))
 
     try:
         intent = stripe_client.v1.setup_intents.retrieve(
