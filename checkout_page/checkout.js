@@ -12,23 +12,45 @@
   'use strict';
 
   const { $, ShownError, BRAND_NAMES, api, announce, clearError, showError, appearance } = window.PageKit;
-  const loadScript = (url) => window.PageKit.loadScript(url, 'The payment form could not load. Reload the page to try again.');
+  const loadScript = (url) => window.PageKit.loadScript(url, state.text.formLoadFailed);
   const setBusy = (name, busy, message) => { state.busy = busy; window.PageKit.setBusy(name, busy, message); };
   /**
    * Stripe.js objects typed by @stripe/stripe-js, so that CI checks every call on them.
    * @type {{config: any, stripe: import('@stripe/stripe-js').Stripe | null,
-   *   elements: import('@stripe/stripe-js').StripeElements | null, customer: any, busy: boolean}}
+   *   elements: import('@stripe/stripe-js').StripeElements | null, customer: any, busy: boolean,
+   *   text: any, locale: import('@stripe/stripe-js').StripeElementLocale}}
    */
-  const state = { config: null, stripe: null, elements: null, customer: null, busy: false };
+  const state = {
+    config: null, stripe: null, elements: null, customer: null, busy: false,
+    text: window.PageText.en.checkout, locale: 'en'
+  };
+
+  // The page in one language: its words from that catalogue, <html lang>, and the switch.
+  function useLanguage(locale) {
+    state.locale = window.PageText[locale] ? locale : 'en';
+    state.text = window.PageText[state.locale].checkout;
+    document.documentElement.lang = state.locale;
+    document.title = state.text.pageTitle;
+    window.PageKit.applyText(state.text);
+    window.PageKit.languageSwitch(state.locale);
+  }
+
+  // Our server's messages are English; in another language show our own words instead.
+  function serverWords(message, fallback) {
+    return state.locale === 'en' && message ? message : fallback;
+  }
 
   // ------------------------------------------------------------------ talking to our server
 
   function messageOf(answer, fallback) {
-    if (answer.status === 0) return 'We could not reach our server. Check your connection and try again.';
-    return (answer.data && answer.data.error && answer.data.error.message) || fallback;
+    if (answer.status === 0) return state.text.network;
+    return serverWords(answer.data && answer.data.error && answer.data.error.message, fallback);
   }
 
   // ------------------------------------------------------------------ page state helpers
+
+  // Bank redirect methods whose set-up leaves a SEPA Direct Debit method behind.
+  const ORIGIN_NAMES = { ideal: 'iDEAL', bancontact: 'Bancontact' };
 
   function showStep(id) {
     for (const step of ['signup-step', 'payment-step', 'success-step']) $(step).hidden = step !== id;
@@ -47,13 +69,17 @@
   }
 
   function describeMethod(method) {
-    if (!method) return 'Your payment method';
-    if (method.type === 'sepa_debit') return `Bank account (SEPA Direct Debit) ending in ${method.last4}`;
-    const brand = BRAND_NAMES[method.brand] || 'Card';
+    const text = state.text;
+    if (!method) return text.someMethod;
+    if (method.type === 'sepa_debit' && method.generated_from) {
+      return text.generatedSepa(method.last4, ORIGIN_NAMES[method.generated_from] || method.generated_from);
+    }
+    if (method.type === 'sepa_debit') return text.sepa(method.last4);
+    const brand = BRAND_NAMES[method.brand] || text.card;
     const expiry = method.exp_month && method.exp_year
-      ? ` (expires ${String(method.exp_month).padStart(2, '0')}/${String(method.exp_year).slice(-2)})`
+      ? text.expires(String(method.exp_month).padStart(2, '0'), String(method.exp_year).slice(-2))
       : '';
-    return `${brand} ending in ${method.last4}${expiry}`;
+    return text.cardEnding(brand, method.last4, expiry);
   }
 
   // ------------------------------------------------------------------ CAPTCHA on sign-up
@@ -74,7 +100,7 @@
         const box = document.createElement('input');
         box.type = 'checkbox';
         box.id = 'sandbox-captcha';
-        label.append(box, ' I am not a robot (sandbox challenge)');
+        label.append(box, state.text.captchaBox);
         $('signup-captcha').append(label);
         this.api = {
           getResponse: () => (box.checked ? SANDBOX_CAPTCHA_TOKEN : ''),
@@ -96,7 +122,7 @@
       script.src = url;
       script.async = true;
       script.addEventListener('load', () => resolve());
-      script.addEventListener('error', () => reject(new ShownError('The sign-up check could not load. Reload the page to try again.')));
+      script.addEventListener('error', () => reject(new ShownError(state.text.captchaFailed)));
       document.head.appendChild(script);
     });
   }
@@ -120,23 +146,23 @@
     const email = $('signup-email').value.trim();
     const name = $('signup-name').value.trim();
     if (!email || !name) {
-      if (!name) setFieldError('name', 'Enter your name.');
-      if (!email) setFieldError('email', 'Enter your email address.');
+      if (!name) setFieldError('name', state.text.enterName);
+      if (!email) setFieldError('email', state.text.enterEmail);
       $(email ? 'signup-name' : 'signup-email').focus();
       return;
     }
-    setBusy('signup', true, 'Signing you up…');
+    setBusy('signup', true, state.text.signingUp);
     const answer = await api('POST', '/customers', {
-      email, name, locale: navigator.language || undefined, captchaToken: captcha.token()
+      email, name, locale: state.locale, captchaToken: captcha.token()
     });
     setBusy('signup', false);
     if (!answer.ok) {
       captcha.reset();  // a token is good for one try
       const error = answer.data && answer.data.error;
-      if (error && error.field && setFieldError(error.field, error.message)) {
+      if (error && error.field && setFieldError(error.field, serverWords(error.message, state.text.signUpFailed))) {
         $('signup-' + error.field).focus();
       } else {
-        showError('signup-error', messageOf(answer, 'We could not sign you up. Please try again.'));
+        showError('signup-error', messageOf(answer, state.text.signUpFailed));
       }
       return;
     }
@@ -147,7 +173,7 @@
 
   function mountElements() {
     const { stripe, config, customer } = state;
-    state.elements = stripe.elements({ mode: 'setup', currency: config.currency, appearance: appearance() });
+    state.elements = stripe.elements({ mode: 'setup', currency: config.currency, appearance: appearance(), locale: state.locale });
     const payment = state.elements.create('payment', {
       layout: 'tabs',
       business: { name: config.merchantName },
@@ -179,37 +205,37 @@
         return_url: `${location.origin}/`
       }
     });
-    if (created.error) throw new ShownError(created.error.message);
+    if (created.error) throw new ShownError(serverWords(created.error.message, state.text.notSaved));
 
     const answer = await api('POST', '/create-confirm-intent', { confirmationTokenId: created.confirmationToken.id });
     if (answer.status === 401) {
-      showSignup('Your session has ended. Please enter your details again.');
+      showSignup(state.text.sessionEnded);
       return null;
     }
-    if (!answer.ok) throw new ShownError(messageOf(answer, 'Your payment method could not be saved. Please try again.'));
+    if (!answer.ok) throw new ShownError(messageOf(answer, state.text.notSaved));
 
     if (answer.data.status === 'requires_action') {
-      announce('Waiting for your bank to confirm…');
+      announce(state.text.waitingForBank);
       const handled = await stripe.handleNextAction({ clientSecret: answer.data.client_secret });
-      if (handled.error) throw new ShownError(handled.error.message || 'Your bank could not confirm this payment method.');
+      if (handled.error) throw new ShownError(serverWords(handled.error.message, state.text.bankFailed));
     }
     return answer.data.setup_intent;
   }
 
   async function showOutcome(setupIntentId) {
     const answer = await api('GET', `/setup-intents/${encodeURIComponent(setupIntentId)}`);
-    if (!answer.ok) throw new ShownError(messageOf(answer, 'We could not check your payment method. Please reload the page.'));
+    if (!answer.ok) throw new ShownError(messageOf(answer, state.text.checkFailed));
     const { status, payment_method: method, error } = answer.data;
     if (status === 'succeeded' || status === 'processing') {
       const description = describeMethod(method);
       $('success-message').textContent = status === 'succeeded'
-        ? `${description} is saved.`
-        : `${description} is saved and is being confirmed with your bank.`;
+        ? state.text.saved(description)
+        : state.text.savedPending(description);
       showStep('success-step');
       $('success-title').focus();
       return;
     }
-    throw new ShownError((error && error.message) || 'Your payment method could not be saved. Please try another one.');
+    throw new ShownError(serverWords(error && error.message, state.text.tryAnother));
   }
 
   async function submitPayment(event) {
@@ -221,15 +247,15 @@
     const submitted = await state.elements.submit();
     state.busy = false;
     if (submitted.error) {
-      showError('payment-error', submitted.error.message);
+      showError('payment-error', serverWords(submitted.error.message, state.text.generic));
       return;
     }
-    setBusy('payment', true, 'Saving your payment method…');
+    setBusy('payment', true, state.text.saving);
     try {
       const setupIntentId = await confirmSetup();
       if (setupIntentId) await showOutcome(setupIntentId);
     } catch (error) {
-      showError('payment-error', error instanceof ShownError ? error.message : 'Something went wrong. Please try again.');
+      showError('payment-error', error instanceof ShownError ? error.message : state.text.generic);
       if (!(error instanceof ShownError)) console.error(error);
     } finally {
       setBusy('payment', false);
@@ -257,19 +283,20 @@
     $('save-another').addEventListener('click', () => location.assign('/'));
     try {
       const config = await api('GET', '/config');
-      if (!config.ok) throw new ShownError('This page could not load. Please reload it.');
+      if (!config.ok) throw new ShownError(state.text.loadFailed);
       state.config = config.data;
+      useLanguage(config.data.locale);
       $('merchant-name').textContent = config.data.merchantName;
       $('sandbox-notice').hidden = !config.data.sandbox;
       await captcha.mount(config.data.captcha);
       const [, me] = await Promise.all([loadScript(config.data.stripeJsUrl), api('GET', '/customers/me')]);
-      state.stripe = window.Stripe(config.data.publishableKey);
+      state.stripe = window.Stripe(config.data.publishableKey, { locale: state.locale });
       const params = new URLSearchParams(location.search);
       if (me.ok && params.get('setup_intent')) await resumeAfterRedirect(params, me.data);
       else if (me.ok) showPayment(me.data);
       else showSignup();
     } catch (error) {
-      $('loading').textContent = error instanceof ShownError ? error.message : 'This page could not load. Please reload it.';
+      $('loading').textContent = error instanceof ShownError ? error.message : state.text.loadFailed;
       $('loading').classList.add('form-error');
     }
   }

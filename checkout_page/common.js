@@ -103,7 +103,39 @@
     };
   }
 
+  // The language switch: one button per catalogue (i18n/*.js). The choice is a cookie the
+  // server reads before Accept-Language and the stored locale; the page reloads in it.
+  const LANGUAGE_COOKIE = 'lang';
+  function languageSwitch(current) {
+    const nav = $('language-switch');
+    if (!nav) return;
+    nav.replaceChildren();
+    for (const [code, catalogue] of Object.entries(window.PageText || {})) {
+      const button = document.createElement('button');
+      button.type = 'button';
+      button.className = 'link-button';
+      button.lang = code;
+      button.textContent = catalogue.label;
+      if (code === current) button.setAttribute('aria-current', 'true');
+      button.addEventListener('click', () => {
+        if (code === current) return;
+        document.cookie = `${LANGUAGE_COOKIE}=${code}; Path=/; Max-Age=31536000; SameSite=Lax`;
+        location.reload();
+      });
+      nav.append(button);
+    }
+  }
+
+  // Static words of a page: each `data-i18n` element takes its text from the catalogue.
+  function applyText(text) {
+    document.querySelectorAll('[data-i18n]').forEach((node) => {
+      const value = text[/** @type {HTMLElement} */ (node).dataset.i18n];
+      if (typeof value === 'string') node.textContent = value;
+    });
+  }
+
   window.PageKit = Object.freeze({
-    $, ShownError, BRAND_NAMES, api, loadScript, announce, setBusy, showError, clearError, appearance
+    $, ShownError, BRAND_NAMES, api, loadScript, announce, setBusy, showError, clearError, appearance,
+    languageSwitch, applyText
   });
 })();

@@ -17,104 +17,13 @@
 (() => {
   'use strict';
 
-  const { $, ShownError, BRAND_NAMES, api, announce, clearError, showError, appearance } = window.PageKit;
+  const { $, ShownError, api, announce, clearError, showError, appearance } = window.PageKit;
   const loadScript = (url) => window.PageKit.loadScript(url, state.text.loadFailed);
   const setBusy = (name, busy, message) => { state.busy = busy; window.PageKit.setBusy(name, busy, message); };
   const POLL_INTERVAL_MS = 1000;
   const POLL_LIMIT_MS = 60000;
 
-  const TEXT = {
-    en: {
-      title: 'Complete your payment',
-      loading: 'Loading…',
-      sandbox: 'Sandbox mode: use the test cards. No real payment provider is contacted.',
-      amountDue: (amount) => `${amount} to pay`,
-      reasonAuth: 'Your bank asked you to confirm this payment yourself. It takes a minute.',
-      reasonNew: (reason) => `We could not charge your payment method: ${reason}. Please pay with another one.`,
-      reasons: {
-        insufficient_funds: 'it has insufficient funds',
-        payment_intent_authentication_failure: 'the bank could not confirm it',
-        other: 'the bank declined it'
-      },
-      method: (method) => method.type === 'sepa_debit'
-        ? `your bank account ending in ${method.last4}`
-        : `your ${BRAND_NAMES[method.brand] || 'card'} ending in ${method.last4}`,
-      savedMethod: (label) => `You will pay with ${label}.`,
-      confirmButton: (amount) => `Confirm ${amount}`,
-      payButton: (amount) => `Pay ${amount}`,
-      useNew: 'Pay with a different card instead',
-      newNote: 'The payment method you enter is saved for your future payments.',
-      waitingForBank: 'Waiting for your bank…',
-      paying: 'Paying…',
-      confirming: 'Confirming your payment…',
-      doneTitle: 'Thank you',
-      doneMessage: (amount) => `Your payment of ${amount} is complete.`,
-      slowMessage: 'Your bank accepted the payment. It can take a minute to show here: you can close this page.',
-      processingTitle: 'Payment on its way',
-      processingMessage: 'Your bank is processing the payment. There is nothing more to do.',
-      paidTitle: 'Already paid',
-      paidMessage: (amount) => `This payment of ${amount} is complete. There is nothing more to do.`,
-      canceledTitle: 'Payment canceled',
-      canceledMessage: 'This payment was canceled. There is nothing to pay.',
-      expiredTitle: 'This link has expired',
-      expiredMessage: 'For your security, payment links work for a limited time. We can email you a new one at the address we have on file.',
-      freshButton: 'Email me a new link',
-      freshSent: (to) => to ? `We sent a new link to ${to}.` : 'We sent a new link to your email address.',
-      freshLimited: 'A new link was sent recently. Please check your inbox.',
-      invalidTitle: 'This link is not valid',
-      invalidMessage: 'Check that you opened the whole link from your email. If it still does not work, reply to that email.',
-      declined: 'Your payment method was declined. Please try another one.',
-      bankFailed: 'Your bank could not confirm the payment. Please try again.',
-      network: 'We could not reach our server. Check your connection and try again.',
-      generic: 'Something went wrong. Please try again.',
-      loadFailed: 'This page could not load. Please reload it.'
-    },
-    ja: {
-      title: 'お支払いのお手続き',
-      loading: '読み込み中…',
-      sandbox: 'サンドボックスモード：テスト用カードをお使いください。実際の決済サービスには接続しません。',
-      amountDue: (amount) => `お支払い金額：${amount}`,
-      reasonAuth: 'カード会社が、ご本人によるお支払いの確認（本人認証）を求めています。1分ほどで完了します。',
-      reasonNew: (reason) => `${reason}ため、お支払いが完了しませんでした。別のお支払い方法でお支払いください。`,
-      reasons: {
-        insufficient_funds: '残高が不足していた',
-        payment_intent_authentication_failure: 'カード会社で本人認証ができなかった',
-        other: 'カード会社に承認されなかった'
-      },
-      method: (method) => method.type === 'sepa_debit'
-        ? `ご登録の口座（末尾 ${method.last4}）`
-        : `ご登録の${BRAND_NAMES[method.brand] || 'カード'}（末尾 ${method.last4}）`,
-      savedMethod: (label) => `${label}でお支払いいただきます。`,
-      confirmButton: (amount) => `${amount} のお支払いを確認する`,
-      payButton: (amount) => `${amount} を支払う`,
-      useNew: '別のカードで支払う',
-      newNote: 'ご入力いただいたお支払い方法は、今後のお支払いに使用されます。',
-      waitingForBank: 'カード会社の確認を待っています…',
-      paying: 'お支払い中…',
-      confirming: 'お支払いを確認しています…',
-      doneTitle: 'ありがとうございました',
-      doneMessage: (amount) => `${amount} のお支払いが完了しました。`,
-      slowMessage: 'カード会社がお支払いを承認しました。反映まで少し時間がかかることがあります。このページは閉じていただいて構いません。',
-      processingTitle: 'お支払いを処理中です',
-      processingMessage: '銀行でお支払いを処理しています。これ以上のお手続きは不要です。',
-      paidTitle: 'お支払い済みです',
-      paidMessage: (amount) => `${amount} のお支払いは完了しています。これ以上のお手続きは不要です。`,
-      canceledTitle: 'お支払いは取り消されました',
-      canceledMessage: 'このお支払いは取り消されました。お支払いいただく必要はありません。',
-      expiredTitle: 'このリンクは有効期限が切れています',
-      expiredMessage: '安全のため、お支払いリンクには有効期限があります。ご登録のメールアドレスに新しいリンクをお送りできます。',
-      freshButton: '新しいリンクをメールで受け取る',
-      freshSent: (to) => to ? `${to} に新しいリンクをお送りしました。` : 'ご登録のメールアドレスに新しいリンクをお送りしました。',
-      freshLimited: '新しいリンクを先ほどお送りしました。メールをご確認ください。',
-      invalidTitle: 'このリンクは無効です',
-      invalidMessage: 'メールに記載のリンクをすべて開いているかご確認ください。それでも開けない場合は、そのメールにご返信ください。',
-      declined: 'お支払い方法が承認されませんでした。別のお支払い方法をお試しください。',
-      bankFailed: 'カード会社でお支払いを確認できませんでした。もう一度お試しください。',
-      network: 'サーバーに接続できませんでした。通信環境をご確認のうえ、もう一度お試しください。',
-      generic: '問題が発生しました。もう一度お試しください。',
-      loadFailed: 'ページを読み込めませんでした。再読み込みしてください。'
-    }
-  };
+  const TEXT = window.PageText;
 
   const token = decodeURIComponent(location.pathname.split('/')[2] || '');
   const base = `/recover/${encodeURIComponent(token)}`;
@@ -124,7 +33,7 @@
    *   stripe: import('@stripe/stripe-js').Stripe | null,
    *   elements: import('@stripe/stripe-js').StripeElements | null, busy: boolean}}
    */
-  const state = { text: TEXT.en, locale: 'en', data: null, stripe: null, elements: null, busy: false };
+  const state = { text: TEXT.en.recover, locale: 'en', data: null, stripe: null, elements: null, busy: false };
 
   // ------------------------------------------------------------------ talking to our server
 
@@ -148,7 +57,8 @@
 
   function useLanguage(locale) {
     state.locale = TEXT[locale] ? locale : 'en';
-    state.text = TEXT[state.locale];
+    state.text = TEXT[state.locale].recover;
+    window.PageKit.languageSwitch(state.locale);
     document.documentElement.lang = state.locale;
     document.title = state.text.title;
     $('page-title').textContent = state.text.title;

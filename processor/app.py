@@ -118,6 +118,8 @@ def _mount_sandbox(runtime: Runtime, routes: list[BaseRoute]) -> Sandbox:
         **versions,
     )
     sandbox: Sandbox = sandbox_app.state.sandbox
+    if settings.sandbox_sepa_settlement_seconds is not None:
+        sandbox.set_sepa_settlement_delay(settings.sandbox_sepa_settlement_seconds)
     sandbox.add_webhook_endpoint(
         f"{settings.public_base_url}/webhooks/stripe", settings.stripe_webhook_secrets
     )

@@ -113,6 +113,9 @@ class Settings:
     sandbox: bool = True
     # The in-app sandbox's account default API version; None: the one stripe-python pins.
     sandbox_api_version: str | None = None
+    # Seconds the in-app sandbox leaves a SEPA debit `processing` (0: settle right after the
+    # answer); None: the sandbox's own default.
+    sandbox_sepa_settlement_seconds: float | None = None
     run_notifier: bool = True
     access_log: bool = True
     # Which peers `processor serve --proxy-headers` believes about X-Forwarded-For and -Proto.
@@ -383,6 +386,9 @@ def _read_plain(read: _Reader) -> None:
     read.parsed("WEBHOOK_TOLERANCE_SECONDS", _positive_int, "webhook_tolerance_seconds")
     read.parsed("WEBHOOK_MAX_BODY_BYTES", _positive_int, "webhook_max_body_bytes")
     read.parsed("RUN_NOTIFIER", _boolean, "run_notifier")
+    read.parsed(
+        "SANDBOX_SEPA_SETTLEMENT_SECONDS", _non_negative_float, "sandbox_sepa_settlement_seconds"
+    )
     read.parsed("ACCESS_LOG", _boolean, "access_log")
 
 
@@ -450,6 +456,13 @@ def _positive_float(raw: str) -> float:
     value = float(raw)
     if not value > 0:
         raise ValueError("must be a positive number of seconds")
+    return value
+
+
+def _non_negative_float(raw: str) -> float:
+    value = float(raw)
+    if not value >= 0:
+        raise ValueError("must be zero or more seconds")
     return value
 
 

@@ -6,6 +6,8 @@ declare global {
   interface Window {
     Stripe: StripeConstructor;
     PageKit: any;
+    // The pages' words, one catalogue per language (checkout_page/i18n/*.js).
+    PageText: any;
     // The sign-up CAPTCHA's widget (Cloudflare Turnstile or hCaptcha): the calls the page makes.
     turnstile?: CaptchaWidgetApi;
     hcaptcha?: CaptchaWidgetApi;

@@ -58,6 +58,9 @@ class AttemptChange:
     error_message: str | None
     state_changed_at: datetime
     created_at: datetime
+    # Stripe's SetupAttempt and the bank method's type (`processor.checkout.generated`).
+    latest_attempt_id: str | None = None
+    payment_method_type: str | None = None
 
     @property
     def recency(self) -> tuple[datetime, int]:
@@ -84,6 +87,8 @@ def merge_attempt_changes(changes: Iterable[AttemptChange]) -> dict[str, Attempt
             error_message=newer.error_message,
             state_changed_at=newer.state_changed_at,
             created_at=min(newer.created_at, older.created_at),
+            latest_attempt_id=older.latest_attempt_id or newer.latest_attempt_id,
+            payment_method_type=older.payment_method_type or newer.payment_method_type,
         )
     return merged
 
@@ -106,29 +111,39 @@ def _stage_of(row: Any) -> ColumnElement[int]:
 _ROW_COLUMNS = (
     "setup_intent_id", "customer_id", "confirmation_token_id", "status", "payment_method_id",
     "error_code", "decline_code", "error_message", "state_changed_at", "created_at", "updated_at",
+    "latest_attempt_id", "payment_method_type",
 )
+
+
+_FILLED_ONCE = ("latest_attempt_id", "payment_method_type")
 
 
 def _upsert(dialect: str) -> Any:
     insert = insert_rows(dialect, _ATTEMPTS, _ROW_COLUMNS)
     stored, new = _ATTEMPTS.c, insert.excluded
+    newer = or_(
+        stored.state_changed_at.is_(None),
+        stored.state_changed_at < new.state_changed_at,
+        (stored.state_changed_at == new.state_changed_at) & (_stage_of(stored) < _stage_of(new)),
+    )
+    # An older state changes nothing, but may still fill what the row does not know yet.
+    fills = or_(*((stored[name].is_(None) & new[name].is_not(None)) for name in _FILLED_ONCE))
     return insert.on_conflict_do_update(
         index_elements=["setup_intent_id"],
         set_={
-            **{name: new[name] for name in _STATE_COLUMNS},
-            "payment_method_id": func.coalesce(new.payment_method_id, stored.payment_method_id),
+            **{name: case((newer, new[name]), else_=stored[name]) for name in _STATE_COLUMNS},
+            "payment_method_id": case(
+                (newer, func.coalesce(new.payment_method_id, stored.payment_method_id)),
+                else_=stored.payment_method_id,
+            ),
+            **{name: func.coalesce(stored[name], new[name]) for name in _FILLED_ONCE},
             "customer_id": func.coalesce(stored.customer_id, new.customer_id),
             "confirmation_token_id": func.coalesce(
                 stored.confirmation_token_id, new.confirmation_token_id
             ),
             "updated_at": new.updated_at,
         },
-        where=or_(
-            stored.state_changed_at.is_(None),
-            stored.state_changed_at < new.state_changed_at,
-            (stored.state_changed_at == new.state_changed_at)
-            & (_stage_of(stored) < _stage_of(new)),
-        ),
+        where=or_(newer, fills),
     )
 
 
@@ -236,6 +251,8 @@ def write_attempt_changes(
             "state_changed_at": change.state_changed_at,
             "created_at": change.created_at,
             "updated_at": now,
+            "latest_attempt_id": change.latest_attempt_id,
+            "payment_method_type": change.payment_method_type,
         }
         for intent_id, change in merged
     ]

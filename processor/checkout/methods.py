@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, case, func
 from sqlalchemy.orm import Session
 
+from processor.checkout.generated import generating_attempt
 from processor.db.bulk import insert_rows, rows_parameters
 from processor.db.models import PaymentMethod, table_of
 from processor.db.upsert import earliest
@@ -38,6 +39,7 @@ def method_details(method: Mapping[str, Any]) -> dict[str, Any]:
         "sepa_bank_code": sepa.get("bank_code"),
         "sepa_country": sepa.get("country"),
         "allow_redisplay": method.get("allow_redisplay"),
+        "generated_from_attempt": generating_attempt(method),
     }
 
 

@@ -15,6 +15,7 @@ import stripe
 from sqlalchemy.orm import Session, sessionmaker
 from stripe.params import SetupIntentCreateParams
 
+from processor.checkout.generated import BANK_REDIRECT_TYPES, TYPE_METADATA_KEY
 from processor.checkout.setup_records import AttemptRecord, error_fields, record_attempt
 from processor.clock import Clock
 from processor.errors import InvalidInput, PaymentDeclined, ProcessorError, StripeUnavailable
@@ -86,13 +87,17 @@ def _create_confirmed(
         "use_stripe_sdk": True,
         # Lets the webhook find the attempt row of a create whose answer was lost.
         "metadata": {"confirmation_token": token},
+        # The method's type tells a single-use bank method (iDEAL, Bancontact) from the rest.
+        "expand": ["payment_method"],
     }
     # Keyed on the token (single use anyway) and the customer: a resent request replays
     # Stripe's first answer instead of creating a second SetupIntent.
     options = {"idempotency_key": f"setup:{customer_id}:{token}"}
     sessions, clock = deps.sessions, deps.clock
     try:
-        return deps.stripe.v1.setup_intents.create(params, options)  # type: ignore[arg-type]
+        intent = deps.stripe.v1.setup_intents.create(params, options)  # type: ignore[arg-type]
+        _mark_bank_redirect(deps.stripe, intent)
+        return intent
     except stripe.CardError as exc:
         _record_decline(sessions, clock, attempt, exc)
         raise declined(exc) from exc
@@ -109,6 +114,17 @@ def _create_confirmed(
     except stripe.StripeError as exc:
         _record_unavailable(sessions, clock, attempt, exc)
         raise StripeUnavailable(UNAVAILABLE_MESSAGE) from exc
+
+
+def _mark_bank_redirect(stripe_client: stripe.StripeClient, intent: stripe.SetupIntent) -> None:
+    """Name the bank method's type in the SetupIntent's metadata, so that its webhooks alone
+    tell that the method to save is the `sepa_debit` one the bank set-up generates. The
+    customer is sent to the bank only after this answer, so the mark precedes its events."""
+    kind = value_of(intent.payment_method, "type")
+    if kind in BANK_REDIRECT_TYPES and intent.status == "requires_action":
+        stripe_client.v1.setup_intents.update(
+            intent.id, {"metadata": {TYPE_METADATA_KEY: str(kind)}}
+        )
 
 
 def _about_confirmation_token(exc: stripe.InvalidRequestError) -> bool:

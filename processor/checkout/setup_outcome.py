@@ -16,6 +16,7 @@ import stripe
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from processor.checkout.generated import BANK_REDIRECT_TYPES
 from processor.checkout.setup_intents import UNAVAILABLE_MESSAGE
 from processor.checkout.setup_records import (
     AttemptRecord,
@@ -43,6 +44,7 @@ class SavedMethod:
     last4: str | None
     exp_month: int | None
     exp_year: int | None
+    generated_from: str | None = None  # `ideal` / `bancontact` for the SEPA method they left
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,7 @@ def setup_outcome(deps: Runtime, *, customer_id: str, setup_intent_id: str) -> S
         return stored
     try:
         intent = deps.stripe.v1.setup_intents.retrieve(
-            setup_intent_id, {"expand": ["payment_method"]}
+            setup_intent_id, {"expand": ["payment_method", "latest_attempt"]}
         )
     except stripe.StripeError as exc:
         log.warning("SetupIntent retrieve failed: %s", type(exc).__name__)
@@ -84,10 +86,21 @@ def _stored_outcome(
     # Only setups this customer started through us are visible; others look absent.
     if attempt is None or attempt.customer_id != customer_id:
         raise NotFound("No such setup.")
-    if attempt.status == "succeeded" and attempt.payment_method_id:
+    if attempt.status == "succeeded" and attempt.payment_method_type in BANK_REDIRECT_TYPES:
+        # The saved method is the one the bank set-up generated, once its webhook linked it.
+        stored = session.scalar(
+            select(PaymentMethod).where(
+                PaymentMethod.customer_id == customer_id,
+                PaymentMethod.setup_intent_id == setup_intent_id,
+                PaymentMethod.generated_from.is_not(None),
+            )
+        )
+    elif attempt.status == "succeeded" and attempt.payment_method_id:
         stored = session.get(PaymentMethod, attempt.payment_method_id)
-        if stored is not None and stored.type is not None:
-            return SetupOutcome(setup_intent_id, attempt.status, _saved_method(stored))
+    else:
+        stored = None
+    if stored is not None and stored.type is not None:
+        return SetupOutcome(setup_intent_id, attempt.status, _saved_method(stored))
     return None
 
 
@@ -112,7 +125,11 @@ def _record_what_stripe_says(
         refreshed=True,
     )
     saved = None
-    if method is not None and status in {"succeeded", "processing"}:
+    kind = value_of(method, "type")
+    if kind in BANK_REDIRECT_TYPES:
+        # Never saved itself; the generated method is recorded by its own webhook.
+        saved = _generated_method(intent, str(kind)) if status == "succeeded" else None
+    elif method is not None and status in {"succeeded", "processing"}:
         stored = record_payment_method(
             deps.sessions, deps.clock, method.to_dict(), setup_intent_id=intent.id
         )
@@ -126,9 +143,21 @@ def _record_what_stripe_says(
     )
 
 
+def _generated_method(intent: stripe.SetupIntent, kind: str) -> SavedMethod | None:
+    """The `sepa_debit` method a bank set-up left, as its SetupAttempt describes it."""
+    details = value_of(intent, "latest_attempt", "payment_method_details", kind)
+    method_id = ref_id(value_of(details, "generated_sepa_debit"))
+    if method_id is None:
+        return None
+    last4 = value_of(details, "iban_last4")
+    return SavedMethod(method_id, "sepa_debit", None, last4, None, None, generated_from=kind)
+
+
 def _saved_method(row: PaymentMethod) -> SavedMethod:
     if row.type == "sepa_debit":
-        return SavedMethod(row.id, row.type, None, row.sepa_last4, None, None)
+        return SavedMethod(
+            row.id, row.type, None, row.sepa_last4, None, None, generated_from=row.generated_from
+        )
     return SavedMethod(
         row.id, row.type, row.card_brand, row.card_last4, row.card_exp_month, row.card_exp_year
     )

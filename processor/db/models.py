@@ -137,6 +137,10 @@ class SetupAttempt(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     state_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Stripe's SetupAttempt (`latest_attempt`) and the type of method confirmed: a method
+    # iDEAL or Bancontact generated names that attempt (see `PaymentMethod.generated_from`).
+    latest_attempt_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    payment_method_type: Mapped[str | None] = mapped_column(String(64))
 
 
 class PaymentMethod(Base):
@@ -168,6 +172,7 @@ class PaymentMethod(Base):
     sepa_bank_code: Mapped[str | None] = mapped_column(String(32))
     sepa_country: Mapped[str | None] = mapped_column(String(2))
     generated_from: Mapped[str | None] = mapped_column(String(32))
+    generated_from_attempt: Mapped[str | None] = mapped_column(String(255))
     allow_redisplay: Mapped[str | None] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16), default="active")
     attached_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

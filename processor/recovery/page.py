@@ -7,7 +7,7 @@ recovered, whatever the browser reports. Stripe is reached through the client pa
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -23,7 +23,6 @@ from processor.db.models import Notification, RecoveryCase
 from processor.errors import InvalidInput, PaymentDeclined, ProcessorError, StripeUnavailable
 from processor.recovery.links import LinkExpired, LinkInvalid, read_link
 from processor.recovery.outbox import queue_notification
-from processor.recovery.recipients import choose_locale
 from processor.recovery.summary import CaseSummary, load_case_summary
 from processor.stripe_gateway import declined, ref_id, require_confirmation_token_id, value_of
 
@@ -108,12 +107,6 @@ def usable_case(linked: LinkedCase) -> CaseSummary:
     if linked.expiry is not None:
         raise linked.expiry
     return linked.case
-
-
-def page_locale(case: CaseSummary, accepted: Sequence[str]) -> str:
-    """The customer's own preference first, then the browser's."""
-    stored = case.contact.preferred_locale if case.contact else None
-    return choose_locale([stored, *accepted])
 
 
 def intent_for_page(case: CaseSummary, stripe_client: stripe.StripeClient) -> IntentForPage:

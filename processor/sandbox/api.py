@@ -91,7 +91,12 @@ async def read_params(request: Request) -> Params:
 
 
 def _base_url(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
+    """Where the sandbox itself is served, its mount path included: Starlette's `base_url`
+    stops at the outermost app, and the bank and 3-D Secure pages live under the mount."""
+    app_root = request.scope.get("app_root_path", "")
+    root = request.scope.get("root_path", "")
+    mount = root[len(app_root) :] if root.startswith(app_root) else ""
+    return str(request.base_url).rstrip("/") + mount
 
 
 async def api_endpoint(request: Request) -> Response:

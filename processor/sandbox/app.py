@@ -17,7 +17,7 @@ from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from processor.config import SANDBOX_PUBLISHABLE_KEY, SANDBOX_SECRET_KEY
-from processor.sandbox import challenge, http_control
+from processor.sandbox import bank_redirects, challenge, http_control
 from processor.sandbox.api import api_endpoint
 from processor.sandbox.control import Sandbox
 from processor.sandbox.store import Clock
@@ -75,6 +75,7 @@ def create_sandbox_app(
         Route("/v3", stripe_js_root, methods=["GET"]),
         Route("/v3/{name}", stripe_js_asset, methods=["GET"]),
         *challenge.routes(),
+        *bank_redirects.routes(),
         *http_control.routes(),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)

@@ -1,10 +1,11 @@
-"""Finishing 3-D Secure: the customer completes or fails the challenge of an intent in
-`requires_action`, with the state changes and events of STRIPE.md 2.7 and 3.3.
+"""Finishing the next action: the customer completes or fails 3-D Secure (or authorizes at the
+bank, for iDEAL and Bancontact) on an intent in `requires_action`, with the state changes and
+events of STRIPE.md 2.7 and 3.3.
 """
 
 from __future__ import annotations
 
-from processor.sandbox import intents, payment_outcomes, setup_intents
+from processor.sandbox import bank_redirects, intents, payment_outcomes, setup_intents
 from processor.sandbox.context import Call
 from processor.sandbox.errors import invalid_request, unexpected_state
 from processor.sandbox.store import StripeObject
@@ -19,7 +20,9 @@ def authenticate(call: Call, intent: StripeObject, success: bool) -> StripeObjec
         raise unexpected_state(intent["object"], intent["id"], intent["status"], "authenticate")
     method = call.store.require("payment_method", intent["payment_method"])
     intent.pop("_three_ds_attempt", None)
-    if intent["object"] == "setup_intent":
+    if intent.get("_bank_redirect"):
+        bank_redirects.finish(call, intent, method, success)
+    elif intent["object"] == "setup_intent":
         if success:
             setup_intents.succeed(call, intent, method)
         else:

@@ -7,16 +7,16 @@ and sends the browser to the intent's `return_url` with Stripe's query parameter
 from __future__ import annotations
 
 import html
-from urllib.parse import urlencode
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from processor.sandbox import authentication, intents
 from processor.sandbox.context import Call
 from processor.sandbox.control import Sandbox
 from processor.sandbox.errors import SandboxError
+from processor.sandbox.returns import back_to_merchant
 from processor.sandbox.store import StripeObject
 from processor.sandbox.wire import decode_form
 
@@ -64,18 +64,7 @@ async def submit(request: Request) -> Response:
     return_url = intent.get("_return_url")
     if not return_url:
         return HTMLResponse("<p>Authentication " + ("completed" if success else "failed") + ".</p>")
-    kind = intent["object"]
-    query = urlencode(
-        {
-            kind: intent["id"],
-            f"{kind}_client_secret": intent["client_secret"],
-            "redirect_status": "succeeded"
-            if intent["status"] in ("succeeded", "processing")
-            else "failed",
-        }
-    )
-    separator = "&" if "?" in return_url else "?"
-    return RedirectResponse(f"{return_url}{separator}{query}", 303)
+    return back_to_merchant(intent, return_url)
 
 
 def routes() -> list[BaseRoute]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from processor.sandbox import cards
+from processor.sandbox import bank_methods, cards
 from processor.sandbox.context import Call
 from processor.sandbox.errors import SandboxError, invalid_request
 from processor.sandbox.ids import new_id
@@ -37,8 +37,8 @@ HELPER_PARAMS = frozenset(
 )
 CLIENT_PARAMS = HELPER_PARAMS | {"mandate_data", "key", "_stripe_version", "client_context"}
 USAGES = ("off_session", "on_session")
-HELPER_TYPES = frozenset({"sepa_debit"})
-CLIENT_TYPES = frozenset({"card", "sepa_debit"})
+HELPER_TYPES = frozenset({"sepa_debit"}) | bank_methods.BANK_TYPES
+CLIENT_TYPES = frozenset({"card", "sepa_debit"}) | bank_methods.BANK_TYPES
 
 
 def create_with_helper(call: Call) -> StripeObject:
@@ -137,6 +137,8 @@ def method_from(call: Call, params: Params, allowed_types: frozenset[str]) -> St
             param="payment_method_data[type]",
         )
     redisplay = as_str(data, "allow_redisplay") or "unspecified"
+    if kind in bank_methods.BANK_TYPES:
+        return bank_methods.build_bank_method(call, kind, data, allow_redisplay=redisplay)
     if kind == "sepa_debit":
         iban = as_str(as_dict(data, "sepa_debit"), "iban")
         if iban is None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from processor.sandbox import confirmation_tokens, versions
+from processor.sandbox import bank_methods, confirmation_tokens, versions
 from processor.sandbox.context import Call
 from processor.sandbox.errors import invalid_request, no_such
 from processor.sandbox.ids import new_id
@@ -231,6 +231,8 @@ def check_confirmable(
     token = _token(call, params)
     if token is not None:
         confirmation_tokens.check_usable(call, token)
+    if intent["object"] == "payment_intent":
+        bank_methods.refuse_payment(call, params)
     return_url = _return_url(intent, params, token)
     apm = intent["automatic_payment_methods"]
     if (

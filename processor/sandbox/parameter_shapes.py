@@ -63,7 +63,7 @@ SHAPES: dict[str, Shape] = {
     "mandate_data": {
         "customer_acceptance": {
             **_leaves("type", "accepted_at"),
-            "online": _leaves("ip_address", "user_agent"),
+            "online": _leaves("ip_address", "user_agent", "infer_from_client"),
             "offline": {},
         }
     },

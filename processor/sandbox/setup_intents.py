@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from processor.sandbox import intents, listing
+from processor.sandbox import bank_methods, intents, listing
 from processor.sandbox.context import Call
 from processor.sandbox.errors import invalid_request, unexpected_state
 from processor.sandbox.ids import client_secret, new_id
@@ -137,6 +137,7 @@ def create(call: Call) -> StripeObject:
         intents.set_payment_method(intent, intents.payment_method_param(call, params))
     if confirm:
         intents.check_confirmable(call, intent, params, off_session=False)
+        bank_methods.check_setup(call, params)
     call.store.add(intent)
     call.emit("setup_intent.created", intent)
     if confirm:
@@ -149,6 +150,7 @@ def confirm(call: Call) -> StripeObject:
     intents.reject_payment_method_types(call, params)
     reject_unknown(params, intents.accepted(call, CONFIRM_PARAMS))
     intent = intents.find_for_client(call, "setup_intent")
+    bank_methods.check_setup(call, params)
     _confirm(call, intent, params)
     return intents.view(call, intent)
 
@@ -161,6 +163,9 @@ def _confirm(call: Call, intent: StripeObject, params: Params) -> None:
         intent["_mandate_data"] = params["mandate_data"]
     intent["latest_attempt"] = _attempt(call, intent, method)
     intent["last_setup_error"] = None
+    if method["type"] in bank_methods.BANK_TYPES:
+        bank_methods.start_redirect(call, intent, method)
+        return
     card = method.get("_card")
     if card is not None and card.refused is not None:
         error = decline_error(card.refused)

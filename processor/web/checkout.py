@@ -20,6 +20,7 @@ from processor.errors import InvalidInput, PaymentDeclined
 from processor.runtime import Runtime
 from processor.web import limits
 from processor.web.errors import public_decline
+from processor.web.language import page_language
 from processor.web.security import json_route, read_json_object
 from processor.web.session import session_customer_id, start_session
 
@@ -49,10 +50,18 @@ def _required_customer(request: Request, settings: Settings) -> str:
 
 
 async def config(request: Request) -> JSONResponse:
-    """What the page needs to load Stripe.js."""
-    settings = _runtime(request).settings
+    """What the page needs to load Stripe.js, and the language to speak."""
+    runtime = _runtime(request)
+    settings = runtime.settings
+    customer_id = session_customer_id(request, settings)
+    record = (
+        await run_in_threadpool(customers.find_customer, runtime, customer_id)
+        if customer_id
+        else None
+    )
     return JSONResponse(
         {
+            "locale": page_language(request, record.preferred_locale if record else None),
             "publishableKey": settings.stripe_publishable_key,
             "stripeJsUrl": settings.stripe_js_url,
             "currency": settings.currency,
@@ -168,6 +177,7 @@ async def setup_result(request: Request) -> JSONResponse:
                 "last4": method.last4,
                 "exp_month": method.exp_month,
                 "exp_year": method.exp_year,
+                "generated_from": method.generated_from,
             },
             "error": None if outcome.error_code is None else _public_error(outcome),
         },

@@ -27,6 +27,7 @@ from processor.recovery.summary import CaseSummary
 from processor.runtime import Runtime
 from processor.web import limits
 from processor.web.errors import error_body, public_decline
+from processor.web.language import page_language
 from processor.web.pages import PAGES_DIRECTORY
 from processor.web.security import json_route, read_json_object
 
@@ -147,7 +148,7 @@ async def _count_attempt(request: Request, case: CaseSummary) -> None:
 
 def _describe(linked: page.LinkedCase, settings: Settings, request: Request) -> dict[str, Any]:
     case = linked.case
-    locale = page.page_locale(case, _accepted_languages(request))
+    locale = page_language(request, case.contact.preferred_locale if case.contact else None)
     method = case.method
     return {
         "state": case.status,
@@ -171,11 +172,6 @@ def _describe(linked: page.LinkedCase, settings: Settings, request: Request) -> 
 
 def _page_url(settings: Settings, request: Request) -> str:
     return f"{settings.public_base_url.rstrip('/')}/recover/{request.path_params['token']}"
-
-
-def _accepted_languages(request: Request) -> list[str]:
-    header = request.headers.get("accept-language", "")
-    return [part.split(";")[0].strip() for part in header.split(",") if part.strip()]
 
 
 def routes(settings: Settings) -> list[BaseRoute]:

@@ -29,6 +29,7 @@ from sqlalchemy.exc import StatementError
 
 from processor.charging.settlement import IntentOutcome, settle_charges
 from processor.checkout.attempts import AttemptChange, write_attempt_changes
+from processor.checkout.generated import link_generated_methods
 from processor.checkout.methods import MethodChange, write_method_changes
 from processor.db.bulk import insert_rows, rows_parameters
 from processor.db.locks import lock_keys_until_commit
@@ -248,11 +249,19 @@ def write_changes(connection: Connection, changes: Iterable[Change], *, now: dat
             failures.append(change)
         else:
             outcomes.append(change)
+    # Set-up attempts that generated a method: the SetupIntent's events and the method's
+    # `attached` may be applied by two workers at once, and each must see the other's row.
+    generating = {
+        *(a.latest_attempt_id for a in attempts if a.payment_method_type and a.latest_attempt_id),
+        *(m.details["generated_from_attempt"] for m in methods
+          if m.details and m.details.get("generated_from_attempt")),
+    }
     # Every lock the batch needs, in one sorted statement: ConfirmationTokens whose lost
-    # answers may be adopted, and PaymentIntents whose outcomes are recorded.
+    # answers may be adopted, generating attempts, and PaymentIntents whose outcomes are recorded.
     lock_keys_until_commit(connection, [
         *(a.confirmation_token_id for a in attempts
           if a.confirmation_token_id is not None and a.customer_id is not None),
+        *generating,
         *(f.payment_intent_id for f in failures),
         *(o.payment_intent_id for o in outcomes),
     ])
@@ -260,6 +269,8 @@ def write_changes(connection: Connection, changes: Iterable[Change], *, now: dat
         write_attempt_changes(connection, attempts, now=now)
     if methods:
         write_method_changes(connection, methods, now=now)
+    if generating:
+        link_generated_methods(connection, now=now)
     if failures or outcomes:
         settled = [o.payment_intent_id for o in outcomes if o.outcome != "failed"]
         write_case_changes(connection, failures, settled, now=now)

@@ -14,6 +14,7 @@ from typing import Any
 
 from processor.charging.settlement import IntentOutcome, Settlement
 from processor.checkout.attempts import AttemptChange
+from processor.checkout.generated import bank_type_of
 from processor.checkout.methods import MethodChange, method_details
 from processor.clock import from_unix
 from processor.recovery.cases import PaymentFailure
@@ -44,12 +45,16 @@ def setup_state(event: Event, error: Any = None) -> AttemptChange:
         error_message=text_or_none(error.get("message")),
         state_changed_at=event.created,
         created_at=from_unix(created) if isinstance(created, int) else event.created,
+        latest_attempt_id=ref_id(intent.get("latest_attempt")),
+        payment_method_type=bank_type_of(intent),
     )
 
 
 def on_setup_intent_succeeded(event: Event) -> tuple[Change, ...]:
     state = setup_state(event)
-    if state.payment_method_id is None:
+    if state.payment_method_id is None or state.payment_method_type is not None:
+        # An iDEAL/Bancontact method is single use: the `sepa_debit` method it generated is
+        # the one saved, and its own `payment_method.attached` records it.
         return (state,)
     # The event names the method only; `payment_method.attached` (or the background
     # completion) brings its details.

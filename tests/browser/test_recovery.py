@@ -122,7 +122,10 @@ def test_new_card_from_the_email_to_the_webhook_on_a_phone(
 
 
 def test_japanese_customer_pays_in_yen_with_3d_secure(
-    live: LiveApp, smtp_server: SmtpServer, page: Page, remember_state: Callable[..., Any]
+    live: LiveApp,
+    smtp_server: SmtpServer,
+    new_page: Callable[..., Page],
+    remember_state: Callable[..., Any],
 ) -> None:
     case = failed_charge(
         live,
@@ -136,6 +139,7 @@ def test_japanese_customer_pays_in_yen_with_3d_secure(
     [mail] = smtp_server.wait_for(1, timeout=20)
     assert "￥4,800" in mail.message["Subject"]
 
+    page = new_page(locale="ja-JP")  # a Japanese browser: Accept-Language says ja
     page.goto(link_in(mail, live))
     expect(page.get_by_role("heading", name="お支払い金額：￥4,800")).to_be_visible()  # noqa: RUF001
     expect(page.locator("html")).to_have_attribute("lang", "ja")

@@ -205,3 +205,75 @@ def test_handle_next_action_refuses_an_intent_that_needs_nothing(live: LiveApp, 
     answer = result(page)
     assert answer["error"]["code"] == "payment_intent_unexpected_state"
     expect(page.get_by_role("dialog")).to_have_count(0)
+
+
+def mount_bank_element(page: Page) -> Any:
+    """A Payment Element in setup mode for euros (so it offers iDEAL and Bancontact)."""
+    page.evaluate(
+        """() => {
+            const slot = document.createElement('div');
+            slot.id = 'bank-element';
+            document.body.prepend(slot);
+            window.__stripe = Stripe('pk_test_sandbox');
+            window.__elements = window.__stripe.elements({mode: 'setup', currency: 'eur'});
+            window.__elements.create('payment').mount('#bank-element');
+        }"""
+    )
+    return page.locator("#bank-element")
+
+
+def test_ideal_from_elements_follows_the_bank_redirect_and_back(live: LiveApp, page: Page) -> None:
+    open_host_page(page, live)
+    element = mount_bank_element(page)
+    element.get_by_label("iDEAL").check()
+    element.get_by_label("Full name").fill("Jo Jansen")
+    element.get_by_label("Email").fill("jo@example.com")
+    element.get_by_label("Bank").select_option("ing")
+    page.evaluate(
+        """() => { window.__result = undefined;
+            window.__elements.submit().then(() => window.__stripe.createConfirmationToken({
+                elements: window.__elements, params: {return_url: location.origin + '/?from=bank'}}))
+            .then((r) => { window.__result = r; }); }"""
+    )
+    token = result(page)["confirmationToken"]
+    assert token["payment_method_preview"]["ideal"]["bank"] == "ing"
+    client = live.runtime.stripe
+    customer = client.v1.customers.create({"email": "jo@example.com"})
+    setup = client.v1.setup_intents.create(
+        {"customer": customer.id, "confirm": True, "confirmation_token": token["id"]}
+    )
+    assert setup.status == "requires_action"
+
+    start(page, "return stripe.handleNextAction({clientSecret: argument});", setup.client_secret)
+    page.get_by_role("button", name="Authorize test payment").click()
+
+    page.wait_for_url(re.compile(r"redirect_status=succeeded"))
+    assert f"setup_intent={setup.id}" in page.url
+    assert "from=bank" in page.url
+    [saved] = client.v1.customers.payment_methods.list(customer.id).data
+    assert saved.type == "sepa_debit"
+
+
+def test_confirm_setup_with_bancontact_goes_to_the_bank_and_back(live: LiveApp, page: Page) -> None:
+    client = live.runtime.stripe
+    customer = client.v1.customers.create({"email": "jo@example.com"})
+    setup = client.v1.setup_intents.create({"customer": customer.id})
+    open_host_page(page, live)
+    element = mount_bank_element(page)
+    element.get_by_label("Bancontact").check()
+    element.get_by_label("Full name").fill("Jo Peeters")
+    element.get_by_label("Email").fill("jo@example.com")
+
+    page.evaluate(
+        """(clientSecret) => { window.__elements.submit().then(() => window.__stripe.confirmSetup({
+            elements: window.__elements, clientSecret,
+            confirmParams: {return_url: location.origin + '/?from=confirm'}})); }""",
+        setup.client_secret,
+    )
+    page.get_by_role("button", name="Fail test payment").click()
+
+    page.wait_for_url(re.compile(r"redirect_status=failed"))
+    assert f"setup_intent={setup.id}" in page.url
+    failed = client.v1.setup_intents.retrieve(setup.id)
+    assert failed.status == "requires_payment_method"
+    assert client.v1.customers.payment_methods.list(customer.id).data == []

@@ -6,7 +6,7 @@ from typing import Any
 
 import stripe
 
-from tests.fixtures.sandbox import SandboxHandle
+from tests.fixtures.sandbox import RETURN_URL, SandboxHandle
 
 
 def set_up(sandbox: SandboxHandle, payment_method: str, email: str = "jo@example.com") -> Any:
@@ -44,3 +44,31 @@ def publishable_client(sandbox: SandboxHandle) -> stripe.StripeClient:
 
 def event_types(sandbox: SandboxHandle, object_id: str) -> list[str]:
     return [e["type"] for e in sandbox.control.events if e["data"]["object"]["id"] == object_id]
+
+
+BANK_MANDATE = {"customer_acceptance": {"type": "offline", "accepted_at": 1}}
+
+
+def bank_setup(
+    sandbox: SandboxHandle,
+    kind: str,
+    email: str = "jo@example.com",
+    *,
+    mandate: dict[str, Any] | None = BANK_MANDATE,
+) -> tuple[str, Any]:
+    """A customer and a SetupIntent confirmed with an iDEAL/Bancontact token (at the bank)."""
+    client = sandbox.client.v1
+    customer = client.customers.create({"email": email})
+    data: dict[str, Any] = {"type": kind, "billing_details": {"name": "Jo Jansen", "email": email}}
+    if kind == "ideal":
+        data["ideal"] = {"bank": "ing"}
+    token = client.test_helpers.confirmation_tokens.create({"payment_method_data": data})
+    params: dict[str, Any] = {
+        "customer": customer.id,
+        "confirm": True,
+        "confirmation_token": token.id,
+        "return_url": RETURN_URL,
+    }
+    if mandate is not None:
+        params["mandate_data"] = mandate
+    return customer.id, client.setup_intents.create(params)

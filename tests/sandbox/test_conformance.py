@@ -162,6 +162,32 @@ def _run_the_flows(sandbox: SandboxHandle) -> list[dict[str, Any]]:
         )
     )
     sandbox.control.settle(debit.id)
+    ideal_token = keep(
+        client.test_helpers.confirmation_tokens.create(
+            {
+                "payment_method_data": {
+                    "type": "ideal",
+                    "ideal": {"bank": "ing"},
+                    "billing_details": {"name": "Jo", "email": "conform@example.com"},
+                }
+            }
+        )
+    )
+    ideal = keep(
+        client.setup_intents.create(
+            {
+                "customer": customer.id,
+                "confirm": True,
+                "confirmation_token": ideal_token.id,
+                "return_url": RETURN_URL,
+                "mandate_data": {"customer_acceptance": {"type": "offline", "accepted_at": 1}},
+            }
+        )
+    )
+    sandbox.control.authenticate(ideal.id, True)
+    ideal_done = keep(client.setup_intents.retrieve(ideal.id, {"expand": ["latest_attempt"]}))
+    generated = ideal_done.latest_attempt.payment_method_details.ideal.generated_sepa_debit
+    keep(client.payment_methods.retrieve(generated))
     # Error bodies embed the intent and the method: those are checked too.
     answers += [declined_setup.value.json_body or {}, declined_payment.value.json_body or {}]
     keep(client.payment_methods.detach(str(setup.payment_method)))

@@ -52,6 +52,7 @@ def test_real_keys_leave_sandbox_mode_and_split_rotated_secrets() -> None:
         ({"RECOVERY_LINK_TTL": "soon"}, "RECOVERY_LINK_TTL"),
         ({"WEBHOOK_TOLERANCE_SECONDS": "-5"}, "WEBHOOK_TOLERANCE_SECONDS"),
         ({"SMTP_URL": "http://mail"}, "SMTP_URL"),
+        ({"SANDBOX_SEPA_SETTLEMENT_SECONDS": "-1"}, "SANDBOX_SEPA_SETTLEMENT_SECONDS"),
     ],
 )
 def test_bad_settings_are_named(environ: dict[str, str], named: str) -> None:
@@ -178,3 +179,9 @@ def test_loopback_http_and_strong_tokens_are_accepted_in_production() -> None:
     assert settings.ops_token == "o" * 32
     assert settings.signup_limit == RateLimit(3, timedelta(minutes=10))
     assert settings.recovery_attempt_limit is None
+
+
+def test_the_sandbox_settlement_delay_may_be_zero() -> None:
+    environ = {"SANDBOX_SEPA_SETTLEMENT_SECONDS": "0"}
+    assert load_settings(environ, env_file=None).sandbox_sepa_settlement_seconds == 0.0
+    assert load_settings({}, env_file=None).sandbox_sepa_settlement_seconds is None

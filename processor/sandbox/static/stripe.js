@@ -38,6 +38,55 @@
     { iban: 'DE89370400440532013000', label: 'DE89 …3000', hint: 'debits succeed' },
     { iban: 'DE62370400440532013001', label: 'DE62 …3001', hint: 'debits fail' }
   ];
+  // Bank redirect methods the Payment Element offers for EUR in setup mode; each leaves a
+  // reusable SEPA Direct Debit method behind after the customer authorizes at the bank.
+  var BANK_METHODS = [['ideal', 'iDEAL'], ['bancontact', 'Bancontact']];
+  var IDEAL_BANKS = [
+    ['', 'Select bank'], ['abn_amro', 'ABN AMRO'], ['asn_bank', 'ASN Bank'], ['bunq', 'bunq'],
+    ['ing', 'ING'], ['knab', 'Knab'], ['rabobank', 'Rabobank'], ['regiobank', 'RegioBank'],
+    ['revolut', 'Revolut'], ['sns_bank', 'SNS Bank'], ['triodos_bank', 'Triodos Bank'],
+    ['van_lanschot', 'Van Lanschot']
+  ];
+  // The Elements' words in Japanese, for `locale: 'ja'` (as Stripe's Elements localise).
+  var ENGLISH_TEMPLATES = {
+    'mandate:sepa': 'By saving your bank details you authorise {merchant} and Stripe to send instructions ' +
+      'to your bank to debit your account. (Sandbox: no bank is contacted.)',
+    'mandate:bank': 'You will be redirected to your bank to authorize. By continuing you authorise {merchant} ' +
+      'and Stripe to debit your account by SEPA Direct Debit for future payments. (Sandbox: no bank is contacted.)'
+  };
+  var JA_WORDS = {
+    'Stripe sandbox · test payment methods only, nothing is charged': 'Stripe サンドボックス · テスト用のお支払い方法のみ、請求は発生しません',
+    'Payment method': 'お支払い方法',
+    'Card': 'カード',
+    'SEPA Direct Debit': 'SEPA ダイレクトデビット',
+    'Card number': 'カード番号',
+    'Expiration date (MM / YY)': '有効期限 (月 / 年)',
+    'Security code (CVC)': 'セキュリティコード (CVC)',
+    'Test cards': 'テスト用カード',
+    'IBAN': 'IBAN',
+    'Test bank accounts': 'テスト用口座',
+    'Full name': '氏名',
+    'Email': 'メールアドレス',
+    'Bank': '銀行',
+    'Country or region': '国または地域',
+    'Address line 1': '住所 1',
+    'Address line 2 (optional)': '住所 2 (任意)',
+    'City': '市区町村',
+    'Postal code': '郵便番号',
+    'mandate:sepa': '口座情報を登録すると、{merchant} と Stripe が口座からの引き落としを銀行に指示することを承認したことになります。（サンドボックス：銀行には接続しません）',
+    'mandate:bank': '認証のため銀行のページに移動します。続行すると、{merchant} と Stripe が今後のお支払いを SEPA ダイレクトデビットで口座から引き落とすことを承認したことになります。（サンドボックス：銀行には接続しません）',
+    'Your full name is incomplete.': '氏名が入力されていません。',
+    'Your email is incomplete.': 'メールアドレスが正しくありません。',
+    'Select your bank.': '銀行を選択してください。',
+    'Your IBAN is incomplete.': 'IBAN が不完全です。',
+    'Your IBAN is invalid.': 'IBAN が無効です。',
+    'Your card number is incomplete.': 'カード番号が不完全です。',
+    'Your card number is invalid.': 'カード番号が無効です。',
+    "Your card's expiration date is incomplete.": '有効期限が不完全です。',
+    "Your card's expiration month is invalid.": '有効期限の月が無効です。',
+    "Your card's expiration year is in the past.": '有効期限が過ぎています。',
+    "Your card's security code is incomplete.": 'セキュリティコードが不完全です。'
+  };
   var COUNTRIES = [
     ['US', 'United States'], ['GB', 'United Kingdom'], ['DE', 'Germany'], ['FR', 'France'],
     ['NL', 'Netherlands'], ['BE', 'Belgium'], ['AT', 'Austria'], ['IE', 'Ireland'],
@@ -238,6 +287,12 @@
     this._lastState = null;
   }
 
+  // A translator for this element's words, in the locale of its Elements group.
+  BaseElement.prototype._t = function () {
+    var words = this._group._locale() === 'ja' ? JA_WORDS : {};
+    return function (text) { return words[text] || ENGLISH_TEMPLATES[text] || text; };
+  };
+
   BaseElement.prototype.on = function (event, handler) {
     (this._handlers[event] = this._handlers[event] || []).push(handler);
     if (event === 'ready' && this._ready) {
@@ -332,32 +387,39 @@
   PaymentElement.prototype = Object.create(BaseElement.prototype);
 
   PaymentElement.prototype._render = function (root) {
+    var t = this._t();
     var self = this;
     var groupName = uid('method');
-    root.appendChild(el('p', { className: 'sbx-badge', text: 'Stripe sandbox · test payment methods only, nothing is charged' }));
+    root.appendChild(el('p', { className: 'sbx-badge', text: t('Stripe sandbox · test payment methods only, nothing is charged') }));
 
     var methodChoice = el('fieldset', { className: 'sbx-methods' }, [
-      el('legend', { className: 'sbx-legend', text: 'Payment method' })
+      el('legend', { className: 'sbx-legend', text: t('Payment method') })
     ]);
-    [['card', 'Card'], ['sepa_debit', 'SEPA Direct Debit']].forEach(function (pair) {
-      var input = el('input', { type: 'radio', name: groupName, value: pair[0], checked: pair[0] === 'card' });
+    var methods = [['card', t('Card')], ['sepa_debit', t('SEPA Direct Debit')]];
+    var groupOptions = this._group._options;
+    // Only set-ups: the sandbox does not emulate paying with them (docs/sandbox.md).
+    if (groupOptions.mode === 'setup' && String(groupOptions.currency || '').toLowerCase() === 'eur') {
+      methods = methods.concat(BANK_METHODS);
+    }
+    methods.forEach(function (pair) {
+      var input = el('input', { type: 'radio', name: groupName, value: pair[0], checked: pair[0] === 'card', id: uid('method-' + pair[0]) });
       input.addEventListener('change', function () { if (input.checked) self._selectMethod(pair[0]); });
       methodChoice.appendChild(el('label', { className: 'sbx-method' }, [input, el('span', { text: pair[1] })]));
     });
     root.appendChild(methodChoice);
 
     // Card panel: pick a documented test card or type a number.
-    this._number = field('Card number', {
+    this._number = field(t('Card number'), {
       type: 'text', inputmode: 'numeric', autocomplete: 'cc-number', placeholder: '1234 1234 1234 1234', maxlength: 23
     });
-    this._expiry = field('Expiration date (MM / YY)', {
+    this._expiry = field(t('Expiration date (MM / YY)'), {
       type: 'text', inputmode: 'numeric', autocomplete: 'cc-exp', placeholder: 'MM / YY', maxlength: 7
     });
-    this._cvc = field('Security code (CVC)', {
+    this._cvc = field(t('Security code (CVC)'), {
       type: 'text', inputmode: 'numeric', autocomplete: 'cc-csc', placeholder: 'CVC', maxlength: 4
     });
     var cardChoices = el('fieldset', { className: 'sbx-test-list' }, [
-      el('legend', { className: 'sbx-legend', text: 'Test cards' })
+      el('legend', { className: 'sbx-legend', text: t('Test cards') })
     ]);
     var cardGroup = uid('card');
     this._cardRadios = TEST_CARDS.map(function (card) {
@@ -401,11 +463,11 @@
     root.appendChild(this._cardPanel);
 
     // SEPA panel: pick a test IBAN or type one.
-    this._iban = field('IBAN', {
+    this._iban = field(t('IBAN'), {
       type: 'text', autocomplete: 'off', placeholder: 'DE00 0000 0000 0000 0000 00', maxlength: 42
     });
     var ibanChoices = el('fieldset', { className: 'sbx-test-list' }, [
-      el('legend', { className: 'sbx-legend', text: 'Test bank accounts' })
+      el('legend', { className: 'sbx-legend', text: t('Test bank accounts') })
     ]);
     var ibanGroup = uid('iban');
     this._ibanRadios = TEST_IBANS.map(function (entry) {
@@ -433,23 +495,54 @@
       this._iban.wrapper,
       el('p', {
         className: 'sbx-mandate',
-        text: 'By saving your bank details you authorise ' + merchant + ' and Stripe to send ' +
-          'instructions to your bank to debit your account. (Sandbox: no bank is contacted.)'
+        text: t('mandate:sepa').replace('{merchant}', merchant)
       })
     ]);
     root.appendChild(this._sepaPanel);
+    this._renderBankPanel(root, merchant);
+  };
+
+  // iDEAL / Bancontact: name and email for the SEPA mandate, and the bank for iDEAL.
+  PaymentElement.prototype._renderBankPanel = function (root, merchant) {
+    var t = this._t();
+    var self = this;
+    this._holder = field(t('Full name'), { type: 'text', autocomplete: 'name' });
+    this._email = field(t('Email'), { type: 'email', autocomplete: 'email' });
+    this._bank = field(t('Bank'), { tag: 'select' });
+    var defaults = (this._options.defaultValues && this._options.defaultValues.billingDetails) || {};
+    this._holder.input.value = defaults.name || '';
+    this._email.input.value = defaults.email || '';
+    IDEAL_BANKS.forEach(function (pair) { self._bank.input.appendChild(el('option', { value: pair[0], text: pair[1] })); });
+    [this._holder, this._email, this._bank].forEach(function (entry) {
+      entry.input.addEventListener(entry === self._bank ? 'change' : 'input', function () {
+        setFieldError(entry, '');
+        self._changed();
+      });
+    });
+    this._bankPanel = el('div', { className: 'sbx-panel', hidden: true }, [
+      this._holder.wrapper,
+      this._email.wrapper,
+      this._bank.wrapper,
+      el('p', {
+        className: 'sbx-mandate',
+        text: t('mandate:bank').replace('{merchant}', merchant)
+      })
+    ]);
+    root.appendChild(this._bankPanel);
   };
 
   PaymentElement.prototype._selectMethod = function (method) {
     this._method = method;
     this._cardPanel.hidden = method !== 'card';
     this._sepaPanel.hidden = method !== 'sepa_debit';
+    this._bankPanel.hidden = method !== 'ideal' && method !== 'bancontact';
+    this._bank.wrapper.hidden = method !== 'ideal';
     this._clearErrors();
     this._changed();
   };
 
   PaymentElement.prototype._clearErrors = function () {
-    [this._number, this._expiry, this._cvc, this._iban].forEach(function (entry) { setFieldError(entry, ''); });
+    [this._number, this._expiry, this._cvc, this._iban, this._holder, this._email, this._bank].forEach(function (entry) { setFieldError(entry, ''); });
   };
 
   PaymentElement.prototype._cardValues = function () {
@@ -464,33 +557,42 @@
 
   // The first problem with what was typed, in Stripe's words, or null.
   PaymentElement.prototype._problem = function () {
+    var t = this._t();
+    if (this._method === 'ideal' || this._method === 'bancontact') {
+      if (!this._holder.input.value.trim()) return { entry: this._holder, code: 'incomplete_name', message: t('Your full name is incomplete.') };
+      if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(this._email.input.value.trim())) {
+        return { entry: this._email, code: 'incomplete_email', message: t('Your email is incomplete.') };
+      }
+      if (this._method === 'ideal' && !this._bank.input.value) return { entry: this._bank, code: 'incomplete_bank', message: t('Select your bank.') };
+      return null;
+    }
     if (this._method === 'sepa_debit') {
       var iban = this._iban.input.value.replace(/\s/g, '').toUpperCase();
-      if (iban.length < 15) return { entry: this._iban, code: 'incomplete_iban', message: 'Your IBAN is incomplete.' };
-      if (!ibanValid(iban)) return { entry: this._iban, code: 'invalid_iban', message: 'Your IBAN is invalid.' };
+      if (iban.length < 15) return { entry: this._iban, code: 'incomplete_iban', message: t('Your IBAN is incomplete.') };
+      if (!ibanValid(iban)) return { entry: this._iban, code: 'invalid_iban', message: t('Your IBAN is invalid.') };
       return null;
     }
     var card = this._cardValues();
-    if (card.number.length < 13) return { entry: this._number, code: 'incomplete_number', message: 'Your card number is incomplete.' };
-    if (!luhnValid(card.number)) return { entry: this._number, code: 'invalid_number', message: 'Your card number is invalid.' };
+    if (card.number.length < 13) return { entry: this._number, code: 'incomplete_number', message: t('Your card number is incomplete.') };
+    if (!luhnValid(card.number)) return { entry: this._number, code: 'invalid_number', message: t('Your card number is invalid.') };
     if (card.expMonth.length < 2 || card.expYear.length < 2) {
-      return { entry: this._expiry, code: 'incomplete_expiry', message: "Your card's expiration date is incomplete." };
+      return { entry: this._expiry, code: 'incomplete_expiry', message: t("Your card's expiration date is incomplete.") };
     }
     var month = Number(card.expMonth);
-    if (month < 1 || month > 12) return { entry: this._expiry, code: 'invalid_expiry_month', message: "Your card's expiration month is invalid." };
+    if (month < 1 || month > 12) return { entry: this._expiry, code: 'invalid_expiry_month', message: t("Your card's expiration month is invalid.") };
     var now = new Date();
     var year = 2000 + Number(card.expYear);
     if (year < now.getFullYear() || (year === now.getFullYear() && month < now.getMonth() + 1)) {
-      return { entry: this._expiry, code: 'invalid_expiry_year_past', message: "Your card's expiration year is in the past." };
+      return { entry: this._expiry, code: 'invalid_expiry_year_past', message: t("Your card's expiration year is in the past.") };
     }
-    if (card.cvc.length < 3) return { entry: this._cvc, code: 'incomplete_cvc', message: "Your card's security code is incomplete." };
+    if (card.cvc.length < 3) return { entry: this._cvc, code: 'incomplete_cvc', message: t("Your card's security code is incomplete.") };
     return null;
   };
 
   PaymentElement.prototype._state = function () {
     var empty = this._method === 'card'
       ? !this._number.input.value && !this._expiry.input.value && !this._cvc.input.value
-      : !this._iban.input.value;
+      : this._method === 'sepa_debit' ? !this._iban.input.value : !this._holder.input.value && !this._email.input.value;
     return {
       elementType: 'payment',
       empty: empty,
@@ -509,6 +611,8 @@
   };
 
   PaymentElement.prototype._paymentMethodData = function () {
+    if (this._method === 'ideal') return { type: 'ideal', ideal: { bank: this._bank.input.value } };
+    if (this._method === 'bancontact') return { type: 'bancontact' };
     if (this._method === 'sepa_debit') {
       return { type: 'sepa_debit', sepa_debit: { iban: this._iban.input.value.replace(/\s/g, '').toUpperCase() } };
     }
@@ -521,7 +625,12 @@
 
   PaymentElement.prototype._billingDefaults = function () {
     var defaults = (this._options.defaultValues && this._options.defaultValues.billingDetails) || {};
-    return Object.assign({}, defaults);
+    var billing = Object.assign({}, defaults);
+    if (this._method === 'ideal' || this._method === 'bancontact') {
+      billing.name = this._holder.input.value.trim();
+      billing.email = this._email.input.value.trim();
+    }
+    return billing;
   };
 
   // ---------------------------------------------------------------- Address Element
@@ -532,16 +641,17 @@
   AddressElement.prototype = Object.create(BaseElement.prototype);
 
   AddressElement.prototype._render = function (root) {
+    var t = this._t();
     var self = this;
     var defaults = (this._options.defaultValues) || {};
     var address = defaults.address || {};
     this._fields = {
-      name: field('Full name', { type: 'text', autocomplete: 'name' }),
-      country: field('Country or region', { tag: 'select', autocomplete: 'country' }),
-      line1: field('Address line 1', { type: 'text', autocomplete: 'address-line1' }),
-      line2: field('Address line 2 (optional)', { type: 'text', autocomplete: 'address-line2' }),
-      city: field('City', { type: 'text', autocomplete: 'address-level2' }),
-      postal_code: field('Postal code', { type: 'text', autocomplete: 'postal-code' })
+      name: field(t('Full name'), { type: 'text', autocomplete: 'name' }),
+      country: field(t('Country or region'), { tag: 'select', autocomplete: 'country' }),
+      line1: field(t('Address line 1'), { type: 'text', autocomplete: 'address-line1' }),
+      line2: field(t('Address line 2 (optional)'), { type: 'text', autocomplete: 'address-line2' }),
+      city: field(t('City'), { type: 'text', autocomplete: 'address-level2' }),
+      postal_code: field(t('Postal code'), { type: 'text', autocomplete: 'postal-code' })
     };
     var allowed = this._options.allowedCountries;
     COUNTRIES.forEach(function (pair) {
@@ -585,6 +695,7 @@
   };
 
   AddressElement.prototype._problem = function () {
+    var t = this._t();
     var values = this._values();
     var flat = Object.assign({ name: values.name }, values.address);
     var keys = ['name', 'line1', 'city', 'postal_code', 'country'];
@@ -637,6 +748,12 @@
     var element = new Constructor(this, options);
     this._elements[type] = element;
     return element;
+  };
+  // `locale` of elements(), else of Stripe(); 'auto' follows the browser. en and ja only.
+  Elements.prototype._locale = function () {
+    var locale = this._options.locale || this._stripe._options.locale || 'auto';
+    if (locale === 'auto') locale = navigator.language || 'en';
+    return String(locale).toLowerCase().slice(0, 2) === 'ja' ? 'ja' : 'en';
   };
   Elements.prototype.getElement = function (type) { return this._elements[type] || null; };
   Elements.prototype.update = function (options) { Object.assign(this._options, options || {}); };
@@ -732,6 +849,10 @@
       return_url: params.return_url,
       shipping: elements._shipping(params.shipping)
     };
+    // Debits need the customer's acceptance of the mandate the Payment Element showed.
+    if (body.payment_method_data.type !== 'card') {
+      body.mandate_data = { customer_acceptance: { type: 'online', online: { infer_from_client: true } } };
+    }
     var futureUsage = elements._options.setupFutureUsage || elements._options.setup_future_usage;
     if (futureUsage && elements._options.mode === 'payment') body.setup_future_usage = futureUsage;
     return request(this._key, 'POST', '/v1/confirmation_tokens', body);

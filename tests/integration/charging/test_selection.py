@@ -156,3 +156,36 @@ def test_a_named_method_of_another_customer_is_refused_by_stripe(
     with pytest.raises(InvalidInput, match="Stripe refused the charge"):
         charge_off_session(runtime, request, fast)
     assert attempts_for(sandbox, "r") == 0
+
+
+def test_a_method_ideal_generated_is_charged_as_sepa_debit(
+    runtime: Runtime, sandbox: Any, fast: ChargeOptions
+) -> None:
+    client = sandbox.client.v1
+    customer = client.customers.create({"email": "ideal@example.com"}).id
+    token = client.test_helpers.confirmation_tokens.create(
+        {
+            "payment_method_data": {
+                "type": "ideal",
+                "billing_details": {"name": "Ada", "email": "ideal@example.com"},
+            }
+        }
+    )
+    setup = client.setup_intents.create(
+        {
+            "customer": customer,
+            "confirm": True,
+            "confirmation_token": token.id,
+            "return_url": "https://shop.example/return",
+            "mandate_data": {"customer_acceptance": {"type": "offline", "accepted_at": 1}},
+        }
+    )
+    sandbox.control.authenticate(setup.id, True)
+    [generated] = client.customers.payment_methods.list(customer).data
+
+    outcome = charge_off_session(
+        runtime, ChargeRequest(customer, 1500, "eur", reference="ideal-1"), fast
+    )
+
+    assert (outcome.payment_method_id, outcome.status) == (generated.id, "processing")
+    assert setup.payment_method != generated.id

@@ -6,6 +6,7 @@ delivers signed webhooks to the app's own receiver, as `processor serve` does.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -19,9 +20,10 @@ from processor.charging import (
     RetryPolicy,
     charge_off_session,
 )
-from processor.db.models import RecoveryCase, StripeEvent
+from processor.db.models import Notification, RecoveryCase, StripeEvent
 from tests.fixtures.app import LiveApp
 from tests.integration.charging.conftest import FAST_RETRY, cases, charge_row
+from tests.sandbox.flows import bank_setup
 
 FAST = ChargeOptions(retry=FAST_RETRY)
 DECLINES = [
@@ -157,3 +159,53 @@ def test_a_sepa_debit_that_settles_marks_the_charge_succeeded(app: LiveApp) -> N
     assert charge_row(app.runtime.sessions, "sepa-2").status == "succeeded"
     with app.runtime.sessions() as session:
         assert session.scalars(select(RecoveryCase)).all() == []
+
+
+def test_a_debit_from_ideal_emails_only_once_it_has_failed(app: LiveApp) -> None:
+    stand_in = handle(app)
+    stand_in.control.set_sepa_settlement_delay(None)
+    customer, setup = bank_setup(stand_in, "ideal", "ada_generatedSepaDebitIntentsFail@example.com")
+    stand_in.control.authenticate(setup.id, True)
+    request = ChargeRequest(customer, 1200, "eur", reference="ideal-sepa")
+
+    outcome = charge_off_session(app.runtime, request, FAST)
+    stand_in.control.wait_for_deliveries()
+
+    assert outcome.status == "processing"
+    assert charge_row(app.runtime.sessions, "ideal-sepa").status == "processing"
+    assert cases(app.runtime.sessions) == [] and notifications(app) == []
+
+    stand_in.control.settle_processing()
+    stand_in.control.wait_for_deliveries()
+
+    assert charge_row(app.runtime.sessions, "ideal-sepa").status == "failed"
+    [opened] = cases(app.runtime.sessions)
+    assert (opened.kind, opened.payment_method_id) == (
+        "payment_method_required",
+        outcome.payment_method_id,
+    )
+    [queued] = notifications(app)
+    assert queued.case_id == opened.id
+
+
+def notifications(app: LiveApp) -> list[Notification]:
+    with app.runtime.sessions() as session:
+        return list(session.scalars(select(Notification)))
+
+
+def test_the_in_app_sandbox_settles_at_once_when_told(live_app: Callable[..., LiveApp]) -> None:
+    app = live_app(sandbox_sepa_settlement_seconds=0)
+    stand_in = handle(app)
+    customer, _method = stand_in.saved_card("now@example.com", "pm_sepaDebit_success_de")
+
+    outcome = charge_off_session(
+        app.runtime, ChargeRequest(customer, 900, "eur", reference="sepa-now"), FAST
+    )
+
+    assert outcome.status == "processing"
+    deadline = time.monotonic() + 5
+    while charge_row(app.runtime.sessions, "sepa-now").status == "processing":
+        assert time.monotonic() < deadline, "the debit never settled"
+        stand_in.control.wait_for_deliveries()
+        time.sleep(0.05)
+    assert charge_row(app.runtime.sessions, "sepa-now").status == "succeeded"

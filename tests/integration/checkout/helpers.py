@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
-from processor.db.models import SetupAttempt
+from processor.db.models import PaymentMethod, SetupAttempt
 from tests.fixtures.app import LiveApp
 
 
@@ -50,3 +50,8 @@ def authenticate(live: LiveApp, client_secret: str, outcome: str) -> dict[str, A
 def attempts(live: LiveApp) -> list[SetupAttempt]:
     with live.runtime.sessions() as session:
         return list(session.scalars(select(SetupAttempt).order_by(SetupAttempt.id)))
+
+
+def saved_methods(live: LiveApp) -> list[PaymentMethod]:
+    with live.runtime.sessions() as session:
+        return list(session.scalars(select(PaymentMethod)))

@@ -174,6 +174,7 @@ def test_config_names_the_stand_in_in_sandbox_mode(live: LiveApp) -> None:
     answer = httpx.get(f"{live.url}/config")
 
     assert answer.json() == {
+        "locale": "en",
         "publishableKey": "pk_test_sandbox",
         "stripeJsUrl": f"{live.url}/sandbox/stripe/v3/stripe.js",
         "currency": "usd",

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import httpx
-from sqlalchemy import select
 
-from processor.db.models import PaymentMethod
 from tests.fixtures.app import LiveApp
-from tests.integration.checkout.helpers import attempts, confirm, confirmation_token, sign_up
-
-
-def _methods(live: LiveApp) -> list[PaymentMethod]:
-    with live.runtime.sessions() as session:
-        return list(session.scalars(select(PaymentMethod)))
+from tests.integration.checkout.helpers import (
+    attempts,
+    confirm,
+    confirmation_token,
+    saved_methods,
+    sign_up,
+)
 
 
 def test_the_saved_method_is_known_before_the_webhooks_arrive(
@@ -33,7 +32,7 @@ def test_the_saved_method_is_known_before_the_webhooks_arrive(
         "mastercard",
         "4444",
     )
-    [row] = _methods(live)
+    [row] = saved_methods(live)
     assert (row.id, row.customer_id, row.setup_intent_id) == (
         method["id"],
         customer["id"],
@@ -44,7 +43,7 @@ def test_the_saved_method_is_known_before_the_webhooks_arrive(
     live.sandbox.resume_webhooks()
     live.sandbox.wait_for_deliveries(timeout=10)
     assert browser_client.get(f"/setup-intents/{setup['setup_intent']}").json() == body
-    [row] = _methods(live)
+    [row] = saved_methods(live)
     assert row.card_last4 == "4444"
     [attempt] = attempts(live)
     assert (attempt.status, attempt.payment_method_id) == ("succeeded", method["id"])

@@ -28,6 +28,7 @@ from tests.fixtures.events import (
     card_method,
     decline,
     payment_intent,
+    sepa_method,
     setup_intent,
     stripe_event,
 )
@@ -207,3 +208,50 @@ def test_any_batching_of_any_delivery_order_ends_in_the_in_order_state(
     batch_sizes = data.draw(st.lists(st.integers(1, 8), min_size=1, max_size=len(deliveries)))
     in_order = _end_state(engine, sessions, clock, references, events)
     assert _end_state(engine, sessions, clock, references, deliveries, batch_sizes) == in_order
+
+
+def _ideal_history() -> list[dict[str, Any]]:
+    """An iDEAL set-up as Stripe reports it: the bank step, the success naming the single-use
+    iDEAL method, and the `attached` of the sepa_debit method it generated."""
+    marked = {"metadata": {"payment_method_type": "ideal"}, "latest_attempt": "setatt_1"}
+    return [
+        stripe_event(
+            "setup_intent.requires_action",
+            setup_intent("seti_bank", status="requires_action", payment_method="pm_ideal",
+                         **marked),
+            created=CREATED,
+        ),
+        stripe_event(
+            "setup_intent.succeeded",
+            setup_intent("seti_bank", payment_method="pm_ideal", **marked),
+            created=CREATED + 30,
+        ),
+        stripe_event(
+            "payment_method.attached",
+            sepa_method("pm_generated", sepa_debit={
+                "bank_code": "37040044", "country": "DE", "last4": "3000",
+                "generated_from": {"charge": None, "setup_attempt": "setatt_1"},
+            }),
+            created=CREATED + 30,
+        ),
+    ]
+
+
+@PROPERTY
+@given(data=st.data())
+def test_a_bank_set_up_saves_the_generated_method_in_any_order(
+    data: st.DataObject, engine: Engine, sessions: sessionmaker[Session], clock: FakeClock
+) -> None:
+    events = _ideal_history()
+    deliveries = data.draw(st.permutations(events + data.draw(st.lists(st.sampled_from(events),
+                                                                       max_size=2))))
+    sizes = data.draw(st.lists(st.integers(1, 3), min_size=1, max_size=5))
+    in_order = _end_state(engine, sessions, clock, [], events)
+
+    assert _end_state(engine, sessions, clock, [], deliveries, sizes) == in_order
+    with sessions() as session:
+        [method] = session.scalars(select(PaymentMethod))
+        [attempt] = session.scalars(select(SetupAttempt))
+    assert (method.id, method.type, method.sepa_last4) == ("pm_generated", "sepa_debit", "3000")
+    assert (method.generated_from, method.setup_intent_id) == ("ideal", "seti_bank")
+    assert (attempt.status, attempt.payment_method_type) == ("succeeded", "ideal")
