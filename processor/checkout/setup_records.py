@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, case, exists, func, select, update
@@ -83,53 +84,67 @@ def record_attempt(
         "created_at": now,
         "updated_at": now,
     }
-    token_id = attempt.confirmation_token_id
     with unit_of_work(sessions) as session:
         if attempt.setup_intent_id is None:
-            if attempt.status == "error" and token_id is not None:
-                lock_confirmation_tokens(session.connection(), [token_id])
-                if _setup_recorded(session, attempt.customer_id, token_id):
-                    # The answer was lost but a webhook already recorded the SetupIntent.
-                    return
-            session.add(SetupAttempt(**values))
+            _insert_without_intent(session, attempt, values)
             return
+        token_id = attempt.confirmation_token_id
         if token_id is not None:
             connection = session.connection()
             lock_confirmation_tokens(connection, [token_id])
             adopt_orphan_attempts(
                 connection, [(attempt.setup_intent_id, attempt.customer_id, token_id)], now=now
             )
-        if insert_ignoring_conflict(session, SetupAttempt, values, conflict_on=["setup_intent_id"]):
-            return
-        status = (
-            attempt.status
-            if refreshed
-            else case(
-                (SetupAttempt.state_changed_at.is_(None), attempt.status), else_=SetupAttempt.status
-            )
+        if not insert_ignoring_conflict(
+            session, SetupAttempt, values, conflict_on=["setup_intent_id"]
+        ):
+            _merge_into_stored(session, attempt, refreshed=refreshed, now=now)
+
+
+def _insert_without_intent(
+    session: Session, attempt: AttemptRecord, values: dict[str, Any]
+) -> None:
+    """An attempt Stripe never answered with a SetupIntent (refused, or its answer lost)."""
+    token_id = attempt.confirmation_token_id
+    if attempt.status == "error" and token_id is not None:
+        lock_confirmation_tokens(session.connection(), [token_id])
+        if _setup_recorded(session, attempt.customer_id, token_id):
+            return  # the answer was lost but a webhook already recorded the SetupIntent
+    session.add(SetupAttempt(**values))
+
+
+def _merge_into_stored(
+    session: Session, attempt: AttemptRecord, *, refreshed: bool, now: datetime
+) -> None:
+    status = (
+        attempt.status
+        if refreshed
+        else case(
+            (SetupAttempt.state_changed_at.is_(None), attempt.status), else_=SetupAttempt.status
         )
-        merged: dict[str, Any] = {
-            "customer_id": func.coalesce(SetupAttempt.customer_id, attempt.customer_id),
-            "confirmation_token_id": func.coalesce(
-                SetupAttempt.confirmation_token_id, attempt.confirmation_token_id
-            ),
-            "payment_method_id": func.coalesce(
-                attempt.payment_method_id, SetupAttempt.payment_method_id
-            ),
-            "status": status,
-            "updated_at": now,
-        }
-        if attempt.error_code is not None or refreshed:
-            merged.update(
-                error_code=attempt.error_code,
-                decline_code=attempt.decline_code,
-                error_message=attempt.error_message,
-            )
-        session.execute(
-            update(SetupAttempt)
-            .where(SetupAttempt.setup_intent_id == attempt.setup_intent_id)
-            .values(**merged)
+    )
+    merged: dict[str, Any] = {
+        "customer_id": func.coalesce(SetupAttempt.customer_id, attempt.customer_id),
+        "confirmation_token_id": func.coalesce(
+            SetupAttempt.confirmation_token_id, attempt.confirmation_token_id
+        ),
+        "payment_method_id": func.coalesce(
+            attempt.payment_method_id, SetupAttempt.payment_method_id
+        ),
+        "status": status,
+        "updated_at": now,
+    }
+    if attempt.error_code is not None or refreshed:
+        merged.update(
+            error_code=attempt.error_code,
+            decline_code=attempt.decline_code,
+            error_message=attempt.error_message,
         )
+    session.execute(
+        update(SetupAttempt)
+        .where(SetupAttempt.setup_intent_id == attempt.setup_intent_id)
+        .values(**merged)
+    )
 
 
 def _setup_recorded(session: Session, customer_id: str, confirmation_token_id: str) -> bool:

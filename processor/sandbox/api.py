@@ -16,9 +16,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from processor.sandbox import expand, idempotency, routes, versions
+from processor.sandbox.context import Call
 from processor.sandbox.control import Sandbox
 from processor.sandbox.errors import SandboxError, authentication, invalid_request
 from processor.sandbox.ids import request_id as new_request_id
+from processor.sandbox.knobs import Knobs
+from processor.sandbox.routes import ApiRoute
 from processor.sandbox.wire import Params, as_list, decode_form, decode_json, decode_query
 
 NO_KEY_MESSAGE = (
@@ -115,28 +118,11 @@ async def _handle(
     request: Request, sandbox: Sandbox, request_id: str, headers: dict[str, str]
 ) -> Response:
     knobs = sandbox.knobs
-    if not knobs.admit():
-        raise SandboxError(
-            429,
-            "invalid_request_error",
-            RATE_LIMIT_MESSAGE,
-            code="rate_limit",
-            headers={"Stripe-Rate-Limited-Reason": "global-rate"},
-        )
-    inject = knobs.inject_error()
-    if inject and not knobs.error_after_execution:
-        raise _injected_error(knobs.error_should_retry)
+    inject = _admit(knobs)
     path = "/v1/" + request.path_params["path"]
     method = request.method
     params = await read_params(request)
-    found = routes.match(method, path)
-    if found is None:
-        raise invalid_request(
-            f"Unrecognized request URL ({method}: {path}). Please see https://stripe.com/docs "
-            "or we can help at https://support.stripe.com/.",
-            status=404,
-        )
-    route, path_args = found
+    route, path_args = _route(method, path)
     kind = key_kind(sandbox, _presented_key(request, params), route.access)
     params.pop("key", None)
     key = request.headers.get("idempotency-key") if method == "POST" else None
@@ -171,10 +157,53 @@ async def _handle(
         base_url=_base_url(request),
         path_args=path_args,
     )
+    status, payload, headers = _execute(sandbox, route, call, headers, scope, key, request_id)
+    if inject:
+        raise _injected_error(knobs.error_should_retry)
+    return Response(payload, status, headers, media_type="application/json")
+
+
+def _admit(knobs: Knobs) -> bool:
+    """The rate-limit and error knobs before anything runs; True: fail after running."""
+    if not knobs.admit():
+        raise SandboxError(
+            429,
+            "invalid_request_error",
+            RATE_LIMIT_MESSAGE,
+            code="rate_limit",
+            headers={"Stripe-Rate-Limited-Reason": "global-rate"},
+        )
+    inject = bool(knobs.inject_error())
+    if inject and not knobs.error_after_execution:
+        raise _injected_error(knobs.error_should_retry)
+    return inject
+
+
+def _route(method: str, path: str) -> tuple[ApiRoute, dict[str, str]]:
+    found = routes.match(method, path)
+    if found is None:
+        raise invalid_request(
+            f"Unrecognized request URL ({method}: {path}). Please see https://stripe.com/docs "
+            "or we can help at https://support.stripe.com/.",
+            status=404,
+        )
+    return found
+
+
+def _execute(
+    sandbox: Sandbox,
+    route: ApiRoute,
+    call: Call,
+    headers: dict[str, str],
+    scope: str,
+    key: str | None,
+    request_id: str,
+) -> tuple[int, bytes, dict[str, str]]:
+    """Run the handler, expand its answer, and keep it under the idempotency key."""
     writes_before = sandbox.store.writes
     try:
         body = sandbox.execute(route.handler, call)
-        expansions = as_list(params, "expand")
+        expansions = as_list(call.params, "expand")
         if expansions:
             with sandbox.store.lock:
                 body = expand.apply(sandbox.store, body, expansions)
@@ -192,9 +221,7 @@ async def _handle(
         raise
     if key:
         sandbox.idempotency.finish(scope, key, status, payload, headers)
-    if inject:
-        raise _injected_error(knobs.error_should_retry)
-    return Response(payload, status, headers, media_type="application/json")
+    return status, payload, headers
 
 
 def _injected_error(should_retry: bool | None) -> SandboxError:

@@ -112,6 +112,15 @@ def _off_session(params: Params) -> bool:
     )
 
 
+# What a new PaymentIntent's `payment_method_options.card` says when nothing was asked.
+CARD_OPTIONS = {
+    "installments": None,
+    "mandate_options": None,
+    "network": None,
+    "request_three_d_secure": "automatic",
+}
+
+
 def create(call: Call) -> StripeObject:
     params = call.params
     types = intents.payment_method_types(call, params)
@@ -122,8 +131,25 @@ def create(call: Call) -> StripeObject:
         raise missing_param("currency")
     assert amount is not None
     validate_amount(amount, currency)
-    confirm = as_bool(params, "confirm", False)
+    confirm = bool(as_bool(params, "confirm", False))
     off_session = _off_session(params)
+    _refuse_confirm_params_without_confirm(params, confirm=confirm, off_session=off_session)
+    intent = _new_intent(call, params, amount, currency, types)
+    explicit = as_str(params, "payment_method")
+    if explicit and not confirm:
+        intents.set_payment_method(intent, intents.payment_method_param(call, params))
+    if confirm:
+        intents.check_confirmable(call, intent, params, off_session=off_session)
+    call.store.add(intent)
+    call.emit("payment_intent.created", intent)
+    if confirm:
+        _confirm(call, intent, params, off_session=off_session)
+    return intents.view(call, intent)
+
+
+def _refuse_confirm_params_without_confirm(
+    params: Params, *, confirm: bool, off_session: bool
+) -> None:
     if off_session and not confirm:
         raise invalid_request(
             "You can only pass in `off_session` when `confirm` is set to true.",
@@ -134,10 +160,16 @@ def create(call: Call) -> StripeObject:
             raise invalid_request(
                 f"You can only pass in `{name}` when `confirm` is set to true.", param=name
             )
+
+
+def _new_intent(
+    call: Call, params: Params, amount: int, currency: str, types: list[str] | None
+) -> StripeObject:
+    """A PaymentIntent in `requires_payment_method`, every field of Stripe's schema present."""
     customer_id = intents.customer_param(call, params)
     usage = as_choice(params, "setup_future_usage", USAGES)
     intent_id = new_id("pi")
-    intent: StripeObject = {
+    return {
         "id": intent_id,
         "object": "payment_intent",
         "amount": amount,
@@ -169,14 +201,7 @@ def create(call: Call) -> StripeObject:
         "on_behalf_of": None,
         "payment_method": None,
         "payment_method_configuration_details": None,
-        "payment_method_options": {
-            "card": {
-                "installments": None,
-                "mandate_options": None,
-                "network": None,
-                "request_three_d_secure": "automatic",
-            }
-        },
+        "payment_method_options": {"card": dict(CARD_OPTIONS)},
         "payment_method_types": types or ["card", "sepa_debit"],
         "payment_record": None,
         "processing": None,
@@ -191,16 +216,6 @@ def create(call: Call) -> StripeObject:
         "transfer_data": None,
         "transfer_group": None,
     }
-    explicit = as_str(params, "payment_method")
-    if explicit and not confirm:
-        intents.set_payment_method(intent, intents.payment_method_param(call, params))
-    if confirm:
-        intents.check_confirmable(call, intent, params, off_session=off_session)
-    call.store.add(intent)
-    call.emit("payment_intent.created", intent)
-    if confirm:
-        _confirm(call, intent, params, off_session=off_session)
-    return intents.view(call, intent)
 
 
 def confirm(call: Call) -> StripeObject:
