@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import threading
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Any
 
 from rich.console import Console
@@ -99,12 +98,7 @@ class ResultFile:
         self._handle = self.path.open("w", encoding="utf-8")
         return self
 
-    def __exit__(
-        self,
-        _type: type[BaseException] | None,
-        _value: BaseException | None,
-        _traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *_exc_info: object) -> None:
         if self._handle is not None:
             self._handle.close()
 

@@ -17,10 +17,11 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import stripe
+from sqlalchemy.orm import Session
 
 from processor.charging.decline_policy import AUTHENTICATION_REQUIRED, Decline
 from processor.charging.ratelimit import TokenBucket
@@ -173,12 +174,11 @@ class Retrier:
         with unit_of_work(self.deps.sessions) as session:
             lock_payment_intents(session.connection(), [retry.payment_intent_id])
             charge_id = ref_id(value_of(intent, "latest_charge"))
-            if not finish_retry(
+            if not self._finish(
                 session,
                 retry,
-                worker_id=self.worker_id,
-                status="succeeded",
-                now=now,
+                "succeeded",
+                now,
                 charge_id=charge_id,
             ):
                 return "superseded"
@@ -190,6 +190,14 @@ class Retrier:
         log.info("retry %s of %s: recovered", retry.attempt, retry.charge_reference)
         return "recovered"
 
+    def _finish(
+        self, session: Session, retry: ClaimedRetry, status: str, now: datetime, **result: Any
+    ) -> bool:
+        """Record the retry's result, unless another worker took it over (False then)."""
+        return finish_retry(
+            session, retry, worker_id=self.worker_id, status=status, now=now, **result
+        )
+
     def _declined(
         self, retry: ClaimedRetry, error: Any, decline: Decline, message: str | None
     ) -> str:
@@ -197,12 +205,11 @@ class Retrier:
         charge_id = ref_id(value_of(error, "charge"))
         with unit_of_work(self.deps.sessions) as session:
             lock_payment_intents(session.connection(), [retry.payment_intent_id])
-            if not finish_retry(
+            if not self._finish(
                 session,
                 retry,
-                worker_id=self.worker_id,
-                status="failed",
-                now=now,
+                "failed",
+                now,
                 charge_id=charge_id,
                 decline=decline,
                 message=message,
@@ -251,12 +258,11 @@ class Retrier:
     def _stopped(self, retry: ClaimedRetry, message: str) -> str:
         now = self.deps.clock()
         with unit_of_work(self.deps.sessions) as session:
-            if not finish_retry(
+            if not self._finish(
                 session,
                 retry,
-                worker_id=self.worker_id,
-                status="failed",
-                now=now,
+                "failed",
+                now,
                 message=message,
             ):
                 return "superseded"

@@ -9,9 +9,9 @@ from typing import Any
 from processor.sandbox import balance_transactions, captures, cards, charges, disputes, intents
 from processor.sandbox.cards import Decline, TestCard
 from processor.sandbox.context import Call
-from processor.sandbox.errors import SandboxError, invalid_request, unexpected_state
+from processor.sandbox.errors import invalid_request, unexpected_state
 from processor.sandbox.ids import new_id
-from processor.sandbox.payment_methods import attach
+from processor.sandbox.payment_methods import attach, decline_error
 from processor.sandbox.store import StripeObject, public
 
 AUTH_FAILED_MESSAGE = (
@@ -98,17 +98,7 @@ def fail(
 ) -> None:
     if charge is None:
         charge = charges.create(call, intent, method, "failed", decline)
-    error = SandboxError(
-        402,
-        "card_error",
-        decline.message,
-        code=decline.code,
-        decline_code=decline.decline_code,
-        param=decline.param,
-        charge=charge["id"],
-        **decline.advice(),
-        payment_method=public(method),
-    )
+    error = decline_error(decline, charge=charge["id"], payment_method=public(method))
     intent.update(
         status="requires_payment_method",
         latest_charge=charge["id"],
