@@ -175,7 +175,8 @@ def test_an_interrupted_batch_finishes_what_it_sent_and_stops(
     )
     deadline = time.monotonic() + 30
     while len(sandbox.control.charge_attempts) < 8:
-        assert time.monotonic() < deadline and batch.poll() is None
+        assert batch.poll() is None, batch.communicate()
+        assert time.monotonic() < deadline
         time.sleep(0.02)
     batch.send_signal(signal.SIGINT)
     _out, err = batch.communicate(timeout=20)
@@ -186,8 +187,11 @@ def test_an_interrupted_batch_finishes_what_it_sent_and_stops(
         statuses = dict(connection.execute(select(Charge.idempotency_key, Charge.status)).all())
     sent = {attempt.idempotency_key for attempt in sandbox.control.charge_attempts}
     # Every charge that reached Stripe has its outcome; what is still pending was never sent.
-    assert sent and all(statuses[key] == "succeeded" for key in sent)
-    assert all(key not in sent for key, status in statuses.items() if status == "pending")
+    assert sent and all(statuses.get(key) == "succeeded" for key in sent), (statuses, err)
+    assert all(key not in sent for key, status in statuses.items() if status == "pending"), (
+        statuses,
+        err,
+    )
     assert len(sent) < count
 
     finished = subprocess.run(
@@ -195,4 +199,5 @@ def test_an_interrupted_batch_finishes_what_it_sent_and_stops(
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert finished.returncode == 0, finished.stderr
-    assert len(sandbox.control.charge_attempts) == count
+    attempts = [attempt.idempotency_key for attempt in sandbox.control.charge_attempts]
+    assert len(attempts) == count, (sorted(attempts), err, finished.stderr)
