@@ -30,15 +30,7 @@ def build_notifier(
     options: NotifierOptions | None = None,
     on_outcome: Callable[[str], None] | None = None,
 ) -> Notifier:
-    return Notifier(
-        sessions=runtime.sessions,
-        settings=runtime.settings,
-        stripe_client=runtime.stripe,
-        mailer=mailer,
-        clock=runtime.clock,
-        options=options,
-        on_outcome=on_outcome,
-    )
+    return Notifier(runtime, mailer=mailer, options=options, on_outcome=on_outcome)
 
 
 class BackgroundNotifier:

@@ -20,12 +20,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from random import Random
+from typing import TYPE_CHECKING
 
-import stripe
-from sqlalchemy.orm import Session, sessionmaker
-
-from processor.clock import Clock, utc_now
-from processor.config import Settings
 from processor.db.engine import unit_of_work
 from processor.errors import DeliveryError
 from processor.logs import scrub
@@ -47,6 +43,9 @@ from processor.recovery.outbox import (
 )
 from processor.recovery.recipients import resolve_recipient
 from processor.recovery.reminders import SETTLING_RECHECK, payment_settling
+
+if TYPE_CHECKING:
+    from processor.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -96,25 +95,22 @@ class Notifier:
 
     def __init__(
         self,
+        deps: Runtime,
         *,
-        sessions: sessionmaker[Session],
-        settings: Settings,
-        stripe_client: stripe.StripeClient,
         mailer: Mailer,
-        clock: Clock = utc_now,
         options: NotifierOptions | None = None,
         worker_id: str | None = None,
         rng: Random | None = None,
         on_outcome: Callable[[str], None] | None = None,
     ) -> None:
-        self.sessions = sessions
-        self.settings = settings
-        self.stripe = stripe_client
+        self.sessions = deps.sessions
+        self.settings = deps.settings
+        self.stripe = deps.stripe
         self.mailer = mailer
-        self.clock = clock
+        self.clock = deps.clock
         self.options = options or NotifierOptions()
         self.worker_id = worker_id or new_worker_id()
-        self.sender = Sender.parse(settings.mail_from)
+        self.sender = Sender.parse(deps.settings.mail_from)
         self._rng = rng or Random()  # jitter, not secrecy
         self._on_outcome = on_outcome
 

@@ -9,15 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import stripe
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, sessionmaker
 
-from processor.clock import Clock
-from processor.config import Settings
 from processor.db.engine import unit_of_work
 from processor.db.models import Notification, RecoveryCase
 from processor.errors import InvalidInput, PaymentDeclined, ProcessorError, StripeUnavailable
@@ -25,6 +22,9 @@ from processor.recovery.links import LinkExpired, LinkInvalid, read_link
 from processor.recovery.outbox import queue_notification
 from processor.recovery.summary import CaseSummary, load_case_summary
 from processor.stripe_gateway import declined, ref_id, require_confirmation_token_id, value_of
+
+if TYPE_CHECKING:
+    from processor.runtime import Runtime
 
 FRESH_LINK_KIND = "fresh_link"
 # One fresh link per case per interval, and a few a day: enough for a person, useless for abuse.
@@ -82,18 +82,17 @@ class IntentForPage:
     payment_method_id: str | None
 
 
-def open_link(
-    sessions: sessionmaker[Session], settings: Settings, token: str, clock: Clock
-) -> LinkedCase:
+def open_link(deps: Runtime, token: str) -> LinkedCase:
     """The case behind `token`; `LinkInvalid` for a forged token or an unknown case."""
+    settings = deps.settings
     try:
         case_id = read_link(
-            token, secret_key=settings.secret_key, ttl=settings.recovery_link_ttl, clock=clock
+            token, secret_key=settings.secret_key, ttl=settings.recovery_link_ttl, clock=deps.clock
         )
         expiry = None
     except LinkExpired as exc:
         case_id, expiry = exc.case_id, exc
-    with sessions() as session:
+    with deps.sessions() as session:
         case = load_case_summary(session, case_id)
     if case is None:
         raise LinkInvalid("This link is not valid.")
@@ -109,9 +108,9 @@ def usable_case(linked: LinkedCase) -> CaseSummary:
     return linked.case
 
 
-def intent_for_page(case: CaseSummary, stripe_client: stripe.StripeClient) -> IntentForPage:
+def intent_for_page(deps: Runtime, case: CaseSummary) -> IntentForPage:
     """The PaymentIntent as the browser may see it: its client secret while it can be paid."""
-    intent = _stripe_call(lambda: stripe_client.v1.payment_intents.retrieve(case.payment_intent_id))
+    intent = _stripe_call(lambda: deps.stripe.v1.payment_intents.retrieve(case.payment_intent_id))
     status = str(intent.status)
     if status == "canceled":
         raise CaseClosed("canceled")
@@ -121,8 +120,8 @@ def intent_for_page(case: CaseSummary, stripe_client: stripe.StripeClient) -> In
 
 
 def confirm_with_confirmation_token(
+    deps: Runtime,
     case: CaseSummary,
-    stripe_client: stripe.StripeClient,
     *,
     confirmation_token_id: object,
     return_url: str,
@@ -139,7 +138,7 @@ def confirm_with_confirmation_token(
     # The token is single use: a resent request replays Stripe's first answer.
     options = {"idempotency_key": f"recover:{case.id}:{token}"}
     intent = _stripe_call(
-        lambda: stripe_client.v1.payment_intents.confirm(
+        lambda: deps.stripe.v1.payment_intents.confirm(
             case.payment_intent_id,
             params,  # type: ignore[arg-type]
             options,  # type: ignore[arg-type]
@@ -160,9 +159,7 @@ def confirm_with_confirmation_token(
     )
 
 
-def request_fresh_link(
-    sessions: sessionmaker[Session], linked: LinkedCase, *, now: datetime
-) -> str | None:
+def request_fresh_link(deps: Runtime, linked: LinkedCase) -> str | None:
     """Queue an email with a new link to the address on file; the masked address, if known.
 
     Rate-limited per case under the case's row lock, so two clicks never queue two emails.
@@ -172,7 +169,8 @@ def request_fresh_link(
     if not linked.expired:
         raise InvalidInput("This link still works.", code="link_still_valid")
     case_id = linked.case.id
-    with unit_of_work(sessions) as session:
+    now = deps.clock()
+    with unit_of_work(deps.sessions) as session:
         session.execute(select(RecoveryCase.id).where(RecoveryCase.id == case_id).with_for_update())
         sent_times = list(
             session.scalars(

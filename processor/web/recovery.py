@@ -46,9 +46,7 @@ def _runtime(request: Request) -> Runtime:
 async def _linked(request: Request) -> page.LinkedCase:
     runtime = _runtime(request)
     token = request.path_params["token"]
-    return await run_in_threadpool(
-        page.open_link, runtime.sessions, runtime.settings, token, runtime.clock
-    )
+    return await run_in_threadpool(page.open_link, runtime, token)
 
 
 def _answers_domain_refusals(handler: Handler) -> Handler:
@@ -95,7 +93,7 @@ async def payment_intent(request: Request) -> Response:
     runtime = _runtime(request)
     case = page.usable_case(await _linked(request))
     await _count_attempt(request, case)
-    intent = await run_in_threadpool(page.intent_for_page, case, runtime.stripe)
+    intent = await run_in_threadpool(page.intent_for_page, runtime, case)
     return JSONResponse(
         {
             "status": intent.status,
@@ -114,8 +112,8 @@ async def confirm(request: Request) -> Response:
     await _count_attempt(request, case)
     intent = await run_in_threadpool(
         lambda: page.confirm_with_confirmation_token(
+            runtime,
             case,
-            runtime.stripe,
             confirmation_token_id=body.get("confirmationTokenId"),
             return_url=_page_url(runtime.settings, request),
         )
@@ -129,9 +127,7 @@ async def confirm(request: Request) -> Response:
 async def fresh_link(request: Request) -> Response:
     runtime = _runtime(request)
     linked = await _linked(request)
-    sent_to = await run_in_threadpool(
-        lambda: page.request_fresh_link(runtime.sessions, linked, now=runtime.clock())
-    )
+    sent_to = await run_in_threadpool(lambda: page.request_fresh_link(runtime, linked))
     return JSONResponse({"sentTo": sent_to}, status_code=202, headers=NO_STORE)
 
 

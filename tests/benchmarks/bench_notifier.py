@@ -36,7 +36,7 @@ from sqlalchemy.engine import make_url  # noqa: E402
 
 from processor.clock import utc_now  # noqa: E402
 from processor.config import Settings, _normalise_database_url  # noqa: E402
-from processor.db.engine import make_engine, make_session_factory  # noqa: E402
+from processor.db.engine import make_engine  # noqa: E402
 from processor.db.migrate import upgrade_to_head  # noqa: E402
 from processor.db.models import Notification  # noqa: E402
 from tests.fixtures.servers import free_port  # noqa: E402
@@ -142,17 +142,19 @@ def run_single(emails: int, server_url: str | None) -> None:
 
     from processor.notifier.smtp import SmtpMailer
     from processor.notifier.worker import Notifier, NotifierOptions
+    from processor.runtime import build_runtime
 
     with fresh_database(server_url) as database_url, smtp_server() as (smtp_url, received):
         engine = make_engine(database_url)
         upgrade_to_head(engine)
         insert_due_cases(engine, emails, now=utc_now() - timedelta(seconds=1))
-        notifier = Notifier(
-            sessions=make_session_factory(engine),
-            settings=_settings(database_url, smtp_url),
+        runtime = build_runtime(
+            _settings(database_url, smtp_url),
+            engine=engine,
             stripe_client=stripe.StripeClient("sk_test_unused"),
-            mailer=SmtpMailer.from_url(smtp_url),
-            options=NotifierOptions(batch_size=50),
+        )
+        notifier = Notifier(
+            runtime, mailer=SmtpMailer.from_url(smtp_url), options=NotifierOptions(batch_size=50)
         )
         started, cpu_started = time.perf_counter(), time.process_time()
         tally = notifier.drain()

@@ -8,12 +8,14 @@ from random import Random
 
 import pytest
 import stripe
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from processor.config import Settings
 from processor.notifier.smtp import SmtpMailer
 from processor.notifier.worker import Notifier, NotifierOptions
 from processor.recovery.outbox import RetryPolicy
+from processor.runtime import Runtime
 from tests.fixtures.servers import free_port
 
 FAST_RETRIES = RetryPolicy(
@@ -33,6 +35,7 @@ def unreachable_stripe() -> stripe.StripeClient:
 
 @pytest.fixture
 def make_notifier(
+    engine: Engine,
     sessions: sessionmaker[Session],
     make_settings: Callable[..., Settings],
     unreachable_stripe: stripe.StripeClient,
@@ -54,12 +57,16 @@ def make_notifier(
             secret_key="s" * 40,
             mail_from="Example Shop <payments@shop.example>",
         )
-        return Notifier(
-            sessions=sessions,
+        runtime = Runtime(
             settings=settings,
-            stripe_client=stripe_client or unreachable_stripe,
-            mailer=SmtpMailer.from_url(smtp_url, tls_context=tls_context),
+            engine=engine,
+            sessions=sessions,
+            stripe=stripe_client or unreachable_stripe,
             clock=clock_ or clock,
+        )
+        return Notifier(
+            runtime,
+            mailer=SmtpMailer.from_url(smtp_url, tls_context=tls_context),
             options=options or NotifierOptions(retry=FAST_RETRIES),
             worker_id=worker_id,
             rng=Random(0),

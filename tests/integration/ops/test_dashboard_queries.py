@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "database.md"
+DOC = Path(__file__).resolve().parents[3] / "docs" / "database.md"
 
 
 def _queries() -> list[str]:
