@@ -16,6 +16,7 @@ from processor.config import (
     Settings,
     SettingsError,
     format_duration,
+    load_database_settings,
     load_settings,
     parse_duration,
 )
@@ -463,7 +464,7 @@ def _add_serve(add_parser: AddParser) -> None:
 
 def _add_migrate(add_parser: AddParser) -> None:
     migrate = add_parser("migrate", help="upgrade the database to the latest schema")
-    migrate.set_defaults(handler=cmd_migrate)
+    migrate.set_defaults(handler=cmd_migrate, read_settings=load_database_settings)
 
 
 def _add_notify(add_parser: AddParser) -> None:
@@ -565,8 +566,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Only web workers share their counts through files in this directory; the other
         # commands serve no /metrics and count in memory, wherever the variable points.
         os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    read_settings: Callable[[], Settings] = getattr(args, "read_settings", load_settings)
     try:
-        settings = load_settings()
+        settings = read_settings()
     except SettingsError as exc:
         print(f"processor: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -217,6 +217,26 @@ def load_settings(
     return Settings(**read.values)  # type: ignore[arg-type]
 
 
+def load_database_settings(
+    environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env"
+) -> Settings:
+    """Only what `processor migrate` reads: the database and the log format.
+
+    Migrating serves nothing and calls no one, so a deployment's other settings (which may
+    live elsewhere, beside a role that may change the schema) are not asked for.
+    """
+    read = _Reader(_read_environment(environ, env_file))
+    _read_database(read)
+    log_format = read.text("LOG_FORMAT")
+    if log_format is not None:
+        if log_format not in {"text", "json"}:
+            read.problems.append("LOG_FORMAT: text or json")
+        read.values["log_format"] = log_format
+    if read.problems:
+        raise SettingsError(read.problems)
+    return Settings(**read.values)  # type: ignore[arg-type]
+
+
 def _sandbox_mode(read: _Reader) -> bool:
     """Sandbox mode when asked (`SANDBOX=1`), or when nothing at all is configured."""
     flag = (read.text("SANDBOX") or "auto").lower()

@@ -59,8 +59,17 @@ def test_production_settings_without_a_stripe_key_never_start_the_sandbox() -> N
     assert "Uvicorn running" not in answer.stderr
 
 
+def test_migrate_needs_only_the_database(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    database = tmp_path / "deployed.db"
+    answer = run("migrate", DATABASE_URL=f"sqlite:///{database}", SECRET_KEY="m" * 40)
+    assert answer.returncode == 0, answer.stderr
+    refused = run("migrate", DATABASE_URL="mysql://root@localhost/x")
+    assert refused.returncode == 2
+    assert "- DATABASE_URL:" in refused.stderr
+
+
 def test_a_live_key_is_refused_in_sandbox_mode() -> None:
-    answer = run("migrate", SANDBOX="1", STRIPE_SECRET_KEY="sk_live_abc")
+    answer = run("reconcile", SANDBOX="1", STRIPE_SECRET_KEY="sk_live_abc")
     assert answer.returncode == 2
     assert "STRIPE_SECRET_KEY: a live key cannot be used in sandbox mode" in answer.stderr
 
