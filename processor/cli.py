@@ -8,7 +8,9 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 
@@ -32,7 +34,6 @@ EXIT_USAGE = 2
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import shutil
-    import signal
 
     if settings.sandbox:
         if args.workers != 1:
@@ -149,10 +150,15 @@ def _prepare_metrics_directory(configured: str | None, workers: int) -> str | No
     return directory
 
 
-def cmd_notify(args: argparse.Namespace, settings: Settings) -> int:
-    import signal
-    import threading
+def _stop_on_signal() -> threading.Event:
+    """An event SIGTERM or SIGINT sets: a worker loop finishes its batch, then returns."""
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    return stop
 
+
+def cmd_notify(args: argparse.Namespace, settings: Settings) -> int:
     from processor.notifier.runner import build_notifier, mailer_from_settings
     from processor.notifier.worker import NotifierOptions
     from processor.runtime import build_runtime
@@ -173,19 +179,13 @@ def cmd_notify(args: argparse.Namespace, settings: Settings) -> int:
             summary = ", ".join(f"{outcome} {count}" for outcome, count in tally.counts.items())
             print(f"processor notify: {summary}")
             return EXIT_OK
-        stop = threading.Event()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, lambda *_: stop.set())
-        notifier.run(stop)
+        notifier.run(_stop_on_signal())
         return EXIT_OK
     finally:
         runtime.close()
 
 
 def cmd_retry(args: argparse.Namespace, settings: Settings) -> int:
-    import signal
-    import threading
-
     from processor.charging.retrier import Retrier, RetrierOptions
     from processor.runtime import build_runtime
 
@@ -203,10 +203,7 @@ def cmd_retry(args: argparse.Namespace, settings: Settings) -> int:
         if args.once:
             print(f"processor retry: {retrier.run_once()}")
             return EXIT_OK
-        stop = threading.Event()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, lambda *_: stop.set())
-        retrier.run(stop)
+        retrier.run(_stop_on_signal())
         return EXIT_OK
     finally:
         runtime.close()

@@ -227,11 +227,7 @@ def load_database_settings(
     """
     read = _Reader(_read_environment(environ, env_file))
     _read_database(read)
-    log_format = read.text("LOG_FORMAT")
-    if log_format is not None:
-        if log_format not in {"text", "json"}:
-            read.problems.append("LOG_FORMAT: text or json")
-        read.values["log_format"] = log_format
+    _read_log_format(read)
     if read.problems:
         raise SettingsError(read.problems)
     return Settings(**read.values)  # type: ignore[arg-type]
@@ -389,11 +385,7 @@ def _read_plain(read: _Reader) -> None:
                 "SANDBOX_API_VERSION: a Stripe API version such as 2026-10-28.endive"
             )
         read.values["sandbox_api_version"] = sandbox_version
-    log_format = read.text("LOG_FORMAT")
-    if log_format is not None:
-        if log_format not in {"text", "json"}:
-            read.problems.append("LOG_FORMAT: text or json")
-        read.values["log_format"] = log_format
+    _read_log_format(read)
     read.parsed("RECOVERY_LINK_TTL", parse_duration, "recovery_link_ttl")
     read.parsed(
         "REMINDER_SCHEDULE",
@@ -410,6 +402,14 @@ def _read_plain(read: _Reader) -> None:
         "SANDBOX_SEPA_SETTLEMENT_SECONDS", _non_negative_float, "sandbox_sepa_settlement_seconds"
     )
     read.parsed("ACCESS_LOG", _boolean, "access_log")
+
+
+def _read_log_format(read: _Reader) -> None:
+    log_format = read.text("LOG_FORMAT")
+    if log_format is not None:
+        if log_format not in {"text", "json"}:
+            read.problems.append("LOG_FORMAT: text or json")
+        read.values["log_format"] = log_format
 
 
 def _refuse_open_doors(read: _Reader) -> None:
