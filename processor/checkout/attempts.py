@@ -3,8 +3,9 @@
 The merge rule, in Python (`merge_attempt_changes`, within a batch) and in SQL (the upsert's
 conflict clause, against the stored row): a state applies when it is newer than the row's
 `state_changed_at`; within the same second the later stage of the flow wins
-(requires_action < failed < canceled < succeeded). Rows the checkout endpoint wrote
-(`state_changed_at` null) always take an event's state. The method stays known once named.
+(requires_action < failed < canceled < succeeded). Both are stored as one number,
+`state_rank`, so SQL compares them in one step. Rows the checkout endpoint wrote (no rank)
+always take an event's state. The method stays known once named.
 
 Lost answers: when Stripe's answer to the create was lost, the checkout endpoint stored an
 `error` row without a SetupIntent id. The intent carries the ConfirmationToken in its metadata,
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, bindparam, case, exists, func, or_, select, update
+from sqlalchemy import Connection, bindparam, case, exists, func, or_, select, update
 
 from processor.db.bulk import insert_rows, rows_parameters
 from processor.db.locks import lock_keys_until_commit
@@ -44,6 +45,9 @@ def attempt_stage(status: str, error_code: str | None) -> int:
     return STAGE.get(status, 0)
 
 
+RANKS_PER_SECOND = 8  # more than the highest stage
+
+
 @dataclass(frozen=True, slots=True)
 class AttemptChange:
     """The state one event reports for a SetupIntent."""
@@ -65,6 +69,12 @@ class AttemptChange:
     @property
     def recency(self) -> tuple[datetime, int]:
         return self.state_changed_at, attempt_stage(self.status, self.error_code)
+
+
+def state_rank(change: AttemptChange) -> int:
+    """`recency` as one number, stored with the row so that SQL compares states in one step."""
+    seconds = int(change.state_changed_at.timestamp())
+    return seconds * RANKS_PER_SECOND + attempt_stage(change.status, change.error_code)
 
 
 def merge_attempt_changes(changes: Iterable[AttemptChange]) -> dict[str, AttemptChange]:
@@ -95,37 +105,21 @@ def merge_attempt_changes(changes: Iterable[AttemptChange]) -> dict[str, Attempt
 
 _ATTEMPTS = table_of(SetupAttempt)
 _STATE_COLUMNS = (
-    "status", "error_code", "decline_code", "error_message", "state_changed_at",
+    "status", "error_code", "decline_code", "error_message", "state_changed_at", "state_rank",
 )
-
-
-def _stage_of(row: Any) -> ColumnElement[int]:
-    """`attempt_stage` in SQL, for the stored row or the proposed one."""
-    return case(
-        ((row.status == "requires_payment_method") & row.error_code.is_not(None), _FAILED_STAGE),
-        *((row.status == status, stage) for status, stage in STAGE.items()),
-        else_=0,
-    )
-
-
 _ROW_COLUMNS = (
     "setup_intent_id", "customer_id", "confirmation_token_id", "status", "payment_method_id",
-    "error_code", "decline_code", "error_message", "state_changed_at", "created_at", "updated_at",
-    "latest_attempt_id", "payment_method_type",
+    "error_code", "decline_code", "error_message", "state_changed_at", "state_rank",
+    "created_at", "updated_at", "latest_attempt_id", "payment_method_type",
 )
-
-
 _FILLED_ONCE = ("latest_attempt_id", "payment_method_type")
 
 
 def _upsert(dialect: str) -> Any:
     insert = insert_rows(dialect, _ATTEMPTS, _ROW_COLUMNS)
     stored, new = _ATTEMPTS.c, insert.excluded
-    newer = or_(
-        stored.state_changed_at.is_(None),
-        stored.state_changed_at < new.state_changed_at,
-        (stored.state_changed_at == new.state_changed_at) & (_stage_of(stored) < _stage_of(new)),
-    )
+    # A row the checkout endpoint wrote has no rank yet: any event's state is newer.
+    newer = func.coalesce(stored.state_rank, -1) < new.state_rank
     # An older state changes nothing, but may still fill what the row does not know yet.
     fills = or_(*((stored[name].is_(None) & new[name].is_not(None)) for name in _FILLED_ONCE))
     return insert.on_conflict_do_update(
@@ -249,6 +243,7 @@ def write_attempt_changes(
             "decline_code": change.decline_code,
             "error_message": change.error_message,
             "state_changed_at": change.state_changed_at,
+            "state_rank": state_rank(change),
             "created_at": change.created_at,
             "updated_at": now,
             "latest_attempt_id": change.latest_attempt_id,

@@ -137,6 +137,8 @@ class SetupAttempt(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     state_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The state's time and stage as one number, to compare in one step (`attempts.state_rank`).
+    state_rank: Mapped[int | None] = mapped_column(BigInteger)
     # Stripe's SetupAttempt (`latest_attempt`) and the type of method confirmed: a method
     # iDEAL or Bancontact generated names that attempt (see `PaymentMethod.generated_from`).
     latest_attempt_id: Mapped[str | None] = mapped_column(String(255), index=True)
