@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount
+from starlette.types import Receive, Scope, Send
 
 from processor.checkout.method_details import MethodDetailsWorker
 from processor.notifier.runner import BackgroundNotifier
@@ -28,9 +29,21 @@ if TYPE_CHECKING:
     from processor.sandbox.mailbox import MailSink
 
 
-def create_app(runtime: Runtime) -> Starlette:
+class ServiceApp(Starlette):
+    """The service's Starlette app, entered through `WebhookFastPath`: deliveries go straight
+    to their endpoint, everything else through the middleware and the router."""
+
+    def __init__(self, *, webhook_endpoint: webhooks.StripeWebhookEndpoint, **options: Any):
+        super().__init__(**options)
+        self.webhook_endpoint = webhook_endpoint
+        self._entry = webhooks.WebhookFastPath(super().__call__, webhook_endpoint)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._entry(scope, receive, send)
+
+
+def create_app(runtime: Runtime) -> ServiceApp:
     """The web application for one process; every endpoint finds `runtime` on `app.state`."""
-    # Deliveries reach their endpoint through WebhookFastPath, before the router.
     webhook_endpoint = webhooks.StripeWebhookEndpoint(runtime)
     routes: list[BaseRoute] = [*webhooks.routes(webhook_endpoint)]
     routes += [*health.routes(), *metrics.routes(runtime)]
@@ -44,12 +57,12 @@ def create_app(runtime: Runtime) -> Starlette:
         from processor.web import sandbox_console
 
         routes += sandbox_console.routes()
-    app = Starlette(
+    app = ServiceApp(
+        webhook_endpoint=webhook_endpoint,
         routes=routes,
         middleware=[
             Middleware(BodyDeadline, seconds=settings.body_read_timeout_seconds),
             Middleware(SecurityHeaders, settings=settings, exempt_prefixes=["/sandbox/stripe/"]),
-            Middleware(webhooks.WebhookFastPath, endpoint=webhook_endpoint),
         ],
         exception_handlers=errors.EXCEPTION_HANDLERS,
         lifespan=_background_work,

@@ -6,7 +6,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import URL, Engine, create_engine, event
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -23,6 +24,19 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
         return engine
     return create_engine(
         url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+    )
+
+
+def make_async_engine(url: URL, *, application_name: str, pool_size: int = 2) -> AsyncEngine:
+    """PostgreSQL through psycopg's async driver, for work that runs on the event loop (the
+    webhook batches); the pool is checked like `make_engine`'s. `application_name` names the
+    connections in `pg_stat_activity`."""
+    return create_async_engine(
+        url.set(drivername="postgresql+psycopg_async"),
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        connect_args={"application_name": application_name},
     )
 
 

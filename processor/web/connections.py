@@ -101,10 +101,10 @@ class BodyDeadline:
         except BodyTooSlow:
             if response_started:
                 raise
-            await _send_request_timeout(send)
+            await send_request_timeout(send)
 
 
-async def _send_request_timeout(send: Send) -> None:
+async def send_request_timeout(send: Send) -> None:
     body = b"The request body did not arrive in time."
     headers = [
         (b"content-type", b"text/plain; charset=utf-8"),

@@ -165,6 +165,23 @@ def content_security_policy(settings: Settings) -> str:
     )
 
 
+def security_headers(settings: Settings) -> tuple[tuple[bytes, bytes], ...]:
+    """The headers every answer carries, encoded for ASGI (the webhook endpoint sends them
+    itself: deliveries skip the middleware)."""
+    headers = {
+        "content-security-policy": content_security_policy(settings),
+        "x-content-type-options": "nosniff",
+        "referrer-policy": "same-origin",
+        "x-frame-options": "DENY",
+    }
+    if settings.public_base_url.startswith("https://"):
+        # Browsers that once reached us over https never try plain http again for a year.
+        headers["strict-transport-security"] = f"max-age={HSTS_MAX_AGE_SECONDS}"
+    return tuple(
+        (name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()
+    )
+
+
 class SecurityHeaders:
     """ASGI middleware: adds the CSP and a few standard headers unless a route set its own.
 
@@ -181,18 +198,7 @@ class SecurityHeaders:
     ) -> None:
         self.app = app
         self.exempt_prefixes = tuple(exempt_prefixes)
-        headers = {
-            "content-security-policy": content_security_policy(settings),
-            "x-content-type-options": "nosniff",
-            "referrer-policy": "same-origin",
-            "x-frame-options": "DENY",
-        }
-        if settings.public_base_url.startswith("https://"):
-            # Browsers that once reached us over https never try plain http again for a year.
-            headers["strict-transport-security"] = f"max-age={HSTS_MAX_AGE_SECONDS}"
-        self.raw_headers = tuple(
-            (name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()
-        )
+        self.raw_headers = security_headers(settings)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"].startswith(self.exempt_prefixes):

@@ -13,18 +13,21 @@ passes through it, and it needs only two headers, the body and pre-encoded answe
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Sequence
 
 import orjson
-from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from processor.errors import PayloadInvalid, ProcessorError, SignatureInvalid
 from processor.runtime import Runtime
+from processor.web.connections import send_request_timeout
 from processor.web.errors import error_body
+from processor.web.security import security_headers
 from processor.webhooks.apply import Delivery, Outcome
-from processor.webhooks.batcher import WebhookBatcher, batches_in_flight_for
+from processor.webhooks.batcher import WebhookBatcher
 from processor.webhooks.envelope import parse_event
 from processor.webhooks.verify import check_signature
 
@@ -37,6 +40,9 @@ OK_BODIES = {
     if outcome.acknowledged
 }
 UNSTORABLE_MESSAGE = "The event holds data the database cannot store."
+Headers = Sequence[tuple[bytes, bytes]]
+_CLOSE: Headers = ((b"connection", b"close"),)  # the rest of a refused body is never read
+_RETRY_LATER: Headers = ((b"retry-after", RETRY_AFTER_SECONDS.encode()),)
 
 
 class BodyTooLarge(Exception):
@@ -47,23 +53,27 @@ class ClientGone(Exception):
     pass
 
 
-async def read_body(receive: Receive, declared_length: int | None, limit: int) -> bytes:
-    """The raw body, refusing (without reading further) anything longer than `limit` bytes."""
+async def read_body(
+    receive: Receive, declared_length: int | None, limit: int, deadline: float
+) -> bytes:
+    """The raw body, refusing (without reading further) anything longer than `limit` bytes,
+    and raising `TimeoutError` if it is not all here by `deadline` (the event loop's time)."""
     if declared_length is not None and declared_length > limit:
         raise BodyTooLarge
     chunks: list[bytes] = []
     size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientGone
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    async with asyncio.timeout_at(deadline):
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise ClientGone
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise BodyTooLarge
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def delivery_headers(scope: Scope) -> tuple[int | None, str | None]:
@@ -92,74 +102,68 @@ def verified_delivery(runtime: Runtime, body: bytes, signature: str | None) -> D
 
 
 class StripeWebhookEndpoint:
-    """The ASGI app behind the route (a class: Starlette wraps plain functions as handlers)."""
+    """The ASGI app behind the route (a class: Starlette wraps plain functions as handlers).
+
+    Deliveries reach it straight from the server (`WebhookFastPath`), so it does itself what
+    the middleware does for other routes: the body's deadline (408) and the security headers.
+    """
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
-        self.batcher = WebhookBatcher(
-            runtime.sessions,
-            runtime.clock,
-            batches_in_flight=batches_in_flight_for(runtime.engine.dialect.name),
-        )
+        self.batcher = WebhookBatcher(runtime.engine, runtime.clock)
+        self.headers = [(b"content-type", b"application/json"), *security_headers(runtime.settings)]
 
     def close(self) -> None:
-        """Answer the batch being written, then stop (the app is shutting down)."""
+        """Let the batcher's thread or connections go (the app is shutting down)."""
         self.batcher.close()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         runtime = self.runtime
-        metrics = runtime.metrics
+        settings = runtime.settings
         started = time.perf_counter()
         declared, signature = delivery_headers(scope)
+        deadline = asyncio.get_running_loop().time() + settings.body_read_timeout_seconds
         try:
-            body = await read_body(receive, declared, runtime.settings.webhook_max_body_bytes)
+            body = await read_body(receive, declared, settings.webhook_max_body_bytes, deadline)
         except ClientGone:
             return  # nobody is left to answer; nothing was stored
+        except TimeoutError:
+            return await send_request_timeout(send)
         except BodyTooLarge:
-            metrics.webhook_rejections.labels("too_large").inc()
+            runtime.metrics.webhook_rejections.labels("too_large").inc()
             message = "The body is larger than this endpoint accepts."
-            response = JSONResponse(
-                error_body("payload_too_large", message),
-                status_code=413,
-                headers={"Connection": "close"},
-            )
-            return await response(scope, receive, send)
+            return await self._send_error(send, 413, "payload_too_large", message, _CLOSE)
         try:
             delivery = verified_delivery(runtime, body, signature)
         except (SignatureInvalid, PayloadInvalid) as exc:
-            return await _refuse(scope, receive, send, runtime, exc)
+            return await self._refuse(send, exc)
         outcome = await self.batcher.submit(delivery)
         if outcome is Outcome.UNSTORABLE:
-            refusal = PayloadInvalid(UNSTORABLE_MESSAGE)
-            return await _refuse(scope, receive, send, runtime, refusal)
-        metrics.webhook_deliveries.labels(delivery.event.type, outcome.value).inc()
-        metrics.webhook_latency.observe(time.perf_counter() - started)
+            return await self._refuse(send, PayloadInvalid(UNSTORABLE_MESSAGE))
+        runtime.metrics.webhook_deliveries.labels(delivery.event.type, outcome.value).inc()
+        runtime.metrics.webhook_latency.observe(time.perf_counter() - started)
         ok_body = OK_BODIES.get(outcome)
         if ok_body is not None:
-            return await _send_json(send, 200, ok_body)
+            return await self._send(send, 200, ok_body)
         if outcome is Outcome.FAILED:
             message = "The event was stored as failed and will be applied again on redelivery."
-            response = JSONResponse(error_body("handler_failed", message), status_code=500)
-        else:
-            response = JSONResponse(
-                error_body("database_unavailable", "Nothing was stored; deliver the event again."),
-                status_code=503,
-                headers={"Retry-After": RETRY_AFTER_SECONDS},
-            )
-        await response(scope, receive, send)
+            return await self._send_error(send, 500, "handler_failed", message)
+        message = "Nothing was stored; deliver the event again."
+        await self._send_error(send, 503, "database_unavailable", message, _RETRY_LATER)
 
+    async def _refuse(self, send: Send, exc: ProcessorError) -> None:
+        self.runtime.metrics.webhook_rejections.labels(exc.code).inc()
+        await self._send_error(send, 400, exc.code, str(exc))
 
-async def _refuse(
-    scope: Scope, receive: Receive, send: Send, runtime: Runtime, exc: ProcessorError
-) -> None:
-    runtime.metrics.webhook_rejections.labels(exc.code).inc()
-    await JSONResponse(error_body(exc.code, str(exc)), status_code=400)(scope, receive, send)
+    async def _send_error(
+        self, send: Send, status: int, code: str, message: str, extra: Headers = ()
+    ) -> None:
+        await self._send(send, status, orjson.dumps(error_body(code, message)), extra)
 
-
-async def _send_json(send: Send, status: int, body: bytes) -> None:
-    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    async def _send(self, send: Send, status: int, body: bytes, extra: Headers = ()) -> None:
+        headers = [*self.headers, (b"content-length", b"%d" % len(body)), *extra]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
 
 def routes(endpoint: StripeWebhookEndpoint) -> list[Route]:
@@ -168,14 +172,14 @@ def routes(endpoint: StripeWebhookEndpoint) -> list[Route]:
 
 
 class WebhookFastPath:
-    """Middleware: hands `POST /webhooks/stripe` straight to the endpoint.
+    """The app's entry: hands `POST /webhooks/stripe` straight to the endpoint.
 
     Nearly every request the service gets is a delivery, and the event loop is where the
-    receiver spends most of its CPU. The router (which tries route patterns) and Starlette's
-    exception middleware (which wraps `send` per call) add to every delivery, and the endpoint
-    needs neither: it answers its own refusals, and an unexpected error still meets the
-    server-error middleware outside. Anything else goes on to the app, whose route for the
-    same path answers 405 to other methods.
+    receiver spends most of its CPU. Each layer of middleware wraps `receive` or `send` again
+    for every request, and the endpoint needs none of them: it answers its own refusals,
+    keeps its own body deadline and sends the security headers itself; an unexpected error
+    reaches the server, which logs it and answers 500. Anything else goes on to the app,
+    whose route for the same path answers 405 to other methods.
     """
 
     def __init__(self, app: ASGIApp, endpoint: StripeWebhookEndpoint) -> None:

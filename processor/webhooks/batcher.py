@@ -6,11 +6,19 @@ at once; under load a batch holds whatever arrived during the previous commit, s
 transaction's fixed cost (BEGIN, COMMIT, the fsync, the round trips) is paid once for many.
 Each delivery is answered after its own batch has committed: a 2xx means stored and applied.
 
-The database work runs on threads of this process, so the event loop keeps reading and
-verifying requests meanwhile: one on SQLite (one writer at a time), two on PostgreSQL, so
-that one batch's Python work overlaps the other's wait for the server. Concurrent batches
-lock rows in one order (sorted keys), so they cannot deadlock each other. A caller that stops
-waiting (the client went away) does not disturb its batch: its answer is dropped when it comes.
+Where a batch runs depends on the database:
+
+- PostgreSQL: on the event loop, through psycopg's async driver (SQLAlchemy's `run_sync`
+  runs the same synchronous code, `store.record_batch`, and awaits each round trip). Two
+  batches are in flight, so that one batch's Python work overlaps the other's wait for the
+  server. A thread per batch did the same but paid for handing the GIL back and forth at every
+  round trip: about a fifth of the receiver's CPU (docs/performance.md).
+- SQLite: on one thread of this process. It runs in process and never waits for a server,
+  and it has one writer at a time, so a second batch would only wait for the lock.
+
+Concurrent batches lock rows in one order (sorted keys), so they cannot deadlock each other.
+A caller that stops waiting (the client went away) does not disturb its batch: its answer is
+dropped when it comes.
 """
 
 from __future__ import annotations
@@ -18,18 +26,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import Engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from processor.clock import Clock
+from processor.db.engine import make_async_engine
 from processor.webhooks.apply import Delivery, Outcome
-from processor.webhooks.store import record_events
+from processor.webhooks.store import UNAVAILABLE_ERRORS, record_batch, unavailable
 
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 128
+APPLICATION_NAME = "processor webhooks"  # the batches' connections in pg_stat_activity
+THREAD_NAME_PREFIX = "webhook-batch"
 POSTGRESQL_BATCHES_IN_FLIGHT = 2
 
 
@@ -43,28 +57,27 @@ class _Waiting:
     drainers: set[asyncio.Task[None]] = field(default_factory=set)
 
 
-def batches_in_flight_for(dialect_name: str) -> int:
-    """SQLite has one writer at a time: a second batch would only wait for the lock."""
-    return 1 if dialect_name == "sqlite" else POSTGRESQL_BATCHES_IN_FLIGHT
-
-
 class WebhookBatcher:
     """Takes verified deliveries from the event loop; answers each after its batch commits."""
 
     def __init__(
         self,
-        sessions: sessionmaker[Session],
+        engine: Engine,
         clock: Clock,
         *,
-        batches_in_flight: int = 1,
+        batches_in_flight: int | None = None,
         max_batch: int = MAX_BATCH,
     ) -> None:
-        self._sessions = sessions
+        self._engine = engine
         self._clock = clock
         self._max_batch = max_batch
-        self._in_flight = batches_in_flight
-        self._executor = ThreadPoolExecutor(
-            max_workers=self._in_flight, thread_name_prefix="webhook-batch"
+        on_the_loop = engine.dialect.name == "postgresql"
+        default_in_flight = POSTGRESQL_BATCHES_IN_FLIGHT if on_the_loop else 1
+        self._in_flight = batches_in_flight or default_in_flight
+        # PostgreSQL: an async engine, made on first use (its pool belongs to this batcher).
+        self._async_engine: AsyncEngine | None = None
+        self._executor = None if on_the_loop else ThreadPoolExecutor(
+            max_workers=self._in_flight, thread_name_prefix=THREAD_NAME_PREFIX
         )
         # One queue per event loop: futures belong to the loop that made them.
         self._waiting: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Waiting] = (
@@ -86,8 +99,13 @@ class WebhookBatcher:
         return await future
 
     def close(self) -> None:
-        """Wait for the batch being written, then stop the thread (the app is shutting down)."""
-        self._executor.shutdown(wait=True)
+        """Stop the thread and close the pool (the app is shutting down: the server has
+        answered the requests in flight, so no batch is being written)."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+        if self._async_engine is not None:
+            asyncio.run(self._async_engine.dispose())
+            self._async_engine = None
 
     async def _drain(self, loop: asyncio.AbstractEventLoop, waiting: _Waiting) -> None:
         """Write batches while deliveries wait; each takes everything that waited meanwhile."""
@@ -103,13 +121,26 @@ class WebhookBatcher:
             waiting.draining -= 1
 
     async def _write(
-        self, loop: asyncio.AbstractEventLoop, deliveries: list[Delivery]
+        self, loop: asyncio.AbstractEventLoop, deliveries: Sequence[Delivery]
     ) -> list[Outcome]:
+        now = self._clock()
         try:
-            return await loop.run_in_executor(self._executor, self._record, deliveries)
+            if self._executor is not None:
+                return await loop.run_in_executor(
+                    self._executor, self._record_on_thread, deliveries, now
+                )
+            if self._async_engine is None:
+                self._async_engine = make_async_engine(
+                    self._engine.url, application_name=APPLICATION_NAME
+                )
+            async with self._async_engine.connect() as connection:
+                return await connection.run_sync(record_batch, deliveries, now)
+        except UNAVAILABLE_ERRORS as exc:  # no connection to be had
+            return unavailable(deliveries, exc)
         except Exception:  # a bug, or the app is closing: nothing is acknowledged
             log.exception("a webhook batch of %d could not be written", len(deliveries))
             return [Outcome.UNAVAILABLE] * len(deliveries)
 
-    def _record(self, deliveries: list[Delivery]) -> list[Outcome]:
-        return record_events(self._sessions, deliveries, now=self._clock())
+    def _record_on_thread(self, deliveries: Sequence[Delivery], now: datetime) -> list[Outcome]:
+        with self._engine.connect() as connection:
+            return record_batch(connection, deliveries, now)

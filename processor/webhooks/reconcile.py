@@ -81,7 +81,7 @@ def reconcile(
             for document in ordered[start : start + PAGE_SIZE]
         ]
         # A page at a time, through the receiver's own batch path.
-        outcomes = record_events(sessions, deliveries, now=clock())
+        outcomes = record_events(deps.engine, deliveries, clock())
         for delivery, outcome in zip(deliveries, outcomes, strict=True):
             report.outcomes[outcome] += 1
             if on_event is not None:

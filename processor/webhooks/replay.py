@@ -42,7 +42,7 @@ def replay_event(deps: Runtime, event_id: str, *, force: bool = False) -> Replay
         raise NotFound(f"no stored event {event_id}")
     if row.payload is None:
         raise PayloadInvalid(f"the payload of {event_id} was pruned; it cannot be replayed")
-    outcome = reapply_event(sessions, parse_event(row.payload), now=clock(), force=force)
+    outcome = reapply_event(deps.engine, parse_event(row.payload), now=clock(), force=force)
     error = None
     if outcome is Outcome.FAILED:
         with sessions() as session:

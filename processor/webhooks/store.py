@@ -24,6 +24,7 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime
 
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import (
     DBAPIError,
     DisconnectionError,
@@ -32,7 +33,6 @@ from sqlalchemy.exc import (
     SQLAlchemyError,
 )
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
-from sqlalchemy.orm import Session, sessionmaker
 
 from processor.webhooks.apply import (
     Delivery,
@@ -52,30 +52,44 @@ LOCK_RACE_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock, serialisation f
 LOCK_RACE_ATTEMPTS = 3
 
 
-def record_events(
-    sessions: sessionmaker[Session], deliveries: Sequence[Delivery], *, now: datetime
-) -> list[Outcome]:
+def record_events(engine: Engine, deliveries: Sequence[Delivery], now: datetime) -> list[Outcome]:
     """Store and apply `deliveries` in one transaction; one outcome per delivery."""
     try:
-        return _commit_batch(sessions, deliveries, now=now)
+        with engine.connect() as connection:
+            return record_batch(connection, deliveries, now)
+    except UNAVAILABLE_ERRORS as exc:  # no connection to be had
+        return unavailable(deliveries, exc)
+
+
+def record_batch(
+    connection: Connection, deliveries: Sequence[Delivery], now: datetime
+) -> list[Outcome]:
+    """`record_events` on a connection of the caller's, outside any transaction (each attempt
+    and each half after a failure is a transaction of its own)."""
+    try:
+        return _commit_batch(connection, deliveries, now=now)
     except UNAVAILABLE_ERRORS as exc:
-        log.warning(
-            "%d webhook(s) not stored, database unavailable: %s",
-            len(deliveries), type(exc).__name__,
-        )
-        return [Outcome.UNAVAILABLE] * len(deliveries)
+        return unavailable(deliveries, exc)
     except SQLAlchemyError as exc:
         if len(deliveries) == 1:
-            return [_store_alone_as_failed(sessions, deliveries[0], exc, now=now)]
+            return [_store_alone_as_failed(connection, deliveries[0], exc, now=now)]
         half = len(deliveries) // 2
         return [
-            *record_events(sessions, deliveries[:half], now=now),
-            *record_events(sessions, deliveries[half:], now=now),
+            *record_batch(connection, deliveries[:half], now),
+            *record_batch(connection, deliveries[half:], now),
         ]
 
 
+def unavailable(deliveries: Sequence[Delivery], exc: BaseException) -> list[Outcome]:
+    log.warning(
+        "%d webhook(s) not stored, database unavailable: %s",
+        len(deliveries), type(exc).__name__,
+    )
+    return [Outcome.UNAVAILABLE] * len(deliveries)
+
+
 def record_event(
-    sessions: sessionmaker[Session],
+    engine: Engine,
     event: Event,
     *,
     now: datetime,
@@ -83,29 +97,32 @@ def record_event(
     source: str = "webhook",
 ) -> Outcome:
     """Store and apply one event (a reconciled one, or a delivery outside the batcher)."""
-    return record_events(sessions, [Delivery(event, secret_index, source)], now=now)[0]
+    return record_events(engine, [Delivery(event, secret_index, source)], now)[0]
 
 
-def reapply_event(
-    sessions: sessionmaker[Session], event: Event, *, now: datetime, force: bool = False
-) -> Outcome:
+def reapply_event(engine: Engine, event: Event, *, now: datetime, force: bool = False) -> Outcome:
     """Run a stored event through its reducer again (`replay`); see `apply.reapply_stored_event`."""
     try:
-        with sessions.begin() as session:
-            return reapply_stored_event(session.connection(), event, now=now, force=force)
+        with engine.connect() as connection:
+            try:
+                with connection.begin():
+                    return reapply_stored_event(connection, event, now=now, force=force)
+            except UNAVAILABLE_ERRORS:
+                raise
+            except SQLAlchemyError as exc:
+                delivery = Delivery(event, None, "replay")
+                return _store_alone_as_failed(connection, delivery, exc, now=now)
     except UNAVAILABLE_ERRORS:
         return Outcome.UNAVAILABLE
-    except SQLAlchemyError as exc:
-        return _store_alone_as_failed(sessions, Delivery(event, None, "replay"), exc, now=now)
 
 
 def _commit_batch(
-    sessions: sessionmaker[Session], deliveries: Sequence[Delivery], *, now: datetime
+    connection: Connection, deliveries: Sequence[Delivery], *, now: datetime
 ) -> list[Outcome]:
     for attempt in range(1, LOCK_RACE_ATTEMPTS + 1):
         try:
-            with sessions.begin() as session:
-                return apply_events(session.connection(), deliveries, now=now)
+            with connection.begin():
+                return apply_events(connection, deliveries, now=now)
         except OperationalError as exc:
             if not _lost_a_lock_race(exc) or attempt == LOCK_RACE_ATTEMPTS:
                 raise
@@ -114,7 +131,7 @@ def _commit_batch(
 
 
 def _store_alone_as_failed(
-    sessions: sessionmaker[Session], delivery: Delivery, cause: SQLAlchemyError, *, now: datetime
+    connection: Connection, delivery: Delivery, cause: SQLAlchemyError, *, now: datetime
 ) -> Outcome:
     event = delivery.event
     error = describe_error(cause)
@@ -123,8 +140,8 @@ def _store_alone_as_failed(
         extra={"event_id": event.id, "event_type": event.type},
     )
     try:
-        with sessions.begin() as session:
-            store_failure(session.connection(), delivery, error, now=now)
+        with connection.begin():
+            store_failure(connection, delivery, error, now=now)
     except UNAVAILABLE_ERRORS:
         return Outcome.UNAVAILABLE
     except SQLAlchemyError as exc:

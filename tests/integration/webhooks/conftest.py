@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from processor.webhooks.apply import Outcome
@@ -19,11 +19,11 @@ Deliver = Callable[[dict[str, Any]], Outcome]
 
 
 @pytest.fixture
-def deliver(sessions: sessionmaker[Session], clock: FakeClock) -> Deliver:
+def deliver(engine: Engine, clock: FakeClock) -> Deliver:
     """Record one event as the receiver does after verification."""
 
     def deliver(document: dict[str, Any]) -> Outcome:
-        return record_event(sessions, parse_event(body_of(document)), now=clock(), secret_index=0)
+        return record_event(engine, parse_event(body_of(document)), now=clock(), secret_index=0)
 
     return deliver
 

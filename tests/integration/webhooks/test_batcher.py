@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, TypeVar
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Connection, Engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from processor.db.models import StripeEvent
@@ -46,17 +46,18 @@ def stored(sessions: sessionmaker[Session]) -> set[str]:
 
 
 def test_deliveries_that_wait_go_in_one_batch(
-    sessions: sessionmaker[Session], clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+    engine: Engine, sessions: sessionmaker[Session], clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     batches: list[int] = []
-    record = batcher_module.record_events
+    record = batcher_module.record_batch
 
-    def counting(sessions: Any, batch: Sequence[Delivery], *, now: datetime) -> list[Outcome]:
+    def counting(connection: Connection, batch: Sequence[Delivery], now: datetime) -> list[Outcome]:
         batches.append(len(batch))
-        return record(sessions, batch, now=now)
+        return record(connection, batch, now)
 
-    monkeypatch.setattr(batcher_module, "record_events", counting)
-    batcher = WebhookBatcher(sessions, clock)
+    monkeypatch.setattr(batcher_module, "record_batch", counting)
+    batcher = WebhookBatcher(engine, clock)
     burst = deliveries(40, "burst")
 
     async def deliver_all() -> list[Outcome]:
@@ -69,10 +70,8 @@ def test_deliveries_that_wait_go_in_one_batch(
     assert stored(sessions) == {d.event.id for d in burst}
 
 
-def test_a_batch_starts_at_once_when_nothing_waits(
-    sessions: sessionmaker[Session], clock: FakeClock
-) -> None:
-    batcher = WebhookBatcher(sessions, clock)
+def test_a_batch_starts_at_once_when_nothing_waits(engine: Engine, clock: FakeClock) -> None:
+    batcher = WebhookBatcher(engine, clock)
 
     async def one_by_one() -> list[Outcome]:
         return [await batcher.submit(d) for d in deliveries(3, "alone")]
@@ -81,27 +80,28 @@ def test_a_batch_starts_at_once_when_nothing_waits(
     batcher.close()
 
 
+@contextmanager
+def database_held(engine: Engine) -> Iterator[None]:
+    """Another transaction holds what a webhook batch needs first: on SQLite the write lock,
+    on PostgreSQL the lock every batch of PaymentIntent events takes (`db.locks`)."""
+    with engine.connect() as connection, connection.begin():  # SQLite: BEGIN IMMEDIATE
+        if engine.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(hashtextextended('pi_cancel0', 0))"))
+        yield
+
+
 def test_a_caller_that_stops_waiting_does_not_disturb_its_batch(
-    sessions: sessionmaker[Session], clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+    engine: Engine, sessions: sessionmaker[Session], clock: FakeClock
 ) -> None:
-    started, release = threading.Event(), threading.Event()
-    record = batcher_module.record_events
-
-    def slow(sessions: Any, batch: Sequence[Delivery], *, now: datetime) -> list[Outcome]:
-        started.set()
-        release.wait(timeout=10)
-        return record(sessions, batch, now=now)
-
-    monkeypatch.setattr(batcher_module, "record_events", slow)
-    batcher = WebhookBatcher(sessions, clock)
+    batcher = WebhookBatcher(engine, clock)
     gone, staying = deliveries(2, "cancel")
 
     async def scenario() -> Outcome:
-        leaving = asyncio.ensure_future(batcher.submit(gone))
-        waiting = asyncio.ensure_future(batcher.submit(staying))
-        await asyncio.get_running_loop().run_in_executor(None, started.wait, 10)
-        leaving.cancel()
-        release.set()
+        with database_held(engine):
+            leaving = asyncio.ensure_future(batcher.submit(gone))
+            waiting = asyncio.ensure_future(batcher.submit(staying))
+            await asyncio.sleep(0.2)  # the batch has started, and waits for the database
+            leaving.cancel()
         return await waiting
 
     assert run(scenario()) is Outcome.PROCESSED
@@ -110,13 +110,14 @@ def test_a_caller_that_stops_waiting_does_not_disturb_its_batch(
 
 
 def test_a_batch_that_breaks_unexpectedly_answers_every_delivery_unavailable(
-    sessions: sessionmaker[Session], clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+    engine: Engine, sessions: sessionmaker[Session], clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     def broken(*_args: Any, **_kwargs: Any) -> list[Outcome]:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(batcher_module, "record_events", broken)
-    batcher = WebhookBatcher(sessions, clock)
+    monkeypatch.setattr(batcher_module, "record_batch", broken)
+    batcher = WebhookBatcher(engine, clock)
 
     async def deliver_all() -> list[Outcome]:
         return await asyncio.gather(*(batcher.submit(d) for d in deliveries(3, "broken")))
@@ -127,9 +128,9 @@ def test_a_batch_that_breaks_unexpectedly_answers_every_delivery_unavailable(
 
 
 def test_two_batches_in_flight_store_each_event_once(
-    sessions: sessionmaker[Session], clock: FakeClock
+    engine: Engine, sessions: sessionmaker[Session], clock: FakeClock
 ) -> None:
-    batcher = WebhookBatcher(sessions, clock, batches_in_flight=2, max_batch=5)
+    batcher = WebhookBatcher(engine, clock, batches_in_flight=2, max_batch=5)
     burst = deliveries(30, "flight")
 
     async def deliver_all() -> list[Outcome]:

@@ -11,9 +11,10 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from processor.db.models import Notification, RecoveryCase, StripeEvent
+from processor.webhooks.batcher import APPLICATION_NAME, THREAD_NAME_PREFIX
 from processor.webhooks.envelope import Event
 from processor.webhooks.reducers import REDUCERS, on_payment_intent_payment_failed
 from tests.fixtures.app import LiveApp
@@ -73,22 +74,41 @@ def test_a_signed_event_is_stored_and_acknowledged(app: LiveApp) -> None:
         assert session.scalars(select(RecoveryCase)).one().payment_intent_id == "pi_http"
 
 
-def test_stopping_the_app_answers_the_batch_in_flight_and_stops_its_thread(
+def _batch_connections(app: LiveApp) -> int:
+    """The batcher's PostgreSQL connections to this database, as the server lists them."""
+    with app.runtime.engine.connect() as connection:
+        return int(connection.execute(
+            text("SELECT count(*) FROM pg_stat_activity"
+                 " WHERE application_name = :name AND datname = current_database()"),
+            {"name": APPLICATION_NAME},
+        ).scalar_one())
+
+
+def test_stopping_the_app_answers_the_batch_in_flight_and_lets_its_resources_go(
     app: LiveApp,
 ) -> None:
+    """SQLite batches run on a thread, which stops; PostgreSQL batches on the event loop, over
+    connections of their own, which close."""
     before = set(threading.enumerate())
     body = failed_payment("evt_before_shutdown")
     assert post(app, body, signature(body, NEW)).status_code == 200
     batch_threads = [
         thread
         for thread in set(threading.enumerate()) - before
-        if thread.name.startswith("webhook-batch")
+        if thread.name.startswith(THREAD_NAME_PREFIX)
     ]
-    assert batch_threads
+    on_postgresql = app.runtime.engine.dialect.name == "postgresql"
+    if on_postgresql:
+        assert not batch_threads
+        assert _batch_connections(app) >= 1
+    else:
+        assert batch_threads
     app.stop()
     for thread in batch_threads:
         thread.join(timeout=10)
     assert not [thread.name for thread in batch_threads if thread.is_alive()]
+    if on_postgresql:
+        assert _batch_connections(app) == 0
 
 
 def test_the_old_secret_still_works_during_rotation_and_is_recorded(app: LiveApp) -> None:

@@ -155,7 +155,7 @@ def _state(sessions: sessionmaker[Session]) -> dict[str, list[Any]]:
     return state
 
 
-def _deliver_all(sessions: sessionmaker[Session], clock: FakeClock,
+def _deliver_all(engine: Engine, clock: FakeClock,
                  events: list[dict[str, Any]], batch_sizes: list[int] | None = None) -> None:
     """Deliver one by one, or in batches of the given sizes (the receiver's group commit)."""
     deliveries = [Delivery(parse_event(body_of(document)), 0) for document in events]
@@ -163,7 +163,7 @@ def _deliver_all(sessions: sessionmaker[Session], clock: FakeClock,
     while deliveries:
         size = next(sizes, len(deliveries))
         batch, deliveries = deliveries[:size], deliveries[size:]
-        for outcome in record_events(sessions, batch, now=clock()):
+        for outcome in record_events(engine, batch, clock()):
             assert outcome in (Outcome.PROCESSED, Outcome.DUPLICATE), outcome
 
 
@@ -180,7 +180,7 @@ def _end_state(engine: Engine, sessions: sessionmaker[Session], clock: FakeClock
     """The rows left by delivering `events` to an empty database with the charges reserved."""
     _reset(engine)
     _reserve_charges(sessions, clock, references)
-    _deliver_all(sessions, clock, events, batch_sizes)
+    _deliver_all(engine, clock, events, batch_sizes)
     return _state(sessions)
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import Engine, event, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from processor.db.engine import make_engine, make_session_factory
+from processor.db.engine import make_engine
 from processor.db.models import Notification, RecoveryCase, StripeEvent
 from processor.webhooks.apply import Delivery, Outcome, apply_events
 from processor.webhooks.envelope import Event, parse_event, without_client_secrets
@@ -137,11 +137,6 @@ def test_a_handler_that_keeps_failing_keeps_its_latest_error(
     assert row.error == "ValueError: payment intent without amount or currency"
 
 
-def _unreachable_sessions(url: str) -> tuple[Engine, sessionmaker[Session]]:
-    engine = make_engine(url)
-    return engine, make_session_factory(engine)
-
-
 @pytest.mark.parametrize(
     "url",
     [
@@ -150,10 +145,10 @@ def _unreachable_sessions(url: str) -> tuple[Engine, sessionmaker[Session]]:
     ],
 )
 def test_an_unreachable_database_is_reported_unavailable(url: str, clock: FakeClock) -> None:
-    engine, sessions = _unreachable_sessions(url)
+    engine = make_engine(url)
     try:
         outcome = record_event(
-            sessions, parse_event(body_of(failed_payment())), now=clock(), secret_index=0
+            engine, parse_event(body_of(failed_payment())), now=clock(), secret_index=0
         )
     finally:
         engine.dispose()
@@ -171,7 +166,7 @@ def test_a_commit_that_fails_leaves_nothing_half_written(
     event.listen(failing, "commit", refuse_commit)
     try:
         outcome = record_event(
-            make_session_factory(failing),
+            failing,
             parse_event(body_of(failed_payment(event_id="evt_lost"))),
             now=clock(),
             secret_index=0,
@@ -186,7 +181,7 @@ def test_a_commit_that_fails_leaves_nothing_half_written(
 
 
 def test_ten_threads_delivering_one_event_give_one_row_and_one_set_of_side_effects(
-    sessions: sessionmaker[Session],
+    engine: Engine,
     clock: FakeClock,
     one: Callable[..., Any],
     count: Callable[..., int],
@@ -197,7 +192,7 @@ def test_ten_threads_delivering_one_event_give_one_row_and_one_set_of_side_effec
 
     def post() -> None:
         barrier.wait(timeout=10)
-        outcomes.append(record_event(sessions, parsed, now=clock(), secret_index=0))
+        outcomes.append(record_event(engine, parsed, now=clock(), secret_index=0))
 
     threads = [threading.Thread(target=post) for _ in range(10)]
     for thread in threads:
@@ -278,7 +273,7 @@ def test_every_statement_of_a_batch_stays_short_enough_for_the_driver_to_cache(
     event.listen(engine, "before_cursor_execute", collect)
     try:
         outcomes = record_events(
-            sessions, [Delivery(parse_event(body_of(d))) for d in documents], now=clock()
+            engine, [Delivery(parse_event(body_of(d))) for d in documents], now=clock()
         )
     finally:
         event.remove(engine, "before_cursor_execute", collect)
