@@ -11,7 +11,6 @@ from typing import Any
 from processor.sandbox import bank_methods, confirmation_tokens, versions
 from processor.sandbox.context import Call
 from processor.sandbox.errors import invalid_request, no_such
-from processor.sandbox.ids import new_id
 from processor.sandbox.payment_methods import REUSED_MESSAGE, resolve
 from processor.sandbox.store import StripeObject, public
 from processor.sandbox.wire import Params, as_bool, as_dict, as_list, as_str, reject_unknown
@@ -324,13 +323,7 @@ def _check_ownership(intent: StripeObject, method: StripeObject) -> None:
 
 def require_action(call: Call, intent: StripeObject, method: StripeObject) -> None:
     """Move to `requires_action` with a 3-D Secure next action (SDK or redirect flavour)."""
-    attempt = new_id("payatt")
-    call.store.objects[attempt] = {
-        "id": attempt,
-        "object": "three_d_secure_attempt",
-        "intent": intent["id"],
-        "_hidden": True,
-    }
+    attempt = call.store.add_customer_step("payatt", "three_d_secure_attempt", intent)
     base = call.base_url.rstrip("/")
     challenge_url = f"{base}/_sandbox/3ds/{attempt}"
     if intent.get("_use_stripe_sdk"):
