@@ -11,6 +11,7 @@ from processor.sandbox.context import Call
 from processor.sandbox.currencies import validate_amount
 from processor.sandbox.errors import SandboxError, invalid_request, unexpected_state
 from processor.sandbox.ids import client_secret, new_id
+from processor.sandbox.intent_updates import read_shared_update
 from processor.sandbox.store import StripeObject
 from processor.sandbox.wire import (
     Params,
@@ -277,22 +278,14 @@ def update(call: Call) -> StripeObject:
     currency = (as_str(params, "currency") or intent["currency"]).lower()
     if amount is not None or "currency" in params:
         validate_amount(amount if amount is not None else intent["amount"], currency)
-    customer_id = intents.customer_param(call, params)
-    method = intents.payment_method_param(call, params)
-    metadata = merge_metadata(intent["metadata"], params.get("metadata"))
+    shared = read_shared_update(call, params, intent, types)
     texts = {name: as_str(params, name) for name in UPDATED_TEXTS if name in params}
     intent.update(texts, currency=currency)
     if amount is not None:
         intent["amount"] = amount
     if "setup_future_usage" in params:
         intent["setup_future_usage"] = usage
-    if "customer" in params:
-        intent["customer"] = customer_id
-    if "payment_method" in params:
-        intents.set_payment_method(intent, method)
-    intent["metadata"] = metadata
-    if types is not None:
-        intent["payment_method_types"] = types
+    shared.apply(intent)
     intent["last_payment_error"] = None
     call.store.touch()
     return intents.view(call, intent)

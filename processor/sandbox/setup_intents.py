@@ -13,6 +13,7 @@ from processor.sandbox import bank_methods, intents, listing
 from processor.sandbox.context import Call
 from processor.sandbox.errors import invalid_request, unexpected_state
 from processor.sandbox.ids import client_secret, new_id
+from processor.sandbox.intent_updates import read_shared_update
 from processor.sandbox.payment_methods import attach, decline_error
 from processor.sandbox.store import StripeObject, public
 from processor.sandbox.wire import (
@@ -280,19 +281,11 @@ def update(call: Call) -> StripeObject:
         raise unexpected_state("setup_intent", intent["id"], intent["status"], "update")
     params = call.params
     # Every check comes before the first change: a refused update leaves the intent as it was.
-    customer_id = intents.customer_param(call, params)
-    method = intents.payment_method_param(call, params)
-    metadata = merge_metadata(intent["metadata"], params.get("metadata"))
+    shared = read_shared_update(call, params, intent, types)
     description = as_str(params, "description")
-    if "customer" in params:
-        intent["customer"] = customer_id
     if "description" in params:
         intent["description"] = description
-    if "payment_method" in params:
-        intents.set_payment_method(intent, method)
-    intent["metadata"] = metadata
-    if types is not None:
-        intent["payment_method_types"] = types
+    shared.apply(intent)
     call.store.touch()
     return intents.view(call, intent)
 
