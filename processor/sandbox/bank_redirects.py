@@ -82,17 +82,8 @@ def finish(call: Call, intent: StripeObject, method: StripeObject, authorized: b
         setup_intents.fail_authentication(call, intent, method)
         return
     sepa = generate_sepa_debit(call, intent, method)
-    intent.update(
-        status="succeeded",
-        payment_method=method["id"],
-        mandate=sepa["_mandate"],
-        next_action=None,
-        last_setup_error=None,
-    )
-    attempt = call.store.require("setup_attempt", intent["latest_attempt"])
-    attempt["status"] = "succeeded"
-    call.store.touch()
-    call.emit("setup_intent.succeeded", intent)
+    intent["mandate"] = sepa["_mandate"]
+    setup_intents.mark_succeeded(call, intent, method)
 
 
 def _intent_for(call: Call, redirect_id: str) -> StripeObject:

@@ -225,6 +225,11 @@ def succeed(call: Call, intent: StripeObject, method: StripeObject) -> None:
     method["_set_up"] = True
     if method["type"] == "sepa_debit":
         intent["mandate"] = new_id("mandate")
+    mark_succeeded(call, intent, method)
+
+
+def mark_succeeded(call: Call, intent: StripeObject, method: StripeObject) -> None:
+    """The set-up is done with `method`: no next action, no error, its attempt succeeded."""
     intent.update(
         status="succeeded", payment_method=method["id"], next_action=None, last_setup_error=None
     )
