@@ -182,13 +182,7 @@ def check_client_secret(call: Call, intent: StripeObject) -> None:
     """Publishable-key callers prove they hold the intent's client secret."""
     if not call.publishable:
         return
-    given = as_str(call.params, "client_secret")
-    if given is None:
-        raise invalid_request(
-            "Missing required param: client_secret.",
-            param="client_secret",
-            code="parameter_missing",
-        )
+    given = as_str(call.params, "client_secret", required=True)
     if given != intent["client_secret"]:
         raise invalid_request(
             f"The client_secret provided does not match the client_secret associated with the "
