@@ -178,6 +178,19 @@ def automatic_payment_methods(
     return {"allow_redirects": redirects, "enabled": enabled}
 
 
+def record_charge(intent: StripeObject, charge: StripeObject, status: str, **amounts: int) -> None:
+    """A PaymentIntent's charge went through (captured or held): it is the latest, and nothing
+    is asked of the customer or stands against the intent any more."""
+    intent.update(
+        amounts,
+        status=status,
+        latest_charge=charge["id"],
+        next_action=None,
+        last_payment_error=None,
+        payment_method=charge["payment_method"],
+    )
+
+
 def check_client_secret(call: Call, intent: StripeObject) -> None:
     """Publishable-key callers prove they hold the intent's client secret."""
     if not call.publishable:
