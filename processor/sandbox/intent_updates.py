@@ -21,8 +21,9 @@ class SharedUpdate:
     metadata: dict[str, str]
     types: list[str] | None
 
-    def apply(self, intent: StripeObject) -> None:
-        """Write the checked values; only the parameters the request named change."""
+    def apply(self, call: Call, intent: StripeObject) -> StripeObject:
+        """Write the checked values (only the parameters the request named change); the intent
+        as the update answers it."""
         if "customer" in self.params:
             intent["customer"] = self.customer_id
         if "payment_method" in self.params:
@@ -30,6 +31,8 @@ class SharedUpdate:
         intent["metadata"] = self.metadata
         if self.types is not None:
             intent["payment_method_types"] = self.types
+        call.store.touch()
+        return intents.view(call, intent)
 
 
 def read_shared_update(

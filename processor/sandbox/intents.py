@@ -178,6 +178,22 @@ def automatic_payment_methods(
     return {"allow_redirects": redirects, "enabled": enabled}
 
 
+def to_cancel(call: Call, kind: str) -> StripeObject:
+    """The intent a `POST …/cancel` names (the route takes a reason and `expand`, nothing else)."""
+    reject_unknown(call.params, frozenset({"cancellation_reason", "expand"}))
+    return call.store.require(kind, call.path_args["id"])
+
+
+def mark_canceled(
+    call: Call, intent: StripeObject, reason: str | None, **fields: Any
+) -> StripeObject:
+    """Cancel the intent for `reason`, tell the merchant, and answer it."""
+    intent.update(fields, status="canceled", cancellation_reason=reason, next_action=None)
+    call.store.touch()
+    call.emit(f"{intent['object']}.canceled", intent)
+    return view(call, intent)
+
+
 def record_charge(intent: StripeObject, charge: StripeObject, status: str, **amounts: int) -> None:
     """A PaymentIntent's charge went through (captured or held): it is the latest, and nothing
     is asked of the customer or stands against the intent any more."""

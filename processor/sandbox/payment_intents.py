@@ -285,15 +285,12 @@ def update(call: Call) -> StripeObject:
         intent["amount"] = amount
     if "setup_future_usage" in params:
         intent["setup_future_usage"] = usage
-    shared.apply(intent)
     intent["last_payment_error"] = None
-    call.store.touch()
-    return intents.view(call, intent)
+    return shared.apply(call, intent)
 
 
 def cancel(call: Call) -> StripeObject:
-    reject_unknown(call.params, frozenset({"cancellation_reason", "expand"}))
-    intent = call.store.require("payment_intent", call.path_args["id"])
+    intent = intents.to_cancel(call, "payment_intent")
     if intent["status"] not in CANCELABLE:
         raise SandboxError(
             400,
@@ -306,12 +303,7 @@ def cancel(call: Call) -> StripeObject:
             payment_intent=intents.view(call, intent),
         )
     reason = as_choice(call.params, "cancellation_reason", CANCELLATION_REASONS)
-    intent.update(
-        status="canceled", cancellation_reason=reason, canceled_at=call.now, next_action=None
-    )
-    call.store.touch()
-    call.emit("payment_intent.canceled", intent)
-    return intents.view(call, intent)
+    return intents.mark_canceled(call, intent, reason, canceled_at=call.now)
 
 
 def list_route(call: Call) -> StripeObject:

@@ -290,23 +290,17 @@ def update(call: Call) -> StripeObject:
     description = as_str(params, "description")
     if "description" in params:
         intent["description"] = description
-    shared.apply(intent)
-    call.store.touch()
-    return intents.view(call, intent)
+    return shared.apply(call, intent)
 
 
 def cancel(call: Call) -> StripeObject:
-    reject_unknown(call.params, frozenset({"cancellation_reason", "expand"}))
-    intent = call.store.require("setup_intent", call.path_args["id"])
+    intent = intents.to_cancel(call, "setup_intent")
     if intent["status"] not in CANCELABLE:
         raise unexpected_state("setup_intent", intent["id"], intent["status"], "cancel")
     reason = as_choice(
         call.params, "cancellation_reason", ("abandoned", "duplicate", "requested_by_customer")
     )
-    intent.update(status="canceled", cancellation_reason=reason, next_action=None)
-    call.store.touch()
-    call.emit("setup_intent.canceled", intent)
-    return intents.view(call, intent)
+    return intents.mark_canceled(call, intent, reason)
 
 
 def list_route(call: Call) -> StripeObject:
