@@ -17,9 +17,8 @@ from processor.sandbox.context import Call
 from processor.sandbox.errors import SandboxError, no_such
 from processor.sandbox.ids import new_id
 from processor.sandbox.payment_methods import attach, build_sepa
-from processor.sandbox.returns import back_to_merchant
+from processor.sandbox.returns import answer_customer_step
 from processor.sandbox.store import StripeObject
-from processor.sandbox.wire import decode_form
 
 if TYPE_CHECKING:  # control imports authentication, which imports this module
     from processor.sandbox.control import Sandbox
@@ -106,12 +105,9 @@ async def show(request: Request) -> Response:
 
 
 async def submit(request: Request) -> Response:
-    sandbox: Sandbox = request.app.state.sandbox
-    form = decode_form(await request.body())
-    authorized = form.get("outcome") == "authorize"
     redirect_id = request.path_params["redirect"]
 
-    def run(call: Call) -> StripeObject:
+    def run(call: Call, authorized: bool) -> StripeObject:
         intent = _intent_for(call, redirect_id)
         if intent.get("_bank_redirect") != redirect_id or intent["status"] != "requires_action":
             raise SandboxError(400, "invalid_request_error", "This bank page is no longer open.")
@@ -121,11 +117,7 @@ async def submit(request: Request) -> Response:
         finish(call, intent, method, authorized)
         return intent
 
-    try:
-        intent = sandbox.execute(run, sandbox.new_call({}, "system"))
-    except SandboxError as error:
-        return HTMLResponse(html.escape(error.message), error.status)
-    return back_to_merchant(intent, intent["_return_url"])
+    return await answer_customer_step(request, run, agree="authorize", what="Bank authorization")
 
 
 def routes() -> list[BaseRoute]:
