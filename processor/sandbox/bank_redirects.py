@@ -10,14 +10,14 @@ from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from processor.sandbox import cards, setup_intents
 from processor.sandbox.context import Call
 from processor.sandbox.errors import SandboxError, no_such
 from processor.sandbox.ids import new_id
 from processor.sandbox.payment_methods import attach, build_sepa
-from processor.sandbox.returns import answer_customer_step
+from processor.sandbox.returns import answer_customer_step, customer_page_routes
 from processor.sandbox.store import StripeObject
 
 if TYPE_CHECKING:  # control imports authentication, which imports this module
@@ -121,7 +121,4 @@ async def submit(request: Request) -> Response:
 
 
 def routes() -> list[BaseRoute]:
-    return [
-        Route("/_sandbox/bank/{redirect}", show, methods=["GET"]),
-        Route("/_sandbox/bank/{redirect}", submit, methods=["POST"]),
-    ]
+    return customer_page_routes("/_sandbox/bank/{redirect}", show, submit)

@@ -10,13 +10,13 @@ import html
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from processor.sandbox import authentication, intents
 from processor.sandbox.context import Call
 from processor.sandbox.control import Sandbox
 from processor.sandbox.errors import SandboxError
-from processor.sandbox.returns import answer_customer_step
+from processor.sandbox.returns import answer_customer_step, customer_page_routes
 from processor.sandbox.store import StripeObject
 
 PAGE = """<!doctype html>
@@ -57,7 +57,4 @@ async def submit(request: Request) -> Response:
 
 
 def routes() -> list[BaseRoute]:
-    return [
-        Route("/_sandbox/3ds/{attempt}", show, methods=["GET"]),
-        Route("/_sandbox/3ds/{attempt}", submit, methods=["POST"]),
-    ]
+    return customer_page_routes("/_sandbox/3ds/{attempt}", show, submit)

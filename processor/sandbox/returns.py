@@ -4,12 +4,13 @@ back to the merchant's `return_url` with the query parameters Stripe adds."""
 from __future__ import annotations
 
 import html
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
 
 from processor.sandbox.context import Call
 from processor.sandbox.errors import SandboxError
@@ -18,6 +19,15 @@ from processor.sandbox.wire import decode_form
 
 if TYPE_CHECKING:
     from processor.sandbox.control import Sandbox
+
+
+def customer_page_routes(
+    path: str,
+    show: Callable[[Request], Awaitable[Response]],
+    submit: Callable[[Request], Awaitable[Response]],
+) -> list[BaseRoute]:
+    """A page the customer acts on: GET shows it, POST takes the choice made on it."""
+    return [Route(path, show, methods=["GET"]), Route(path, submit, methods=["POST"])]
 
 
 async def answer_customer_step(
