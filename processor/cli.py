@@ -158,6 +158,20 @@ def _stop_on_signal() -> threading.Event:
     return stop
 
 
+def _work(
+    command: str,
+    once: bool,
+    drain: Callable[[], object],
+    run: Callable[[threading.Event], object],
+) -> int:
+    """`--once`: work off what is due now and print the tally; else work until a signal."""
+    if once:
+        print(f"processor {command}: {drain()}")
+    else:
+        run(_stop_on_signal())
+    return EXIT_OK
+
+
 def cmd_notify(args: argparse.Namespace, settings: Settings) -> int:
     from processor.notifier.runner import build_notifier, mailer_from_settings
     from processor.notifier.worker import NotifierOptions
@@ -174,13 +188,7 @@ def cmd_notify(args: argparse.Namespace, settings: Settings) -> int:
             return EXIT_USAGE
         options = NotifierOptions(batch_size=args.batch_size, poll_interval=args.poll_interval)
         notifier = build_notifier(runtime, mailer, options=options)
-        if args.once:
-            tally = notifier.drain()
-            summary = ", ".join(f"{outcome} {count}" for outcome, count in tally.counts.items())
-            print(f"processor notify: {summary}")
-            return EXIT_OK
-        notifier.run(_stop_on_signal())
-        return EXIT_OK
+        return _work("notify", args.once, notifier.drain, notifier.run)
     finally:
         runtime.close()
 
@@ -200,11 +208,7 @@ def cmd_retry(args: argparse.Namespace, settings: Settings) -> int:
             options=RetrierOptions(poll_interval=args.poll_interval),
             on_outcome=lambda outcome: metrics.retries.labels(outcome=outcome).inc(),
         )
-        if args.once:
-            print(f"processor retry: {retrier.run_once()}")
-            return EXIT_OK
-        retrier.run(_stop_on_signal())
-        return EXIT_OK
+        return _work("retry", args.once, retrier.run_once, retrier.run)
     finally:
         runtime.close()
 
@@ -464,11 +468,20 @@ def _add_migrate(add_parser: AddParser) -> None:
     migrate.set_defaults(handler=cmd_migrate, read_settings=load_database_settings)
 
 
+def _add_worker_arguments(
+    worker: argparse.ArgumentParser, *, once_help: str, poll_interval: float
+) -> None:
+    """What every polling worker command takes: `--once` for cron and tests, its poll pace."""
+    worker.add_argument("--once", action="store_true", help=once_help)
+    worker.add_argument(
+        "--poll-interval", type=float, default=poll_interval, help="seconds between polls"
+    )
+
+
 def _add_notify(add_parser: AddParser) -> None:
     notify = add_parser("notify", help="run the email outbox worker")
-    notify.add_argument("--once", action="store_true", help="drain what is due, then exit")
+    _add_worker_arguments(notify, once_help="drain what is due, then exit", poll_interval=1.0)
     notify.add_argument("--batch-size", type=int, default=50, help="emails per SMTP connection")
-    notify.add_argument("--poll-interval", type=float, default=1.0, help="seconds between polls")
     notify.set_defaults(handler=cmd_notify)
 
 
@@ -479,8 +492,7 @@ def _add_retry(add_parser: AddParser) -> None:
         description="Confirm each due retry's PaymentIntent off-session again (RETRY_SCHEDULE, "
         "RETRY_RATE; docs/recovery.md). Safe to run several against PostgreSQL and to kill.",
     )
-    retry.add_argument("--once", action="store_true", help="run what is due, then exit")
-    retry.add_argument("--poll-interval", type=float, default=5.0, help="seconds between polls")
+    _add_worker_arguments(retry, once_help="run what is due, then exit", poll_interval=5.0)
     retry.set_defaults(handler=cmd_retry)
 
 

@@ -272,7 +272,7 @@ def _read_database(read: _Reader) -> None:
         return
     if backend not in {"sqlite", "postgresql"}:
         read.problems.append(f"DATABASE_URL: use sqlite:// or postgresql://, not {backend}://")
-    read.values["database_url"] = _normalise_database_url(database_url)
+    read.values["database_url"] = normalise_database_url(database_url)
 
 
 def _read_stripe(read: _Reader, sandbox: bool) -> None:
@@ -502,7 +502,7 @@ def _boolean(raw: str) -> bool:
     raise ValueError("must be true or false")
 
 
-def _normalise_database_url(url: str) -> str:
+def normalise_database_url(url: str) -> str:
     """Use psycopg 3 for PostgreSQL whatever spelling the URL has."""
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):

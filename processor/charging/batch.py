@@ -25,7 +25,7 @@ from processor.charging.ledger import (
     outcome_from_row,
 )
 from processor.charging.ratelimit import TokenBucket
-from processor.charging.request import CATEGORIES, ERROR, ChargeOutcome
+from processor.charging.request import CATEGORIES, ERROR, ChargeOutcome, ChargeRequest
 from processor.charging.retry import RetryPolicy
 from processor.charging.service import (
     ChargeOptions,
@@ -66,12 +66,13 @@ class RowResult:
     """The outcome of one line of the file, or why it has none."""
 
     line: int
-    reference: str
-    customer_id: str
-    amount: int
-    currency: str
+    request: ChargeRequest  # what the line asked for; a charge made for it matches it
     outcome: ChargeOutcome | None = None
     error: str | None = None
+
+    @property
+    def reference(self) -> str:
+        return self.request.reference or ""
 
     @property
     def category(self) -> str:
@@ -91,7 +92,8 @@ class BatchSummary:
     def add(self, result: RowResult) -> None:
         self.counts[result.category] += 1
         by_currency = self.totals.setdefault(result.category, {})
-        by_currency[result.currency] = by_currency.get(result.currency, 0) + result.amount
+        request = result.request
+        by_currency[request.currency] = by_currency.get(request.currency, 0) + request.amount
         self.resumed += int(result.resumed)
 
     @property
@@ -256,23 +258,8 @@ def _bounded_map(
 
 
 def _finished(row: BatchRow, outcome: ChargeOutcome) -> RowResult:
-    return RowResult(
-        line=row.line,
-        reference=outcome.reference,
-        customer_id=outcome.customer_id,
-        amount=outcome.amount,
-        currency=outcome.currency,
-        outcome=outcome,
-    )
+    return RowResult(row.line, row.request, outcome=outcome)
 
 
 def _failed(row: BatchRow, error: str) -> RowResult:
-    request = row.request
-    return RowResult(
-        line=row.line,
-        reference=request.reference or "",
-        customer_id=request.customer_id,
-        amount=request.amount,
-        currency=request.currency,
-        error=error,
-    )
+    return RowResult(row.line, row.request, error=error)

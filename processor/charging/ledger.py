@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.orm import Session
@@ -21,7 +21,7 @@ from processor.charging.decline_policy import Decline
 from processor.charging.request import ChargeOutcome, ChargeRequest, idempotency_key
 from processor.db.models import Charge, table_of
 from processor.db.upsert import insert_ignoring_conflict_statement
-from processor.recovery.cases import classify_decline
+from processor.recovery.cases import PaymentFailure, classify_decline
 
 CHARGES = table_of(Charge)
 PENDING = "pending"
@@ -63,6 +63,35 @@ class StripeAnswer:
     message: str | None = None
     charge_id: str | None = None  # the attempt (`ch_...`), so the webhook's report dedupes
     decline: Decline | None = None  # the fields the retry ladder decides by
+
+    def failure(
+        self, charged: Charged, payment_method_id: str | None, *, failed_at: datetime
+    ) -> PaymentFailure:
+        """This answer as the failure its recovery case records."""
+        assert self.payment_intent_id is not None, "only an answer about an intent fails one"
+        return PaymentFailure(
+            payment_intent_id=self.payment_intent_id,
+            customer_id=charged.customer_id,
+            payment_method_id=payment_method_id,
+            amount=charged.amount,
+            currency=charged.currency,
+            code=self.error_code,
+            decline_code=self.decline_code,
+            message=self.message,
+            failed_at=failed_at,
+            charge_id=self.charge_id,
+        )
+
+
+class Charged(Protocol):
+    """Whose money a declined confirm asked for: a `charges` row, or a retry's recovery case."""
+
+    @property
+    def customer_id(self) -> str | None: ...
+    @property
+    def amount(self) -> int: ...
+    @property
+    def currency(self) -> str: ...
 
 
 ChargeRow = Row[Any]  # a `charges` row: columns as attributes (`row.status`, `row.reference`)

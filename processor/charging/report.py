@@ -63,13 +63,13 @@ def outcome_line(outcome: ChargeOutcome) -> str:
 
 def result_record(result: RowResult) -> dict[str, Any]:
     """The machine-readable form of one row's result."""
-    outcome = result.outcome
+    outcome, request = result.outcome, result.request
     return {
         "line": result.line,
         "reference": result.reference,
-        "customer": result.customer_id,
-        "amount": result.amount,
-        "currency": result.currency,
+        "customer": request.customer_id,
+        "amount": request.amount,
+        "currency": request.currency,
         "category": result.category,
         "status": outcome.status if outcome else None,
         "payment_intent": outcome.payment_intent_id if outcome else None,

@@ -52,23 +52,25 @@ def check_reference(reference: str) -> str:
 
 
 def check_customer_id(customer_id: str) -> str:
-    if not re.fullmatch(r"cus_[A-Za-z0-9]+", customer_id or ""):
-        raise InvalidInput(
-            f"customer {customer_id!r} is not a Stripe customer id (cus_...)",
-            field="customer",
-            code="invalid_customer",
-        )
-    return customer_id
+    return _check_stripe_id(customer_id, r"cus_[A-Za-z0-9]+", "customer", "customer")
 
 
 def check_payment_method_id(payment_method_id: str) -> str:
-    if not re.fullmatch(r"pm_[A-Za-z0-9_]+", payment_method_id or ""):
+    return _check_stripe_id(
+        payment_method_id, r"pm_[A-Za-z0-9_]+", "payment_method", "payment method"
+    )
+
+
+def _check_stripe_id(value: str, pattern: str, field: str, label: str) -> str:
+    """`value` if it has the shape of a Stripe id of this kind; the prefix is named otherwise."""
+    if not re.fullmatch(pattern, value or ""):
+        prefix = pattern.split("_", 1)[0]
         raise InvalidInput(
-            f"payment method {payment_method_id!r} is not a Stripe payment method id (pm_...)",
-            field="payment_method",
-            code="invalid_payment_method",
+            f"{label} {value!r} is not a Stripe {label} id ({prefix}_...)",
+            field=field,
+            code=f"invalid_{field}",
         )
-    return payment_method_id
+    return value
 
 
 @dataclass(frozen=True)

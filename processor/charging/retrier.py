@@ -24,19 +24,15 @@ import stripe
 from sqlalchemy.orm import Session
 
 from processor.charging.decline_policy import AUTHENTICATION_REQUIRED, Decline
+from processor.charging.ledger import StripeAnswer
 from processor.charging.ratelimit import TokenBucket
 from processor.charging.retry import AttemptCounter, describe_stripe_error
-from processor.charging.retry_ladder import decline_from_error, plan_after_decline
+from processor.charging.retry_ladder import decline_from_error, record_decline
 from processor.charging.service import ChargeOptions
 from processor.charging.settlement import IntentOutcome, settle_charges
 from processor.db.engine import unit_of_work
 from processor.db.models import RecoveryCase
-from processor.recovery.cases import (
-    PaymentFailure,
-    close_case,
-    lock_payment_intents,
-    record_payment_failure,
-)
+from processor.recovery.cases import close_case, lock_payment_intents
 from processor.recovery.retries import (
     ClaimedRetry,
     claim_due_retries,
@@ -217,32 +213,22 @@ class Retrier:
                 return "superseded"
             case = session.get(RecoveryCase, retry.case_id)
             assert case is not None  # the row cascades with its case
-            record_payment_failure(
-                session,
-                PaymentFailure(
-                    payment_intent_id=retry.payment_intent_id,
-                    customer_id=case.customer_id,
-                    payment_method_id=retry.payment_method_id,
-                    amount=case.amount,
-                    currency=case.currency,
-                    code=decline.code,
-                    decline_code=decline.decline_code,
-                    message=message,
-                    failed_at=now,
-                    charge_id=charge_id,
-                ),
-                now=now,
+            answer = StripeAnswer(
+                status="failed",
+                payment_intent_id=retry.payment_intent_id,
+                error_code=decline.code,
+                decline_code=decline.decline_code,
+                message=message,
+                charge_id=charge_id,
+                decline=decline,
             )
-            next_due = plan_after_decline(
+            next_due = record_decline(
                 session,
                 self.deps.settings,
-                case_id=retry.case_id,
+                answer.failure(case, retry.payment_method_id, failed_at=now),
                 reference=retry.charge_reference,
-                payment_intent_id=retry.payment_intent_id,
-                payment_method_id=retry.payment_method_id,
                 decline=decline,
                 attempts_done=retry.attempt,
-                now=now,
             )
         log.info(
             "retry %s of %s declined (%s/%s, advice %s): %s",

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from processor.charging.decline_policy import Decline, DeclineAction, classify_decline
 from processor.config import Settings
+from processor.recovery.cases import PaymentFailure, record_payment_failure
 from processor.recovery.retries import (
     EMAIL_HOLD_MARGIN,
     case_opened_at,
@@ -37,6 +38,34 @@ def decline_from_error(error: Any) -> Decline:
         advice_code=value_of(error, "advice_code"),
         network_advice_code=value_of(error, "network_advice_code"),
         network_decline_code=value_of(error, "network_decline_code"),
+    )
+
+
+def record_decline(
+    session: Session,
+    settings: Settings,
+    failure: PaymentFailure,
+    *,
+    reference: str,
+    decline: Decline | None,
+    attempts_done: int,
+) -> datetime | None:
+    """Open or update the PaymentIntent's recovery case, then plan after `decline` (None: no
+    retry is planned, the first email waits as it is); when the next retry is due."""
+    now = failure.failed_at
+    case_id = record_payment_failure(session, failure, now=now)
+    if decline is None:
+        return None
+    return plan_after_decline(
+        session,
+        settings,
+        case_id=case_id,
+        reference=reference,
+        payment_intent_id=failure.payment_intent_id,
+        payment_method_id=failure.payment_method_id,
+        decline=decline,
+        attempts_done=attempts_done,
+        now=now,
     )
 
 

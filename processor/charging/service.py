@@ -42,19 +42,14 @@ from processor.charging.retry import (
     call_with_retries,
     describe_stripe_error,
 )
-from processor.charging.retry_ladder import decline_from_error, plan_after_decline
+from processor.charging.retry_ladder import decline_from_error, record_decline
 from processor.charging.selection import (
     SelectedMethod,
     check_named_method,
     select_payment_method,
 )
 from processor.db.engine import unit_of_work
-from processor.recovery.cases import (
-    AUTHENTICATION_REQUIRED,
-    PaymentFailure,
-    lock_payment_intents,
-    record_payment_failure,
-)
+from processor.recovery.cases import AUTHENTICATION_REQUIRED, lock_payment_intents
 from processor.stripe_gateway import ref_id, value_of
 
 if TYPE_CHECKING:
@@ -307,34 +302,14 @@ def _store(
             lock_payment_intents(session.connection(), [answer.payment_intent_id])
         stored = record_answer(session, row.id, answer, attempts=counter.sent, now=now)
         if open_case and answer.payment_intent_id is not None:
-            case_id = record_payment_failure(
+            record_decline(
                 session,
-                PaymentFailure(
-                    payment_intent_id=answer.payment_intent_id,
-                    customer_id=row.customer_id,
-                    payment_method_id=row.payment_method_id,
-                    amount=row.amount,
-                    currency=row.currency,
-                    code=answer.error_code,
-                    decline_code=answer.decline_code,
-                    message=answer.message,
-                    failed_at=now,
-                    charge_id=answer.charge_id,
-                ),
-                now=now,
+                deps.settings,
+                answer.failure(row, row.payment_method_id, failed_at=now),
+                reference=row.reference,
+                decline=answer.decline if stored.status == "failed" else None,
+                attempts_done=0,
             )
-            if answer.decline is not None and stored.status == "failed":
-                plan_after_decline(
-                    session,
-                    deps.settings,
-                    case_id=case_id,
-                    reference=row.reference,
-                    payment_intent_id=answer.payment_intent_id,
-                    payment_method_id=row.payment_method_id,
-                    decline=answer.decline,
-                    attempts_done=0,
-                    now=now,
-                )
     outcome = outcome_from_row(stored, resumed=False)
     log.log(
         logging.DEBUG if outcome.category in ("succeeded", "processing") else logging.INFO,

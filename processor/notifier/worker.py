@@ -82,6 +82,9 @@ class Tally:
         for outcome, count in other.counts.items():
             self.counts[outcome] += count
 
+    def __str__(self) -> str:
+        return ", ".join(f"{outcome} {count}" for outcome, count in self.counts.items())
+
     def __getitem__(self, outcome: str) -> int:
         return self.counts[outcome]
 

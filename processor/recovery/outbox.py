@@ -22,6 +22,7 @@ from random import Random
 from sqlalchemy import Select, bindparam, or_, select, text, update
 from sqlalchemy.orm import Session
 
+from processor.db.claims import claim_rows
 from processor.db.models import Notification, table_of
 from processor.db.upsert import insert_ignoring_conflict
 
@@ -118,33 +119,22 @@ def claim_due_notifications(
     n = NOTIFICATIONS.c
     due = due_notification_ids(now=now, limit=limit)
     lease_until = now + lease
-    claimed = session.execute(
-        update(NOTIFICATIONS)
-        .where(n.id.in_(due.scalar_subquery()))
-        .values(
-            status="sending",
-            claimed_by=worker_id,
-            claimed_until=lease_until,
-            attempts=n.attempts + 1,
-            updated_at=now,
-        )
-        .returning(n.id, n.case_id, n.kind, n.sequence, n.attempts)
-    ).all()
-    return sorted(
-        (
-            ClaimedNotification(
-                id=row.id,
-                case_id=row.case_id,
-                kind=row.kind,
-                sequence=row.sequence,
-                attempts=row.attempts,
-                worker_id=worker_id,
-                lease_until=lease_until,
-            )
-            for row in claimed
-        ),
-        key=lambda c: c.id,
+    claimed = claim_rows(
+        session,
+        NOTIFICATIONS,
+        due,
+        values={
+            "status": "sending",
+            "claimed_by": worker_id,
+            "claimed_until": lease_until,
+            "attempts": n.attempts + 1,
+            "updated_at": now,
+        },
+        returning=(n.case_id, n.kind, n.sequence, n.attempts),
     )
+    return [
+        ClaimedNotification(**row, worker_id=worker_id, lease_until=lease_until) for row in claimed
+    ]
 
 
 def mark_sent(

@@ -22,6 +22,7 @@ from typing import Protocol
 from sqlalchemy import Connection, and_, or_, select, update
 from sqlalchemy.orm import Session
 
+from processor.db.claims import claim_rows
 from processor.db.models import ChargeRetry, Notification, RecoveryCase, table_of
 from processor.db.upsert import insert_ignoring_conflict
 
@@ -148,36 +149,26 @@ def claim_due_retries(
         .with_for_update(skip_locked=True, of=RETRIES)
     )
     lease_until = now + lease
-    claimed = session.execute(
-        update(RETRIES)
-        .where(r.id.in_(due.scalar_subquery()))
-        .values(status="running", claimed_by=worker_id, claimed_until=lease_until, updated_at=now)
-        .returning(
-            r.id,
+    claimed = claim_rows(
+        session,
+        RETRIES,
+        due,
+        values={
+            "status": "running",
+            "claimed_by": worker_id,
+            "claimed_until": lease_until,
+            "updated_at": now,
+        },
+        returning=(
             r.case_id,
             r.charge_reference,
             r.payment_intent_id,
             r.payment_method_id,
             r.attempt,
             r.idempotency_key,
-        )
-    ).all()
-    return sorted(
-        (
-            ClaimedRetry(
-                id=row.id,
-                case_id=row.case_id,
-                charge_reference=row.charge_reference,
-                payment_intent_id=row.payment_intent_id,
-                payment_method_id=row.payment_method_id,
-                attempt=row.attempt,
-                idempotency_key=row.idempotency_key,
-                lease_until=lease_until,
-            )
-            for row in claimed
         ),
-        key=lambda claimed_retry: claimed_retry.id,
     )
+    return [ClaimedRetry(**row, lease_until=lease_until) for row in claimed]
 
 
 def finish_retry(

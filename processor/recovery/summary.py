@@ -118,15 +118,25 @@ def _summary(row: Row[*tuple[Any, ...]]) -> CaseSummary:
         decline_code=row.decline_code,
         failure_message=row.failure_message,
         payment_method_id=row.payment_method_id,
-        method=None
-        if row.method_id is None
-        else MethodOnFile(
-            type=row.method_type,
-            card_brand=row.card_brand,
-            card_last4=row.card_last4,
-            sepa_last4=row.sepa_last4,
-        ),
-        contact=None
-        if row.contact_id is None
-        else StoredContact(email=row.email, name=row.name, preferred_locale=row.preferred_locale),
+        method=_method_on_file(row),
+        contact=_contact(row),
     )
+
+
+def _method_on_file(row: Row[*tuple[Any, ...]]) -> MethodOnFile | None:
+    """The saved method the case names, if we have stored it (the outer join found it)."""
+    if row.method_id is None:
+        return None
+    return MethodOnFile(
+        type=row.method_type,
+        card_brand=row.card_brand,
+        card_last4=row.card_last4,
+        sepa_last4=row.sepa_last4,
+    )
+
+
+def _contact(row: Row[*tuple[Any, ...]]) -> StoredContact | None:
+    """Whom to write to, if the customer is stored (the outer join found them)."""
+    if row.contact_id is None:
+        return None
+    return StoredContact(email=row.email, name=row.name, preferred_locale=row.preferred_locale)

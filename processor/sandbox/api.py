@@ -38,6 +38,9 @@ RATE_LIMIT_MESSAGE = (
     "Too many requests hit the API too quickly. We recommend an exponential backoff of your "
     "requests."
 )
+# How long the `answer_after_webhooks` knob holds an answer at most: a stuck delivery must not
+# hang the client forever.
+ANSWER_HOLD_LIMIT = 30.0
 
 
 def encode(body: Any) -> bytes:
@@ -158,6 +161,8 @@ async def _handle(
         path_args=path_args,
     )
     status, payload, headers = _execute(sandbox, route, call, headers, scope, key, request_id)
+    if knobs.answer_after_webhooks:
+        await asyncio.to_thread(sandbox.webhooks.wait_until_idle, ANSWER_HOLD_LIMIT)
     if inject:
         raise _injected_error(knobs.error_should_retry)
     return Response(payload, status, headers, media_type="application/json")

@@ -149,13 +149,7 @@ def start_redirect(call: Call, intent: StripeObject, method: StripeObject) -> No
             "PaymentMethod: the customer is sent to their bank and back.",
             param="return_url",
         )
-    redirect = new_id("bankredir")
-    call.store.objects[redirect] = {
-        "id": redirect,
-        "object": "bank_redirect",
-        "intent": intent["id"],
-        "_hidden": True,
-    }
+    redirect = call.store.add_customer_step("bankredir", "bank_redirect", intent)
     attempt = call.store.get("setup_attempt", intent.get("latest_attempt"))
     if attempt is not None:
         attempt["payment_method_details"] = attempt_details(method)

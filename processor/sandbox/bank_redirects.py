@@ -10,16 +10,15 @@ from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from processor.sandbox import cards, setup_intents
 from processor.sandbox.context import Call
 from processor.sandbox.errors import SandboxError, no_such
 from processor.sandbox.ids import new_id
 from processor.sandbox.payment_methods import attach, build_sepa
-from processor.sandbox.returns import back_to_merchant
+from processor.sandbox.returns import answer_customer_step, customer_page_routes
 from processor.sandbox.store import StripeObject
-from processor.sandbox.wire import decode_form
 
 if TYPE_CHECKING:  # control imports authentication, which imports this module
     from processor.sandbox.control import Sandbox
@@ -82,17 +81,8 @@ def finish(call: Call, intent: StripeObject, method: StripeObject, authorized: b
         setup_intents.fail_authentication(call, intent, method)
         return
     sepa = generate_sepa_debit(call, intent, method)
-    intent.update(
-        status="succeeded",
-        payment_method=method["id"],
-        mandate=sepa["_mandate"],
-        next_action=None,
-        last_setup_error=None,
-    )
-    attempt = call.store.require("setup_attempt", intent["latest_attempt"])
-    attempt["status"] = "succeeded"
-    call.store.touch()
-    call.emit("setup_intent.succeeded", intent)
+    intent["mandate"] = sepa["_mandate"]
+    setup_intents.mark_succeeded(call, intent, method)
 
 
 def _intent_for(call: Call, redirect_id: str) -> StripeObject:
@@ -115,12 +105,9 @@ async def show(request: Request) -> Response:
 
 
 async def submit(request: Request) -> Response:
-    sandbox: Sandbox = request.app.state.sandbox
-    form = decode_form(await request.body())
-    authorized = form.get("outcome") == "authorize"
     redirect_id = request.path_params["redirect"]
 
-    def run(call: Call) -> StripeObject:
+    def run(call: Call, authorized: bool) -> StripeObject:
         intent = _intent_for(call, redirect_id)
         if intent.get("_bank_redirect") != redirect_id or intent["status"] != "requires_action":
             raise SandboxError(400, "invalid_request_error", "This bank page is no longer open.")
@@ -130,15 +117,8 @@ async def submit(request: Request) -> Response:
         finish(call, intent, method, authorized)
         return intent
 
-    try:
-        intent = sandbox.execute(run, sandbox.new_call({}, "system"))
-    except SandboxError as error:
-        return HTMLResponse(html.escape(error.message), error.status)
-    return back_to_merchant(intent, intent["_return_url"])
+    return await answer_customer_step(request, run, agree="authorize", what="Bank authorization")
 
 
 def routes() -> list[BaseRoute]:
-    return [
-        Route("/_sandbox/bank/{redirect}", show, methods=["GET"]),
-        Route("/_sandbox/bank/{redirect}", submit, methods=["POST"]),
-    ]
+    return customer_page_routes("/_sandbox/bank/{redirect}", show, submit)

@@ -26,14 +26,7 @@ CAPTURE_PARAMS = frozenset(
 def hold(call: Call, intent: StripeObject, charge: StripeObject) -> None:
     """The card is authorised but not charged: the intent waits in `requires_capture`."""
     charge.update(captured=False, amount_captured=0)
-    intent.update(
-        status="requires_capture",
-        amount_capturable=intent["amount"],
-        latest_charge=charge["id"],
-        next_action=None,
-        last_payment_error=None,
-        payment_method=charge["payment_method"],
-    )
+    intents.record_charge(intent, charge, "requires_capture", amount_capturable=intent["amount"])
     call.store.touch()
     call.emit("charge.succeeded", charge)
     call.emit("payment_intent.amount_capturable_updated", intent)

@@ -10,15 +10,14 @@ import html
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from processor.sandbox import authentication, intents
 from processor.sandbox.context import Call
 from processor.sandbox.control import Sandbox
 from processor.sandbox.errors import SandboxError
-from processor.sandbox.returns import back_to_merchant
+from processor.sandbox.returns import answer_customer_step, customer_page_routes
 from processor.sandbox.store import StripeObject
-from processor.sandbox.wire import decode_form
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>3D Secure test page</title>
@@ -45,30 +44,17 @@ async def show(request: Request) -> Response:
 
 
 async def submit(request: Request) -> Response:
-    sandbox: Sandbox = request.app.state.sandbox
-    form = decode_form(await request.body())
-    success = form.get("outcome") == "complete"
     attempt = request.path_params["attempt"]
 
-    def run(call: Call) -> StripeObject:
+    def run(call: Call, success: bool) -> StripeObject:
         intent = intents.intent_for_attempt(call, attempt)
         if intent.get("_three_ds_attempt") != attempt:
             raise SandboxError(400, "invalid_request_error", "This challenge is no longer open.")
         authentication.authenticate(call, intent, success)
         return intent
 
-    try:
-        intent = sandbox.execute(run, sandbox.new_call({}, "system"))
-    except SandboxError as error:
-        return HTMLResponse(html.escape(error.message), error.status)
-    return_url = intent.get("_return_url")
-    if not return_url:
-        return HTMLResponse("<p>Authentication " + ("completed" if success else "failed") + ".</p>")
-    return back_to_merchant(intent, return_url)
+    return await answer_customer_step(request, run, agree="complete", what="Authentication")
 
 
 def routes() -> list[BaseRoute]:
-    return [
-        Route("/_sandbox/3ds/{attempt}", show, methods=["GET"]),
-        Route("/_sandbox/3ds/{attempt}", submit, methods=["POST"]),
-    ]
+    return customer_page_routes("/_sandbox/3ds/{attempt}", show, submit)

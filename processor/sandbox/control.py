@@ -230,6 +230,11 @@ class Sandbox:
         self.knobs.error_after_execution = after_execution
         self.knobs.seed(seed)
 
+    def set_answer_after_webhooks(self, enabled: bool) -> None:
+        """Hold each `/v1` answer until every webhook delivery queued by then is done: the
+        events reach the merchant before the response does, as they can over a slow network."""
+        self.knobs.answer_after_webhooks = bool(enabled)
+
     def set_sepa_settlement_delay(self, seconds: float | None) -> None:
         """Seconds until a `processing` SEPA debit settles by itself; None: only on demand."""
         self.sepa_settlement_delay = seconds

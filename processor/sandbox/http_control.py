@@ -113,6 +113,9 @@ ACTIONS: dict[tuple[str, str], Action] = {
         after_execution=bool(b.get("after_execution", False)),
         seed=b.get("seed"),
     ),
+    ("POST", "/answers/after_webhooks"): lambda s, b, r: s.set_answer_after_webhooks(
+        bool(b.get("enabled", False))
+    ),
     ("POST", "/sepa_settlement_delay"): lambda s, b, r: s.set_sepa_settlement_delay(
         b.get("seconds")
     ),

@@ -11,7 +11,6 @@ from typing import Any
 from processor.sandbox import bank_methods, confirmation_tokens, versions
 from processor.sandbox.context import Call
 from processor.sandbox.errors import invalid_request, no_such
-from processor.sandbox.ids import new_id
 from processor.sandbox.payment_methods import REUSED_MESSAGE, resolve
 from processor.sandbox.store import StripeObject, public
 from processor.sandbox.wire import Params, as_bool, as_dict, as_list, as_str, reject_unknown
@@ -179,17 +178,40 @@ def automatic_payment_methods(
     return {"allow_redirects": redirects, "enabled": enabled}
 
 
+def to_cancel(call: Call, kind: str) -> StripeObject:
+    """The intent a `POST …/cancel` names (the route takes a reason and `expand`, nothing else)."""
+    reject_unknown(call.params, frozenset({"cancellation_reason", "expand"}))
+    return call.store.require(kind, call.path_args["id"])
+
+
+def mark_canceled(
+    call: Call, intent: StripeObject, reason: str | None, **fields: Any
+) -> StripeObject:
+    """Cancel the intent for `reason`, tell the merchant, and answer it."""
+    intent.update(fields, status="canceled", cancellation_reason=reason, next_action=None)
+    call.store.touch()
+    call.emit(f"{intent['object']}.canceled", intent)
+    return view(call, intent)
+
+
+def record_charge(intent: StripeObject, charge: StripeObject, status: str, **amounts: int) -> None:
+    """A PaymentIntent's charge went through (captured or held): it is the latest, and nothing
+    is asked of the customer or stands against the intent any more."""
+    intent.update(
+        amounts,
+        status=status,
+        latest_charge=charge["id"],
+        next_action=None,
+        last_payment_error=None,
+        payment_method=charge["payment_method"],
+    )
+
+
 def check_client_secret(call: Call, intent: StripeObject) -> None:
     """Publishable-key callers prove they hold the intent's client secret."""
     if not call.publishable:
         return
-    given = as_str(call.params, "client_secret")
-    if given is None:
-        raise invalid_request(
-            "Missing required param: client_secret.",
-            param="client_secret",
-            code="parameter_missing",
-        )
+    given = as_str(call.params, "client_secret", required=True)
     if given != intent["client_secret"]:
         raise invalid_request(
             f"The client_secret provided does not match the client_secret associated with the "
@@ -324,13 +346,7 @@ def _check_ownership(intent: StripeObject, method: StripeObject) -> None:
 
 def require_action(call: Call, intent: StripeObject, method: StripeObject) -> None:
     """Move to `requires_action` with a 3-D Secure next action (SDK or redirect flavour)."""
-    attempt = new_id("payatt")
-    call.store.objects[attempt] = {
-        "id": attempt,
-        "object": "three_d_secure_attempt",
-        "intent": intent["id"],
-        "_hidden": True,
-    }
+    attempt = call.store.add_customer_step("payatt", "three_d_secure_attempt", intent)
     base = call.base_url.rstrip("/")
     challenge_url = f"{base}/_sandbox/3ds/{attempt}"
     if intent.get("_use_stripe_sdk"):

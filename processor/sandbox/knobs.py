@@ -1,4 +1,5 @@
-"""Fault injection for tests: added latency, a request rate limit, injected 500s."""
+"""Fault injection for tests: added latency, a request rate limit, injected 500s, answers held
+until the webhooks they caused are delivered."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ class Knobs:
     error_share: float = 0.0
     error_should_retry: bool | None = True
     error_after_execution: bool = False
+    answer_after_webhooks: bool = False
     _admitted: deque[float] = field(default_factory=deque)
     _random: random.Random = field(default_factory=random.Random)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -32,6 +34,7 @@ class Knobs:
             self.error_share = 0.0
             self.error_should_retry = True
             self.error_after_execution = False
+            self.answer_after_webhooks = False
             self._admitted.clear()
 
     def seed(self, seed: int | None) -> None:

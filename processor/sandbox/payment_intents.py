@@ -11,6 +11,7 @@ from processor.sandbox.context import Call
 from processor.sandbox.currencies import validate_amount
 from processor.sandbox.errors import SandboxError, invalid_request, unexpected_state
 from processor.sandbox.ids import client_secret, new_id
+from processor.sandbox.intent_updates import read_shared_update
 from processor.sandbox.store import StripeObject
 from processor.sandbox.wire import (
     Params,
@@ -277,30 +278,19 @@ def update(call: Call) -> StripeObject:
     currency = (as_str(params, "currency") or intent["currency"]).lower()
     if amount is not None or "currency" in params:
         validate_amount(amount if amount is not None else intent["amount"], currency)
-    customer_id = intents.customer_param(call, params)
-    method = intents.payment_method_param(call, params)
-    metadata = merge_metadata(intent["metadata"], params.get("metadata"))
+    shared = read_shared_update(call, params, intent, types)
     texts = {name: as_str(params, name) for name in UPDATED_TEXTS if name in params}
     intent.update(texts, currency=currency)
     if amount is not None:
         intent["amount"] = amount
     if "setup_future_usage" in params:
         intent["setup_future_usage"] = usage
-    if "customer" in params:
-        intent["customer"] = customer_id
-    if "payment_method" in params:
-        intents.set_payment_method(intent, method)
-    intent["metadata"] = metadata
-    if types is not None:
-        intent["payment_method_types"] = types
     intent["last_payment_error"] = None
-    call.store.touch()
-    return intents.view(call, intent)
+    return shared.apply(call, intent)
 
 
 def cancel(call: Call) -> StripeObject:
-    reject_unknown(call.params, frozenset({"cancellation_reason", "expand"}))
-    intent = call.store.require("payment_intent", call.path_args["id"])
+    intent = intents.to_cancel(call, "payment_intent")
     if intent["status"] not in CANCELABLE:
         raise SandboxError(
             400,
@@ -313,12 +303,7 @@ def cancel(call: Call) -> StripeObject:
             payment_intent=intents.view(call, intent),
         )
     reason = as_choice(call.params, "cancellation_reason", CANCELLATION_REASONS)
-    intent.update(
-        status="canceled", cancellation_reason=reason, canceled_at=call.now, next_action=None
-    )
-    call.store.touch()
-    call.emit("payment_intent.canceled", intent)
-    return intents.view(call, intent)
+    return intents.mark_canceled(call, intent, reason, canceled_at=call.now)
 
 
 def list_route(call: Call) -> StripeObject:

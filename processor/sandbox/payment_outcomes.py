@@ -62,14 +62,7 @@ def charge_decline(card: TestCard, method: StripeObject) -> Decline | None:
 
 
 def succeed(call: Call, intent: StripeObject, method: StripeObject, charge: StripeObject) -> None:
-    intent.update(
-        status="succeeded",
-        amount_received=intent["amount"],
-        latest_charge=charge["id"],
-        next_action=None,
-        last_payment_error=None,
-        payment_method=method["id"],
-    )
+    intents.record_charge(intent, charge, "succeeded", amount_received=intent["amount"])
     keep_method(call, intent, method)
     balance_transactions.for_charge(call, charge)
     call.store.touch()

@@ -7,19 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from processor.sandbox import balance_transactions
+from processor.sandbox import balance_transactions, wire
 from processor.sandbox.context import Call
 from processor.sandbox.errors import invalid_request
 from processor.sandbox.ids import new_id
 from processor.sandbox.store import StripeObject, public
-from processor.sandbox.wire import (
-    as_choice,
-    as_int,
-    as_str,
-    merge_metadata,
-    missing_param,
-    reject_unknown,
-)
 
 CREATE_PARAMS = frozenset(
     {
@@ -41,10 +33,10 @@ REASONS = ("duplicate", "fraudulent", "requested_by_customer")
 
 
 def _charge_to_refund(call: Call) -> StripeObject:
-    charge_id = as_str(call.params, "charge")
-    intent_id = as_str(call.params, "payment_intent")
+    charge_id = wire.as_str(call.params, "charge")
+    intent_id = wire.as_str(call.params, "payment_intent")
     if charge_id is None and intent_id is None:
-        raise missing_param("charge")
+        raise wire.missing_param("charge")
     if charge_id is not None:
         return call.store.require("charge", charge_id, param="charge")
     intent = call.store.require("payment_intent", intent_id, param="payment_intent")
@@ -74,9 +66,9 @@ def _destination(charge: StripeObject) -> dict[str, Any]:
 
 def create(call: Call) -> StripeObject:
     params = call.params
-    reject_unknown(params, CREATE_PARAMS)
+    wire.reject_unknown(params, CREATE_PARAMS)
     charge = _charge_to_refund(call)
-    reason = as_choice(params, "reason", REASONS)
+    reason = wire.as_choice(params, "reason", REASONS)
     # A partial capture already counts its released remainder as refunded.
     remaining = charge["amount"] - charge["amount_refunded"]
     if charge["status"] != "succeeded" or not charge["captured"] or remaining <= 0:
@@ -86,7 +78,7 @@ def create(call: Call) -> StripeObject:
             else f"Charge {charge['id']} has no captured amount to refund.",
             code="charge_already_refunded",
         )
-    amount = as_int(params, "amount")
+    amount = wire.as_int(params, "amount")
     amount = remaining if amount is None else amount
     if not 0 < amount <= remaining:
         raise invalid_request(
@@ -105,7 +97,7 @@ def create(call: Call) -> StripeObject:
         "customer": charge["customer"],
         "customer_account": None,
         "destination_details": _destination(charge),
-        "metadata": merge_metadata({}, params.get("metadata")),
+        "metadata": wire.merge_metadata({}, params.get("metadata")),
         "payment_intent": charge["payment_intent"],
         "payment_method": charge["payment_method"],
         "reason": reason,
@@ -125,5 +117,5 @@ def create(call: Call) -> StripeObject:
 
 
 def retrieve(call: Call) -> StripeObject:
-    reject_unknown(call.params, frozenset({"expand"}))
+    wire.reject_unknown(call.params, frozenset({"expand"}))
     return public(call.store.require("refund", call.path_args["id"]))

@@ -13,6 +13,7 @@ from processor.sandbox import bank_methods, intents, listing
 from processor.sandbox.context import Call
 from processor.sandbox.errors import invalid_request, unexpected_state
 from processor.sandbox.ids import client_secret, new_id
+from processor.sandbox.intent_updates import read_shared_update
 from processor.sandbox.payment_methods import attach, decline_error
 from processor.sandbox.store import StripeObject, public
 from processor.sandbox.wire import (
@@ -224,6 +225,11 @@ def succeed(call: Call, intent: StripeObject, method: StripeObject) -> None:
     method["_set_up"] = True
     if method["type"] == "sepa_debit":
         intent["mandate"] = new_id("mandate")
+    mark_succeeded(call, intent, method)
+
+
+def mark_succeeded(call: Call, intent: StripeObject, method: StripeObject) -> None:
+    """The set-up is done with `method`: no next action, no error, its attempt succeeded."""
     intent.update(
         status="succeeded", payment_method=method["id"], next_action=None, last_setup_error=None
     )
@@ -280,35 +286,21 @@ def update(call: Call) -> StripeObject:
         raise unexpected_state("setup_intent", intent["id"], intent["status"], "update")
     params = call.params
     # Every check comes before the first change: a refused update leaves the intent as it was.
-    customer_id = intents.customer_param(call, params)
-    method = intents.payment_method_param(call, params)
-    metadata = merge_metadata(intent["metadata"], params.get("metadata"))
+    shared = read_shared_update(call, params, intent, types)
     description = as_str(params, "description")
-    if "customer" in params:
-        intent["customer"] = customer_id
     if "description" in params:
         intent["description"] = description
-    if "payment_method" in params:
-        intents.set_payment_method(intent, method)
-    intent["metadata"] = metadata
-    if types is not None:
-        intent["payment_method_types"] = types
-    call.store.touch()
-    return intents.view(call, intent)
+    return shared.apply(call, intent)
 
 
 def cancel(call: Call) -> StripeObject:
-    reject_unknown(call.params, frozenset({"cancellation_reason", "expand"}))
-    intent = call.store.require("setup_intent", call.path_args["id"])
+    intent = intents.to_cancel(call, "setup_intent")
     if intent["status"] not in CANCELABLE:
         raise unexpected_state("setup_intent", intent["id"], intent["status"], "cancel")
     reason = as_choice(
         call.params, "cancellation_reason", ("abandoned", "duplicate", "requested_by_customer")
     )
-    intent.update(status="canceled", cancellation_reason=reason, next_action=None)
-    call.store.touch()
-    call.emit("setup_intent.canceled", intent)
-    return intents.view(call, intent)
+    return intents.mark_canceled(call, intent, reason)
 
 
 def list_route(call: Call) -> StripeObject:

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from processor.sandbox.errors import no_such
+from processor.sandbox.ids import new_id
 
 Clock = Callable[[], datetime]
 StripeObject = dict[str, Any]
@@ -84,6 +85,18 @@ class Store:
             self.ordered[obj["object"]].append(obj["id"])
             self.writes += 1
         return obj
+
+    def add_customer_step(self, prefix: str, kind: str, intent: StripeObject) -> str:
+        """A page the customer visits for `intent` (a bank redirect, a 3-D Secure challenge):
+        kept by id for that page, hidden from the API and from every list; its id."""
+        step_id = new_id(prefix)
+        self.objects[step_id] = {
+            "id": step_id,
+            "object": kind,
+            "intent": intent["id"],
+            "_hidden": True,
+        }
+        return step_id
 
     def touch(self) -> None:
         """Record that state changed (the idempotency layer keeps only executed requests)."""

@@ -111,11 +111,20 @@ def as_bool(params: Params, name: str, default: bool | None = None) -> bool | No
     raise invalid_request(f"Invalid boolean: {value}", param=name, code="parameter_invalid_boolean")
 
 
-def as_int(params: Params, name: str, *, required: bool = False) -> int | None:
+def _given(params: Params, name: str, required: bool) -> Any:
+    """The parameter's value; None when absent or empty (Stripe's way of unsetting), which a
+    required parameter may not be."""
     value = params.get(name)
     if value is None or value == "":
         if required:
             raise missing_param(name)
+        return None
+    return value
+
+
+def as_int(params: Params, name: str, *, required: bool = False) -> int | None:
+    value = _given(params, name, required)
+    if value is None:
         return None
     if not isinstance(value, str) or not value.lstrip("-").isdigit():
         raise invalid_request(
@@ -125,10 +134,8 @@ def as_int(params: Params, name: str, *, required: bool = False) -> int | None:
 
 
 def as_str(params: Params, name: str, *, required: bool = False) -> str | None:
-    value = params.get(name)
-    if value is None or value == "":
-        if required:
-            raise missing_param(name)
+    value = _given(params, name, required)
+    if value is None:
         return None
     if not isinstance(value, str):
         raise invalid_request(f"Invalid string: {name}", param=name)

@@ -27,7 +27,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 
 from processor.charging.batch import default_concurrency
-from processor.config import _normalise_database_url
+from processor.config import normalise_database_url
 from processor.db.engine import make_engine
 from processor.db.migrate import upgrade_to_head
 from processor.db.models import Charge
@@ -53,7 +53,7 @@ def prepare_database(url: str | None, workdir: Path) -> str:
     """A fresh, migrated database: a SQLite file, or `url`'s database created anew."""
     if url is None:
         url = f"sqlite:///{workdir / 'bench.db'}"
-    url = _normalise_database_url(url)
+    url = normalise_database_url(url)
     if make_url(url).get_backend_name() == "postgresql":
         _postgres_admin(
             url, "DROP DATABASE IF EXISTS {name} WITH (FORCE)", "CREATE DATABASE {name}"

@@ -35,7 +35,7 @@ from sqlalchemy import create_engine, func, select, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from processor.clock import utc_now  # noqa: E402
-from processor.config import Settings, _normalise_database_url  # noqa: E402
+from processor.config import Settings, normalise_database_url  # noqa: E402
 from processor.db.engine import make_engine  # noqa: E402
 from processor.db.migrate import upgrade_to_head  # noqa: E402
 from processor.db.models import Notification  # noqa: E402
@@ -100,7 +100,7 @@ def fresh_database(server_url: str | None):  # type: ignore[no-untyped-def]
         with tempfile.TemporaryDirectory() as folder:
             yield f"sqlite:///{folder}/bench.db"
         return
-    url = make_url(_normalise_database_url(server_url))
+    url = make_url(normalise_database_url(server_url))
     name = f"bench_notifier_{uuid.uuid4().hex[:8]}"
     admin = create_engine(url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:

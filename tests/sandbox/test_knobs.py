@@ -1,4 +1,4 @@
-"""Knobs: rate limit (429), injected 500s, latency; reset clears them."""
+"""Knobs: rate limit (429), injected 500s, latency, answers after webhooks; reset clears them."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import time
 import pytest
 import stripe
 
-from tests.fixtures.sandbox import SandboxHandle
+from tests.fixtures.sandbox import SandboxHandle, WebhookReceiver
 
 
 def test_rate_limit_answers_429(sandbox: SandboxHandle) -> None:
@@ -69,6 +69,19 @@ def test_latency(sandbox: SandboxHandle) -> None:
     sandbox.client.v1.customers.list()
 
     assert time.monotonic() - started >= 0.3
+
+
+def test_an_answer_held_until_its_webhooks_are_delivered(
+    sandbox: SandboxHandle, webhook_receiver: WebhookReceiver
+) -> None:
+    sandbox.register_webhook(webhook_receiver.url)
+    sandbox.control.set_answer_after_webhooks(True)
+
+    customer = sandbox.client.v1.customers.create({})
+
+    delivered = [d for d in sandbox.control.deliveries if d.succeeded]
+    assert [d.type for d in delivered] == ["customer.created"]
+    assert customer.id in webhook_receiver.received[0].body.decode()
 
 
 def test_reset_clears_state_and_knobs(sandbox: SandboxHandle) -> None:

@@ -371,6 +371,26 @@
     return { wrapper: wrapper, input: input, error: error };
   }
 
+  // The sandbox's test values as one radio group: choosing one hands its entry to `pick`.
+  function testChoices(legendText, prefix, entries, describe, pick) {
+    var fieldset = el('fieldset', { className: 'sbx-test-list' }, [
+      el('legend', { className: 'sbx-legend', text: legendText })
+    ]);
+    var group = uid(prefix);
+    var radios = entries.map(function (entry) {
+      var choice = describe(entry);
+      var input = el('input', { type: 'radio', name: group, value: choice.value });
+      input.addEventListener('change', function () {
+        if (input.checked) pick(entry);
+      });
+      fieldset.appendChild(el('label', { className: 'sbx-choice' }, [
+        input, el('span', { className: 'sbx-choice-label', text: choice.label })
+      ]));
+      return input;
+    });
+    return { fieldset: fieldset, radios: radios };
+  }
+
   function setFieldError(entry, message) {
     entry.error.textContent = message || '';
     entry.error.hidden = !message;
@@ -418,25 +438,16 @@
     this._cvc = field(t('Security code (CVC)'), {
       type: 'text', inputmode: 'numeric', autocomplete: 'cc-csc', placeholder: 'CVC', maxlength: 4
     });
-    var cardChoices = el('fieldset', { className: 'sbx-test-list' }, [
-      el('legend', { className: 'sbx-legend', text: t('Test cards') })
-    ]);
-    var cardGroup = uid('card');
-    this._cardRadios = TEST_CARDS.map(function (card) {
-      var input = el('input', { type: 'radio', name: cardGroup, value: card.number });
-      input.addEventListener('change', function () {
-        if (!input.checked) return;
-        self._number.input.value = formatCardNumber(card.number);
-        if (!self._expiry.input.value) self._expiry.input.value = '12 / 34';
-        if (!self._cvc.input.value) self._cvc.input.value = '123';
-        self._clearErrors();
-        self._changed();
-      });
-      cardChoices.appendChild(el('label', { className: 'sbx-choice' }, [
-        input, el('span', { className: 'sbx-choice-label', text: card.label + ' — ' + card.hint })
-      ]));
-      return input;
+    var cardChoices = testChoices(t('Test cards'), 'card', TEST_CARDS, function (card) {
+      return { value: card.number, label: card.label + ' — ' + card.hint };
+    }, function (card) {
+      self._number.input.value = formatCardNumber(card.number);
+      if (!self._expiry.input.value) self._expiry.input.value = '12 / 34';
+      if (!self._cvc.input.value) self._cvc.input.value = '123';
+      self._clearErrors();
+      self._changed();
     });
+    this._cardRadios = cardChoices.radios;
     this._number.input.addEventListener('input', function () {
       var digits = self._number.input.value.replace(/\D/g, '').slice(0, 19);
       self._number.input.value = formatCardNumber(digits);
@@ -456,7 +467,7 @@
       self._changed();
     });
     this._cardPanel = el('div', { className: 'sbx-panel' }, [
-      cardChoices,
+      cardChoices.fieldset,
       this._number.wrapper,
       el('div', { className: 'sbx-row' }, [this._expiry.wrapper, this._cvc.wrapper])
     ]);
@@ -466,23 +477,14 @@
     this._iban = field(t('IBAN'), {
       type: 'text', autocomplete: 'off', placeholder: 'DE00 0000 0000 0000 0000 00', maxlength: 42
     });
-    var ibanChoices = el('fieldset', { className: 'sbx-test-list' }, [
-      el('legend', { className: 'sbx-legend', text: t('Test bank accounts') })
-    ]);
-    var ibanGroup = uid('iban');
-    this._ibanRadios = TEST_IBANS.map(function (entry) {
-      var input = el('input', { type: 'radio', name: ibanGroup, value: entry.iban });
-      input.addEventListener('change', function () {
-        if (!input.checked) return;
-        self._iban.input.value = formatIban(entry.iban);
-        setFieldError(self._iban, '');
-        self._changed();
-      });
-      ibanChoices.appendChild(el('label', { className: 'sbx-choice' }, [
-        input, el('span', { className: 'sbx-choice-label', text: 'SEPA ' + entry.label + ' — ' + entry.hint })
-      ]));
-      return input;
+    var ibanChoices = testChoices(t('Test bank accounts'), 'iban', TEST_IBANS, function (entry) {
+      return { value: entry.iban, label: 'SEPA ' + entry.label + ' — ' + entry.hint };
+    }, function (entry) {
+      self._iban.input.value = formatIban(entry.iban);
+      setFieldError(self._iban, '');
+      self._changed();
     });
+    this._ibanRadios = ibanChoices.radios;
     this._iban.input.addEventListener('input', function () {
       var compact = self._iban.input.value.replace(/\s/g, '').toUpperCase();
       self._ibanRadios.forEach(function (radio) { radio.checked = radio.value === compact; });
@@ -491,7 +493,7 @@
     });
     var merchant = (this._options.business && this._options.business.name) || 'the merchant';
     this._sepaPanel = el('div', { className: 'sbx-panel', hidden: true }, [
-      ibanChoices,
+      ibanChoices.fieldset,
       this._iban.wrapper,
       el('p', {
         className: 'sbx-mandate',

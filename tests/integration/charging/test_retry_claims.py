@@ -57,7 +57,7 @@ def test_the_claim_selects_with_skip_locked_and_flips_in_one_statement() -> None
             captured.append(str(statement.compile(dialect=postgresql.dialect())))
 
             class Empty:
-                def all(self) -> list[object]:
+                def mappings(self) -> list[object]:
                     return []
 
             return Empty()

@@ -192,7 +192,7 @@ def test_claim_locks_with_skip_locked_on_postgresql() -> None:
             captured.append(str(statement.compile(dialect=postgresql.dialect())))
 
             class Empty:
-                def all(self) -> list[object]:
+                def mappings(self) -> list[object]:
                     return []
 
             return Empty()
