@@ -16,8 +16,8 @@ Targets, each served on 127.0.0.1 in its own process(es) and run in the order gi
   Stripe client aimed at a dead local port. npm installs it once into
   ~/.cache/processor-bench/sync-engine; without node (or npm and that cache) the row is
   skipped.
-- `pgN` / `sqliteN`: the real app (`processor.asgi`, production settings, access log off)
-  with N uvicorn workers on a fresh PostgreSQL database or SQLite file.
+- `pgN` / `sqliteN`: the service as production runs it (`processor serve --workers N
+  --no-access-log`, production settings) on a fresh PostgreSQL database or SQLite file.
 
 wrk, in another process, keeps 32 connections busy with unique, really signed events, each
 sent once: by default (`--mix intents`) full Stripe objects of 2-5 KB alternating
@@ -474,6 +474,15 @@ def start_server(target: str, workers: int, env: dict[str, str]) -> Server:
         "--no-access-log",
     ]
     return start_process(command, env, target, 0.5 if workers > 1 else 0)
+
+
+def start_receiver(workers: int, env: dict[str, str]) -> Server:
+    """The receiver as production runs it: `processor serve`, access log off."""
+    command = [
+        sys.executable, "-m", "processor", "serve", "--host", "127.0.0.1", "--port", "{port}",
+        "--workers", str(workers), "--no-access-log",
+    ]
+    return start_process(command, env, "processor serve", 0.5 if workers > 1 else 0)
 
 
 def app_environment(database_url: str) -> dict[str, str]:
@@ -946,9 +955,7 @@ def prepare(target: Target, args: argparse.Namespace, workdir: Path) -> Prepared
         url, drop = fresh_database(target.kind, workdir)
         if drop is not None:
             cleanup.append(drop)
-        server = start_server(
-            "processor.asgi:app_from_environment", target.workers, app_environment(url)
-        )
+        server = start_receiver(target.workers, app_environment(url))
         cleanup.insert(0, server.stop)
         database = make_url(url).database if target.kind == "postgresql" else None
         return Prepared(server, lambda: stored_events(url), database, cleanup)
