@@ -314,6 +314,7 @@ def cmd_migrate(_args: argparse.Namespace, settings: Settings) -> int:
 def cmd_prune(args: argparse.Namespace, settings: Settings) -> int:
     from processor.db.engine import unit_of_work
     from processor.db.rate_limits import prune_expired
+    from processor.ops.counts import compact
     from processor.ops.retention import prune_event_payloads
     from processor.runtime import build_runtime
 
@@ -335,6 +336,7 @@ def cmd_prune(args: argparse.Namespace, settings: Settings) -> int:
         )
         with unit_of_work(runtime.sessions) as session:
             counters = prune_expired(session, runtime.clock())
+            folded = compact(session, above=0)
     finally:
         runtime.close()
     print(
@@ -343,6 +345,7 @@ def cmd_prune(args: argparse.Namespace, settings: Settings) -> int:
         f" (longest {outcome.longest_batch_seconds * 1000:.0f} ms)"
     )
     print(f"processor prune: removed {counters} expired rate-limit counters")
+    print(f"processor prune: folded {folded} rows of status_counts")
     return EXIT_OK
 
 

@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from processor.db.models import Charge, ChargeRetry, Notification, StripeEvent
+from processor.db.models import StripeEvent
 from processor.recovery.money import format_money
 
 RECENT_FAILURES = 20
@@ -64,16 +64,6 @@ def build_report(session: Session, *, now: datetime, days: int = 14) -> OpsRepor
         )
     ]
     return OpsReport(funnel, health, queue, failed, recovered_by)
-
-
-def status_counts(session: Session) -> dict[str, dict[str, int]]:
-    """Rows per status of the outbox and of the charges, for `/metrics` at scrape time: the
-    charger and the notifier may run in other processes, whose counters are not scraped."""
-    counted = (("notifications", Notification), ("charges", Charge), ("retries", ChargeRetry))
-    return {
-        name: dict(session.execute(select(model.status, func.count()).group_by(model.status)).all())
-        for name, model in counted
-    }
 
 
 def utc_hour(dialect: str, moment: datetime) -> Any:
