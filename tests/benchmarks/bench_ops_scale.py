@@ -40,6 +40,7 @@ from sqlalchemy.orm import Session
 from processor.db.engine import make_engine
 from processor.db.migrate import upgrade_to_head
 from processor.ops.counts import compact
+from processor.ops.report import RECOVERED_BY, build_report, utc_midnight
 from processor.ops.retention import PruneOutcome, prune_event_payloads
 from processor.recovery.outbox import claim_due_notifications
 from tests.benchmarks.bench_webhooks import (
@@ -235,11 +236,13 @@ def claim_runner(engine: Engine, now: datetime) -> Callable[[], object]:
     return run
 
 
-def explain(engine: Engine, sql: str) -> dict[str, Any]:
+def explain(engine: Engine, sql: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
     """EXPLAIN (ANALYZE, BUFFERS) of `sql`: its execution time, the blocks it touched and the
     scans of its plan (node and relation)."""
     with engine.connect() as connection:
-        plan = connection.execute(text(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {sql}")).scalar()
+        plan = connection.execute(
+            text(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {sql}"), params or {}
+        ).scalar()
         connection.rollback()
     root = plan[0]
     scans: list[str] = []
@@ -258,6 +261,16 @@ def explain(engine: Engine, sql: str) -> dict[str, Any]:
         + root["Plan"].get("Shared Read Blocks", 0),
         "scans": scans,
     }
+
+
+def report_runner(engine: Engine, now: datetime) -> Callable[[], object]:
+    """What `/ops` reads, without HTTP and the template."""
+
+    def run() -> object:
+        with Session(engine) as session:
+            return build_report(session, now=now)
+
+    return run
 
 
 def fold_counts(engine: Engine) -> dict[str, Any]:
@@ -439,6 +452,10 @@ def measure_filled(
         progress(f"claim: {report['claim']}; queue view: {report['queue_at_backlog']}")
         progress(f"status_counts folded after the backlog grew: {report['fold']}")
         report["explain"] = {name: explain(engine, sql) for name, sql in EXPLAINED.items()}
+        report["explain"]["ops: recovered by, 14 days"] = explain(
+            engine, RECOVERED_BY, {"since": utc_midnight("postgresql", now - timedelta(days=14))}
+        )
+        report["ops_report_in_process"] = timed(report_runner(engine, now), args.repeat)
         progress(f"explain: {json.dumps(report['explain'])}")
         server = serve(url)
         try:
