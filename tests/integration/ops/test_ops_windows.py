@@ -122,3 +122,27 @@ def test_the_reports_recovered_money_reads_its_window(engine: Engine) -> None:
     plan = _plan(engine, RECOVERED_BY, {"since": since})
     assert "ix_recovery_cases_status_opened_at" in plan, plan
     assert "opened_at >" in plan or "opened_at>" in plan, plan  # a range, not every case
+
+
+def test_only_the_payload_leaves_the_row(engine: Engine, sessions: sessionmaker[Session]) -> None:
+    """The columns dashboards group and filter by stay in the row: with toast_tuple_target at
+    128 bytes PostgreSQL would otherwise move a 25-byte `type` or a Stripe id out of line too,
+    and every scan of the health window would fetch each from TOAST."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("TOAST is PostgreSQL's")
+    event = _event("evt_1QabcdEFGhijKLMnopQRStuv", NOW)  # Stripe-length ids
+    event.type = "payment_intent.payment_failed"
+    event.object_id = "pi_3QabcdEFGhijKLMnopQRStuv"
+    event.api_version = "2026-10-28.endive"
+    event.error = None
+    event.payload = '{"data": {' + ",".join(f'"f{n}": "{n * 7919:x}"' for n in range(400)) + "}}"
+    with sessions.begin() as session:
+        session.add(event)
+    with engine.connect() as connection:
+        toast = connection.exec_driver_sql(
+            "SELECT reltoastrelid::regclass::text FROM pg_class WHERE relname = 'stripe_events'"
+        ).scalar_one()
+        values = connection.exec_driver_sql(
+            f"SELECT count(DISTINCT chunk_id) FROM {toast}"
+        ).scalar_one()
+    assert values == 1  # the payload, nothing else

@@ -1,11 +1,18 @@
-"""Rows per status of the outbox, the charges and the retries, kept by triggers in
-`status_counts`, so that `/metrics` and `ops_notification_queue` read a few rows instead of
-counting every row of those tables.
+"""Ops at scale, continued. Rows per status of the outbox, the charges and the retries, kept by
+triggers in `status_counts`, so that `/metrics` and `ops_notification_queue` read a few rows
+instead of counting every row of those tables.
 
 Each insert, status change and delete appends a +1 or -1 row in the same transaction (append
 only: writers never wait for each other on a shared counter row); a count is the SUM of its
 rows, and the application folds the rows into one per status from time to time. The triggers
 are written once per dialect and do the same on both.
+
+On PostgreSQL the short columns of `stripe_events` that scans read (`id`, `type`, `object_id`,
+…) are kept in the row: with 0004's `toast_tuple_target = 128`, PostgreSQL moved any of them
+over 24 bytes (a Stripe id, `payment_intent.succeeded`) out of line as well as the payload,
+so a scan of the webhook-health window fetched several TOAST values per event. STORAGE MAIN
+lets them be compressed but moved out only when a row would not fit a page. Rows written
+earlier keep their out-of-line values; the windows read recent rows, written after this.
 
 Frozen: imports nothing from the application.
 
@@ -25,6 +32,8 @@ down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+# stripe_events' short columns, kept in the row (PostgreSQL).
+INLINE_EVENT_COLUMNS = ("id", "type", "api_version", "object_id", "status", "source")
 # Counted tables and what each counts by beside its status ('' when nothing).
 COUNTED = {"notifications": "kind", "charges": None, "charge_retries": None}
 
@@ -137,6 +146,11 @@ def _sqlite_triggers(table: str) -> list[str]:
     ]
 
 
+def _event_columns_storage(storage: str) -> None:
+    alterations = ", ".join(f"ALTER COLUMN {c} SET STORAGE {storage}" for c in INLINE_EVENT_COLUMNS)
+    op.execute(f"ALTER TABLE stripe_events {alterations}")
+
+
 def upgrade() -> None:
     dialect = op.get_bind().dialect.name
     op.create_table(
@@ -154,6 +168,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_status_counts")),
     )
     if dialect == "postgresql":
+        _event_columns_storage("MAIN")
         # Folding deletes every row it sums: vacuum after each thousand dead rows, whatever the
         # table's size, so that the sum's scan never wades through the rows folded earlier.
         op.execute(
@@ -192,6 +207,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     dialect = op.get_bind().dialect.name
+    if dialect == "postgresql":
+        _event_columns_storage("EXTENDED")
     op.execute("DROP VIEW ops_notification_queue")
     op.execute("CREATE VIEW ops_notification_queue AS " + OLD_QUEUE_VIEW[dialect])
     op.drop_index("ix_notifications_status_kind_attempts", table_name="notifications")
