@@ -318,13 +318,15 @@ def cmd_migrate(_args: argparse.Namespace, settings: Settings) -> int:
 def cmd_prune(args: argparse.Namespace, settings: Settings) -> int:
     from processor.db.engine import unit_of_work
     from processor.db.rate_limits import prune_expired
+    from processor.ops.counts import compact
     from processor.ops.retention import prune_event_payloads
     from processor.runtime import build_runtime
 
     older_than: timedelta = args.older_than
-    if args.batch_size < 1 or args.pause_ms < 0:
+    if args.batch_size < 1 or args.pause_ms < 0 or args.rest_per_work < 0:
         print(
-            "processor prune: --batch-size must be at least 1, --pause-ms not negative",
+            "processor prune: --batch-size must be at least 1, --pause-ms and"
+            " --rest-per-work not negative",
             file=sys.stderr,
         )
         return EXIT_USAGE
@@ -336,9 +338,11 @@ def cmd_prune(args: argparse.Namespace, settings: Settings) -> int:
             now=runtime.clock(),
             batch_size=args.batch_size,
             pause=timedelta(milliseconds=args.pause_ms),
+            rest_per_work=args.rest_per_work,
         )
         with unit_of_work(runtime.sessions) as session:
             counters = prune_expired(session, runtime.clock())
+            folded = compact(session, above=0)
     finally:
         runtime.close()
     print(
@@ -347,6 +351,7 @@ def cmd_prune(args: argparse.Namespace, settings: Settings) -> int:
         f" (longest {outcome.longest_batch_seconds * 1000:.0f} ms)"
     )
     print(f"processor prune: removed {counters} expired rate-limit counters")
+    print(f"processor prune: folded {folded} rows of status_counts")
     return EXIT_OK
 
 
@@ -564,7 +569,13 @@ def _add_prune(add_parser: AddParser) -> None:
         "--batch-size", type=int, default=500, help="payloads dropped per transaction"
     )
     prune.add_argument(
-        "--pause-ms", type=int, default=50, help="rest between transactions, in milliseconds"
+        "--pause-ms", type=int, default=50, help="least rest between transactions, in ms"
+    )
+    prune.add_argument(
+        "--rest-per-work",
+        type=float,
+        default=4.0,
+        help="rest after each transaction this many times as long as it took (0: --pause-ms only)",
     )
     prune.set_defaults(handler=cmd_prune)
 

@@ -252,8 +252,9 @@ class Notification(Base):
     __tablename__ = "notifications"
     __table_args__ = (
         CheckConstraint(_one_of("status", NOTIFICATION_STATUSES), name="status"),
-        # ops_notification_queue and /metrics count from this index alone.
-        Index(None, "status", "kind", "next_attempt_at", "attempts"),
+        # ops_notification_queue: each group's oldest due time and most attempts, one probe each.
+        Index(None, "status", "kind", "next_attempt_at"),
+        Index(None, "status", "kind", "attempts"),
         Index(None, "case_id"),
         # The notifier's claim walks this in order (see claim_due_notifications).
         Index(
@@ -336,3 +337,21 @@ class ChargeRetry(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class StatusCount(Base):
+    """Rows per status of `notifications` (and kind), `charges` and `charge_retries`: triggers
+    append +1 / -1 in the transaction of every insert, status change and delete, and a count is
+    the SUM of its rows. `/metrics` and `ops_notification_queue` read these few rows instead of
+    counting the tables; `processor.ops.counts` folds them into one row per status."""
+
+    __tablename__ = "status_counts"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    table_name: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    # The notification's kind; '' for the other tables.
+    kind: Mapped[str] = mapped_column(String(32))
+    count: Mapped[int] = mapped_column(BigInteger)

@@ -6,14 +6,31 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from processor.db.models import Charge, ChargeRetry, Notification, StripeEvent
+from processor.db.models import StripeEvent
 from processor.recovery.money import format_money
 
 RECENT_FAILURES = 20
 HEALTH_HOURS = 24
+# ops_recovered_by's SQL over the funnel's window (cases opened since the same UTC day), along
+# the (status, opened_at) index: the view itself counts every recovered case ever, which /ops
+# would read in full at each load.
+RECOVERED_BY = """
+    SELECT currency,
+           CASE WHEN EXISTS (
+                    SELECT 1 FROM charge_retries
+                    WHERE charge_retries.case_id = recovery_cases.id
+                      AND charge_retries.status = 'succeeded')
+                THEN 'retry' ELSE 'customer' END AS recovered_by,
+           COUNT(*) AS recovered,
+           SUM(amount) AS recovered_amount
+    FROM recovery_cases
+    WHERE status = 'recovered' AND opened_at >= :since
+    GROUP BY 1, 2
+    ORDER BY 1, 2
+"""
 
 
 @dataclass(frozen=True)
@@ -27,8 +44,9 @@ class OpsReport:
 
 
 def build_report(session: Session, *, now: datetime, days: int = 14) -> OpsReport:
-    """The funnel of the last `days`, webhook health of the last HEALTH_HOURS, the outbox and
-    the latest failures: each read through an index over its window only."""
+    """The funnel and the money recovered (by retry or customer) of cases opened in the last
+    `days`, webhook health of the last HEALTH_HOURS, the outbox and the latest failures: each
+    read through an index over its window only."""
     dialect = session.get_bind().dialect.name
     funnel = _rows(
         session,
@@ -60,20 +78,12 @@ def build_report(session: Session, *, now: datetime, days: int = 14) -> OpsRepor
     recovered_by = [
         {**row, "amount_display": format_money(row["recovered_amount"] or 0, row["currency"], "en")}
         for row in _rows(
-            session, "SELECT * FROM ops_recovered_by ORDER BY currency, recovered_by"
+            session,
+            RECOVERED_BY,
+            since=utc_midnight(dialect, now - timedelta(days=days)),
         )
     ]
     return OpsReport(funnel, health, queue, failed, recovered_by)
-
-
-def status_counts(session: Session) -> dict[str, dict[str, int]]:
-    """Rows per status of the outbox and of the charges, for `/metrics` at scrape time: the
-    charger and the notifier may run in other processes, whose counters are not scraped."""
-    counted = (("notifications", Notification), ("charges", Charge), ("retries", ChargeRetry))
-    return {
-        name: dict(session.execute(select(model.status, func.count()).group_by(model.status)).all())
-        for name, model in counted
-    }
 
 
 def utc_hour(dialect: str, moment: datetime) -> Any:
@@ -87,6 +97,13 @@ def utc_day(dialect: str, moment: datetime) -> Any:
     """`moment`'s UTC date as the views' `day` holds it (ISO text on SQLite)."""
     day = moment.astimezone(UTC).date()
     return day.isoformat() if dialect == "sqlite" else day
+
+
+def utc_midnight(dialect: str, moment: datetime) -> Any:
+    """The start of `moment`'s UTC day, as `opened_at` and the like hold times on each database:
+    `opened_at >= utc_midnight(…)` is `day >= utc_day(…)` read along an index on the time."""
+    midnight = datetime.combine(moment.astimezone(UTC).date(), datetime.min.time(), tzinfo=UTC)
+    return midnight.strftime("%Y-%m-%d %H:%M:%S.%f") if dialect == "sqlite" else midnight
 
 
 def _rows(session: Session, sql: str, **params: Any) -> list[dict[str, Any]]:

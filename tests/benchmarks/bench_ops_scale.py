@@ -10,9 +10,11 @@ a realistic type mix, 0.1% failed), 100k customers, 150k methods, 300k charges, 
 cases; the outbox always holds 200k notifications, so that the claim is measured at 20k and
 150k due rows whatever the scale. Then VACUUM ANALYZE, and it reports (median of several runs,
 warm cache): each dashboard query of docs/database.md, `/ops` and `/metrics` over HTTP from a
-uvicorn worker, the claim at both backlogs, ingest events/s (bench_webhooks' load, one worker)
-on an empty database and on the filled one (alternating), `prune --older-than 60d` alone (duration, longest
-transaction, WAL written, space), then `prune --older-than 30d` while ingest runs. The machine
+uvicorn worker, the claim and `ops_notification_queue` at both backlogs, EXPLAIN (ANALYZE,
+BUFFERS) of what `/metrics` and `ops_notification_queue` read, ingest events/s (bench_webhooks'
+load, one worker) on an empty database and on the filled one (alternating), `prune
+--older-than 60d` alone (duration, longest transaction, WAL written, space), then `prune
+--older-than 30d` while ingest runs. The machine
 is shared: compare the rows of one run with each other, not with other runs.
 """
 
@@ -37,6 +39,8 @@ from sqlalchemy.orm import Session
 
 from processor.db.engine import make_engine
 from processor.db.migrate import upgrade_to_head
+from processor.ops.counts import compact
+from processor.ops.report import RECOVERED_BY, build_report, utc_midnight
 from processor.ops.retention import PruneOutcome, prune_event_payloads
 from processor.recovery.outbox import claim_due_notifications
 from tests.benchmarks.bench_webhooks import (
@@ -81,6 +85,13 @@ DASHBOARD_QUERIES = {
         SELECT id, customer_id, setup_intent_id, created_at FROM payment_methods
         WHERE type IS NULL AND details_updated_at IS NULL ORDER BY created_at LIMIT 100""",
     "notification queue": "SELECT * FROM ops_notification_queue",
+}
+# What /metrics and /ops read of the outbox and the charges, explained at the 150k backlog.
+EXPLAINED = {
+    "metrics: counts by status": (
+        "SELECT table_name, status, SUM(count) FROM status_counts GROUP BY table_name, status"
+    ),
+    "ops_notification_queue": "SELECT * FROM ops_notification_queue ORDER BY status, kind",
 }
 # Weights of the event types (out of 20), as a busy merchant's endpoint receives them.
 EVENT_TYPES = (
@@ -183,6 +194,9 @@ def fill(engine: Engine, scale: float, now: datetime, progress: Callable[[str], 
             with engine.begin() as connection:
                 connection.execute(text(sql), {"lo": lo, "hi": min(lo + 199_999, rows)})
         progress(f"filled {table}: {rows:,} rows in {time.perf_counter() - started:.0f} s")
+    with Session(engine) as session:  # as the daily `processor prune` does
+        compact(session, above=0)
+        session.commit()
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         connection.exec_driver_sql("VACUUM ANALYZE")
         connection.exec_driver_sql("CHECKPOINT")  # settled, as a database three months old is
@@ -220,6 +234,52 @@ def claim_runner(engine: Engine, now: datetime) -> Callable[[], object]:
             return claimed
 
     return run
+
+
+def explain(engine: Engine, sql: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+    """EXPLAIN (ANALYZE, BUFFERS) of `sql`: its execution time, the blocks it touched and the
+    scans of its plan (node and relation)."""
+    with engine.connect() as connection:
+        plan = connection.execute(
+            text(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {sql}"), params or {}
+        ).scalar()
+        connection.rollback()
+    root = plan[0]
+    scans: list[str] = []
+
+    def walk(node: dict[str, Any]) -> None:
+        if "Scan" in node["Node Type"]:
+            on = node.get("Index Name") or node.get("Relation Name") or node.get("Alias", "")
+            scans.append(f"{node['Node Type']} {on} ({node.get('Actual Rows', 0):.0f} rows)")
+        for child in node.get("Plans", []):
+            walk(child)
+
+    walk(root["Plan"])
+    return {
+        "execution_ms": round(root["Execution Time"], 2),
+        "shared_blocks": root["Plan"].get("Shared Hit Blocks", 0)
+        + root["Plan"].get("Shared Read Blocks", 0),
+        "scans": scans,
+    }
+
+
+def report_runner(engine: Engine, now: datetime) -> Callable[[], object]:
+    """What `/ops` reads, without HTTP and the template."""
+
+    def run() -> object:
+        with Session(engine) as session:
+            return build_report(session, now=now)
+
+    return run
+
+
+def fold_counts(engine: Engine) -> dict[str, Any]:
+    """Fold status_counts (what the next scrape does) and time it."""
+    started = time.perf_counter()
+    with Session(engine) as session:
+        folded = compact(session)
+        session.commit()
+    return {"rows_folded": folded, "ms": round((time.perf_counter() - started) * 1000, 1)}
 
 
 def grow_backlog(engine: Engine, backlog: int) -> None:
@@ -381,11 +441,22 @@ def measure_filled(
             for name, sql in DASHBOARD_QUERIES.items()
         }
         progress(f"dashboard queries: {json.dumps(report['queries'])}")
-        report["claim"] = {}
+        report["claim"], report["queue_at_backlog"], report["fold"] = {}, {}, {}
         for backlog in BACKLOGS:
             grow_backlog(engine, backlog)
+            report["fold"][backlog] = fold_counts(engine)
             report["claim"][backlog] = timed(claim_runner(engine, now), args.repeat)
-        progress(f"claim: {report['claim']}")
+            report["queue_at_backlog"][backlog] = timed(
+                query_runner(engine, DASHBOARD_QUERIES["notification queue"]), args.repeat
+            )
+        progress(f"claim: {report['claim']}; queue view: {report['queue_at_backlog']}")
+        progress(f"status_counts folded after the backlog grew: {report['fold']}")
+        report["explain"] = {name: explain(engine, sql) for name, sql in EXPLAINED.items()}
+        report["explain"]["ops: recovered by, 14 days"] = explain(
+            engine, RECOVERED_BY, {"since": utc_midnight("postgresql", now - timedelta(days=14))}
+        )
+        report["ops_report_in_process"] = timed(report_runner(engine, now), args.repeat)
+        progress(f"explain: {json.dumps(report['explain'])}")
         server = serve(url)
         try:
             report["http"] = {

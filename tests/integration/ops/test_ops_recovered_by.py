@@ -63,6 +63,8 @@ def test_recovered_money_is_split_by_who_won_it_back(
         _retry(session, after_failed_retry, 1, "failed", now)
         _case(session, 3, "recovered", 3000, "jpy", now)
         _case(session, 4, "open", 7000, "usd", now)
+        # Opened before /ops's 14 days: in the view's totals, not on the page.
+        _case(session, 5, "recovered", 4242, "eur", now - timedelta(days=20))
 
     with sessions() as session:
         rows = session.execute(
@@ -72,6 +74,7 @@ def test_recovered_money_is_split_by_who_won_it_back(
             )
         ).all()
     assert [tuple(row) for row in rows] == [
+        ("eur", "customer", 1, 4242),
         ("jpy", "customer", 1, 3000),
         ("usd", "customer", 1, 500),
         ("usd", "retry", 1, 1999),
@@ -85,3 +88,4 @@ def test_recovered_money_is_split_by_who_won_it_back(
     assert page.status_code == 200
     assert "Recovered: by automatic retry or by the customer" in page.text
     assert "$19.99" in page.text and "¥3,000" in page.text
+    assert "42.42" not in page.text

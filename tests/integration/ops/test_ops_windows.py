@@ -12,7 +12,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from processor.db.models import StripeEvent
-from processor.ops.report import build_report, utc_day, utc_hour
+from processor.ops.report import RECOVERED_BY, build_report, utc_day, utc_hour, utc_midnight
 from processor.recovery.outbox import due_notification_ids
 
 NOW = datetime(2026, 11, 30, 9, 30, tzinfo=UTC)
@@ -44,6 +44,8 @@ def test_windows_are_utc_whatever_the_callers_zone() -> None:
     assert utc_hour("sqlite", tokyo) == "2026-11-30 09:00:00"
     assert utc_hour("postgresql", tokyo) == datetime(2026, 11, 30, 9)
     assert utc_day("sqlite", tokyo) == "2026-11-30"
+    assert utc_midnight("sqlite", tokyo) == "2026-11-30 00:00:00.000000"
+    assert utc_midnight("postgresql", tokyo) == datetime(2026, 11, 30, tzinfo=UTC)
 
 
 def _plan(engine: Engine, statement: Any, params: dict[str, Any]) -> str:
@@ -113,3 +115,34 @@ def test_payloads_live_out_of_the_rows_scans_read(
         chunks = connection.exec_driver_sql(f"SELECT count(*) FROM {toast}").scalar_one()
     # The row holds an 18-byte pointer; the compressed payload is in the TOAST table.
     assert chunks >= 1
+
+
+def test_the_reports_recovered_money_reads_its_window(engine: Engine) -> None:
+    since = utc_midnight(engine.dialect.name, NOW - timedelta(days=14))
+    plan = _plan(engine, RECOVERED_BY, {"since": since})
+    assert "ix_recovery_cases_status_opened_at" in plan, plan
+    assert "opened_at >" in plan or "opened_at>" in plan, plan  # a range, not every case
+
+
+def test_only_the_payload_leaves_the_row(engine: Engine, sessions: sessionmaker[Session]) -> None:
+    """The columns dashboards group and filter by stay in the row: with toast_tuple_target at
+    128 bytes PostgreSQL would otherwise move a 25-byte `type` or a Stripe id out of line too,
+    and every scan of the health window would fetch each from TOAST."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("TOAST is PostgreSQL's")
+    event = _event("evt_1QabcdEFGhijKLMnopQRStuv", NOW)  # Stripe-length ids
+    event.type = "payment_intent.payment_failed"
+    event.object_id = "pi_3QabcdEFGhijKLMnopQRStuv"
+    event.api_version = "2026-10-28.endive"
+    event.error = None
+    event.payload = '{"data": {' + ",".join(f'"f{n}": "{n * 7919:x}"' for n in range(400)) + "}}"
+    with sessions.begin() as session:
+        session.add(event)
+    with engine.connect() as connection:
+        toast = connection.exec_driver_sql(
+            "SELECT reltoastrelid::regclass::text FROM pg_class WHERE relname = 'stripe_events'"
+        ).scalar_one()
+        values = connection.exec_driver_sql(
+            f"SELECT count(DISTINCT chunk_id) FROM {toast}"
+        ).scalar_one()
+    assert values == 1  # the payload, nothing else

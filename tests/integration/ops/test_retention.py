@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import pytest
 from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from processor.db.engine import unit_of_work
 from processor.db.models import StripeEvent
+from processor.ops import retention
 from processor.ops.retention import prune_event_payloads
 
 
@@ -74,3 +76,25 @@ def test_prune_commits_batch_by_batch_past_failed_events_and_equal_times(
     }
     # A second run finds nothing left to do.
     assert prune_event_payloads(engine, older_than=timedelta(days=30), now=now).pruned == 0
+
+
+def test_prune_rests_in_proportion_to_each_batch(
+    engine: Engine, sessions: sessionmaker[Session], clock, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    now = clock()
+    with unit_of_work(sessions) as session:
+        session.add_all(
+            _event(f"evt_{n}", "processed", now - timedelta(days=40, hours=n)) for n in range(4)
+        )
+    rests: list[float] = []
+    ticks = iter(range(1000))
+    # Every batch "takes" 0.3 s of the clock prune reads; the rests are recorded, not slept.
+    monkeypatch.setattr(retention.time, "perf_counter", lambda: next(ticks) * 0.3)
+    monkeypatch.setattr(retention.time, "sleep", rests.append)
+    outcome = retention.prune_event_payloads(
+        engine, older_than=timedelta(days=30), now=now, batch_size=2,
+        pause=timedelta(milliseconds=50), rest_per_work=4.0,
+    )
+    assert outcome.pruned == 4 and outcome.batches == 3
+    # Four times the batch's 0.3 s, above the 50 ms floor; none after the last batch.
+    assert rests == [pytest.approx(1.2), pytest.approx(1.2)]
