@@ -22,8 +22,12 @@ MAX_ID_LENGTH = 255
 NUL_ESCAPE = "\\u0000"
 LATEST_PLAUSIBLE_CREATED = 2**37  # year 6325: anything later is not a Stripe timestamp
 # A JSON member `"client_secret": "<string>"`, at any depth. Inside a JSON string a quote is
-# always escaped, so this never matches text that merely spells the name within a value.
-_CLIENT_SECRET_MEMBER = re.compile(r'"client_secret"\s*:\s*"(?:[^"\\]|\\.)*"')
+# always escaped, so the quoted name is a member's name or a whole string value; only a name
+# is followed by a colon.
+_NULLED_MEMBER = '"client_secret"'
+# The string unrolled (runs of plain characters between escapes): an alternation per
+# character costs about 0.1 µs a character in Python's engine.
+_STRING_MEMBER_VALUE = re.compile(r'\s*:\s*"[^"\\]*(?:\\.[^"\\]*)*"')
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,9 +74,20 @@ def _holds_nul(value: Any) -> bool:
 def without_client_secrets(payload: str) -> str:
     """The payload with every `client_secret` nulled: the stored log is read by dashboards,
     and a client secret lets its holder confirm the intent. No handler reads it."""
-    if '"client_secret"' not in payload:
+    found = payload.find(_NULLED_MEMBER)
+    if found < 0:
         return payload
-    return _CLIENT_SECRET_MEMBER.sub('"client_secret":null', payload)
+    parts = []
+    kept_from = 0
+    while found >= 0:
+        after_name = found + len(_NULLED_MEMBER)
+        value = _STRING_MEMBER_VALUE.match(payload, after_name)
+        if value is not None:
+            parts += (payload[kept_from:after_name], ":null")
+            kept_from = value.end()
+        found = payload.find(_NULLED_MEMBER, after_name)
+    parts.append(payload[kept_from:])
+    return "".join(parts)
 
 
 def event_from_mapping(document: Any, payload: str) -> Event:

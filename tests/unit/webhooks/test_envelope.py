@@ -7,9 +7,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from processor.errors import PayloadInvalid
-from processor.webhooks.envelope import parse_event
+from processor.webhooks.envelope import parse_event, without_client_secrets
 from tests.fixtures.events import CREATED, body_of, payment_intent, stripe_event
 
 
@@ -98,3 +100,30 @@ def test_client_secrets_are_nulled_at_any_depth_and_nothing_else_changes() -> No
     original["data"]["object"]["client_secret"] = None
     original["data"]["object"]["latest_charge"]["nested"]["client_secret"] = None
     assert stored == original
+
+
+_texts = st.text(alphabet=st.sampled_from('ab"\\:{}, \u00e9\n'), max_size=12)
+_json = st.recursive(
+    st.none() | st.integers() | _texts,
+    lambda inner: st.lists(inner, max_size=3)
+    | st.dictionaries(st.sampled_from(["client_secret", "id", "client_secret_x", "note"])
+                      | _texts, inner, max_size=4),
+    max_leaves=12,
+)
+
+
+def _nulled(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: None if key == "client_secret" and isinstance(item, str) else _nulled(item)
+                for key, item in value.items()}
+    if isinstance(value, list):
+        return [_nulled(item) for item in value]
+    return value
+
+
+@given(document=_json, indent=st.sampled_from([None, 1]))
+def test_nulling_client_secrets_is_the_same_as_nulling_them_in_the_parsed_document(
+    document: Any, indent: int | None
+) -> None:
+    payload = json.dumps(document, indent=indent, ensure_ascii=False)
+    assert json.loads(without_client_secrets(payload)) == _nulled(document)
