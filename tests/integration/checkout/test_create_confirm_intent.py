@@ -59,6 +59,7 @@ def test_three_d_secure_required_then_completed(
     assert row.status == "requires_action"
 
     assert authenticate(live, body["client_secret"], "complete")["status"] == "succeeded"
+    live.sandbox.wait_for_deliveries(timeout=10)  # the row follows the intent's webhooks
 
     outcome = browser_client.get(f"/setup-intents/{body['setup_intent']}")
     assert outcome.status_code == 200, outcome.text
@@ -75,6 +76,7 @@ def test_three_d_secure_failed(live: LiveApp, browser_client: httpx.Client) -> N
     ).json()
 
     failed = authenticate(live, body["client_secret"], "fail")
+    live.sandbox.wait_for_deliveries(timeout=10)  # the row follows the intent's webhooks
 
     assert failed["status"] == "requires_payment_method"
     outcome = browser_client.get(f"/setup-intents/{body['setup_intent']}").json()
