@@ -77,7 +77,7 @@ def without_client_secrets(payload: str) -> str:
     found = payload.find(_NULLED_MEMBER)
     if found < 0:
         return payload
-    parts = []
+    parts: list[str] = []
     kept_from = 0
     while found >= 0:
         after_name = found + len(_NULLED_MEMBER)
