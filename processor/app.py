@@ -98,7 +98,7 @@ async def _background_work(app: Starlette) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        await run_in_threadpool(app.state.webhook_endpoint.close)
+        await app.state.webhook_endpoint.aclose()
         if method_details is not None:
             await run_in_threadpool(method_details.stop)
         if notifier is not None:

@@ -113,9 +113,9 @@ class StripeWebhookEndpoint:
         self.batcher = WebhookBatcher(runtime.engine, runtime.clock)
         self.headers = [(b"content-type", b"application/json"), *security_headers(runtime.settings)]
 
-    def close(self) -> None:
+    async def aclose(self) -> None:
         """Let the batcher's thread or connections go (the app is shutting down)."""
-        self.batcher.close()
+        await self.batcher.aclose()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         runtime = self.runtime

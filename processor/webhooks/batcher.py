@@ -98,14 +98,15 @@ class WebhookBatcher:
             drainer.add_done_callback(waiting.drainers.discard)
         return await future
 
-    def close(self) -> None:
-        """Stop the thread and close the pool (the app is shutting down: the server has
-        answered the requests in flight, so no batch is being written)."""
+    async def aclose(self) -> None:
+        """Stop the thread, or close the connections on the loop that used them (the app is
+        shutting down: the server has answered the requests in flight, so no batch is being
+        written)."""
         if self._executor is not None:
-            self._executor.shutdown(wait=True)
+            await asyncio.get_running_loop().run_in_executor(None, self._executor.shutdown)
         if self._async_engine is not None:
-            asyncio.run(self._async_engine.dispose())
-            self._async_engine = None
+            engine, self._async_engine = self._async_engine, None
+            await engine.dispose()
 
     async def _drain(self, loop: asyncio.AbstractEventLoop, waiting: _Waiting) -> None:
         """Write batches while deliveries wait; each takes everything that waited meanwhile."""

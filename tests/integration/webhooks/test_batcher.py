@@ -64,7 +64,7 @@ def test_deliveries_that_wait_go_in_one_batch(
         return await asyncio.gather(*(batcher.submit(d) for d in [*burst, burst[0]]))
 
     outcomes = run(deliver_all())
-    batcher.close()
+    run(batcher.aclose())
     assert outcomes == [Outcome.PROCESSED] * 40 + [Outcome.DUPLICATE]
     assert batches == [41]  # everything waited for the first batch to start
     assert stored(sessions) == {d.event.id for d in burst}
@@ -77,7 +77,7 @@ def test_a_batch_starts_at_once_when_nothing_waits(engine: Engine, clock: FakeCl
         return [await batcher.submit(d) for d in deliveries(3, "alone")]
 
     assert run(one_by_one()) == [Outcome.PROCESSED] * 3
-    batcher.close()
+    run(batcher.aclose())
 
 
 @contextmanager
@@ -105,7 +105,7 @@ def test_a_caller_that_stops_waiting_does_not_disturb_its_batch(
         return await waiting
 
     assert run(scenario()) is Outcome.PROCESSED
-    batcher.close()
+    run(batcher.aclose())
     assert stored(sessions) == {gone.event.id, staying.event.id}
 
 
@@ -123,7 +123,7 @@ def test_a_batch_that_breaks_unexpectedly_answers_every_delivery_unavailable(
         return await asyncio.gather(*(batcher.submit(d) for d in deliveries(3, "broken")))
 
     assert run(deliver_all()) == [Outcome.UNAVAILABLE] * 3
-    batcher.close()
+    run(batcher.aclose())
     assert stored(sessions) == set()
 
 
@@ -137,6 +137,6 @@ def test_two_batches_in_flight_store_each_event_once(
         return await asyncio.gather(*(batcher.submit(d) for d in burst + burst))
 
     outcomes = run(deliver_all())
-    batcher.close()
+    run(batcher.aclose())
     assert sorted(o.value for o in outcomes) == ["duplicate"] * 30 + ["processed"] * 30
     assert stored(sessions) == {d.event.id for d in burst}
