@@ -26,13 +26,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import Engine
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from processor.clock import Clock
 from processor.db.engine import make_async_engine
@@ -109,39 +109,77 @@ class WebhookBatcher:
             await engine.dispose()
 
     async def _drain(self, loop: asyncio.AbstractEventLoop, waiting: _Waiting) -> None:
-        """Write batches while deliveries wait; each takes everything that waited meanwhile."""
+        """Write batches while deliveries wait; each takes everything that waited meanwhile.
+
+        On PostgreSQL the batches of one drain share a connection: under load it is checked
+        out (and pinged) once for many batches instead of once for each."""
+        connection = _DrainConnection(self._postgresql_engine) if self._executor is None else None
         try:
             while waiting.deliveries:
                 batch = waiting.deliveries[: self._max_batch]
                 del waiting.deliveries[: self._max_batch]
-                outcomes = await self._write(loop, [delivery for delivery, _ in batch])
+                outcomes = await self._write(loop, connection, [d for d, _ in batch])
                 for (_, future), outcome in zip(batch, outcomes, strict=True):
                     if not future.done():
                         future.set_result(outcome)
         finally:
             waiting.draining -= 1
+            if connection is not None:
+                await connection.close()
 
     async def _write(
-        self, loop: asyncio.AbstractEventLoop, deliveries: Sequence[Delivery]
+        self,
+        loop: asyncio.AbstractEventLoop,
+        connection: _DrainConnection | None,
+        deliveries: Sequence[Delivery],
     ) -> list[Outcome]:
         now = self._clock()
         try:
-            if self._executor is not None:
+            if connection is None:
                 return await loop.run_in_executor(
                     self._executor, self._record_on_thread, deliveries, now
                 )
-            if self._async_engine is None:
-                self._async_engine = make_async_engine(
-                    self._engine.url, application_name=APPLICATION_NAME
-                )
-            async with self._async_engine.connect() as connection:
-                return await connection.run_sync(record_batch, deliveries, now)
+            return await connection.record(deliveries, now)
         except UNAVAILABLE_ERRORS as exc:  # no connection to be had
             return unavailable(deliveries, exc)
         except Exception:  # a bug, or the app is closing: nothing is acknowledged
             log.exception("a webhook batch of %d could not be written", len(deliveries))
             return [Outcome.UNAVAILABLE] * len(deliveries)
 
+    def _postgresql_engine(self) -> AsyncEngine:
+        if self._async_engine is None:
+            self._async_engine = make_async_engine(
+                self._engine.url, application_name=APPLICATION_NAME
+            )
+        return self._async_engine
+
     def _record_on_thread(self, deliveries: Sequence[Delivery], now: datetime) -> list[Outcome]:
         with self._engine.connect() as connection:
             return record_batch(connection, deliveries, now)
+
+
+class _DrainConnection:
+    """The connection a drain's batches share, checked out at its first batch. A batch that
+    found the database unavailable (or broke) gives it back, so the next one starts on a
+    fresh, pinged connection."""
+
+    def __init__(self, engine: Callable[[], AsyncEngine]) -> None:
+        self._engine = engine
+        self._connection: AsyncConnection | None = None
+
+    async def record(self, deliveries: Sequence[Delivery], now: datetime) -> list[Outcome]:
+        if self._connection is None:
+            self._connection = await self._engine().connect()
+        try:
+            outcomes = await self._connection.run_sync(record_batch, deliveries, now)
+        except BaseException:
+            await self.close()
+            raise
+        if Outcome.UNAVAILABLE in outcomes:
+            await self.close()
+        return outcomes
+
+    async def close(self) -> None:
+        if self._connection is not None:
+            connection, self._connection = self._connection, None
+            await connection.close()
