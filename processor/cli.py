@@ -320,6 +320,7 @@ def cmd_prune(args: argparse.Namespace, settings: Settings) -> int:
     from processor.db.rate_limits import prune_expired
     from processor.ops.counts import compact
     from processor.ops.retention import prune_event_payloads
+    from processor.ops.webhook_health import summarize_closed_hours
     from processor.runtime import build_runtime
 
     older_than: timedelta = args.older_than
@@ -343,6 +344,8 @@ def cmd_prune(args: argparse.Namespace, settings: Settings) -> int:
         with unit_of_work(runtime.sessions) as session:
             counters = prune_expired(session, runtime.clock())
             folded = compact(session, above=0)
+        with unit_of_work(runtime.sessions) as session:
+            summarized = summarize_closed_hours(session, now=runtime.clock())
     finally:
         runtime.close()
     print(
@@ -352,6 +355,7 @@ def cmd_prune(args: argparse.Namespace, settings: Settings) -> int:
     )
     print(f"processor prune: removed {counters} expired rate-limit counters")
     print(f"processor prune: folded {folded} rows of status_counts")
+    print(f"processor prune: summarized {summarized} (hour, type) rows of webhook health")
     return EXIT_OK
 
 

@@ -14,10 +14,13 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
     MetaData,
+    Numeric,
     String,
     Table,
     Text,
@@ -355,3 +358,29 @@ class StatusCount(Base):
     # The notification's kind; '' for the other tables.
     kind: Mapped[str] = mapped_column(String(32))
     count: Mapped[int] = mapped_column(BigInteger)
+
+
+# The view's lag columns: PostgreSQL's EXTRACT(EPOCH …) is numeric, SQLite's julianday a float.
+_LAG_SECONDS = Numeric().with_variant(Float(), "sqlite")
+
+
+class WebhookHealthHour(Base):
+    """`ops_webhook_health` of one closed hour and event type, summarized once the hour is over
+    (processor.ops.webhook_health): the view reads these rows instead of the hour's events.
+    `hour` is the view's: a UTC timestamp on PostgreSQL, `YYYY-MM-DD HH:00:00` text on SQLite.
+    `failed` and `processed` are not kept: the view counts the failed events live."""
+
+    __tablename__ = "webhook_health_hours"
+
+    hour: Mapped[Any] = mapped_column(
+        DateTime().with_variant(String(19), "sqlite"), primary_key=True
+    )
+    type: Mapped[str] = mapped_column(String(255), primary_key=True)
+    received: Mapped[int] = mapped_column(BigInteger)
+    duplicates: Mapped[int] = mapped_column(BigInteger)
+    ignored: Mapped[int] = mapped_column(BigInteger)
+    avg_lag_seconds: Mapped[Any | None] = mapped_column(_LAG_SECONDS)
+    p50_lag_seconds: Mapped[Any | None] = mapped_column(_LAG_SECONDS)
+    p95_lag_seconds: Mapped[Any | None] = mapped_column(_LAG_SECONDS)
+    max_lag_seconds: Mapped[Any | None] = mapped_column(_LAG_SECONDS)
+    reconciled: Mapped[int] = mapped_column(BigInteger)

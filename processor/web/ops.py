@@ -25,9 +25,8 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from processor.db.engine import unit_of_work
 from processor.errors import ProcessorError, RateLimited
-from processor.ops.report import OpsReport, build_report
+from processor.ops.report import DUE_NOW_COUNTED_UP_TO, OpsReport, read_report
 from processor.runtime import Runtime
 from processor.web import limits
 from processor.web.funnel_chart import funnel_bars
@@ -133,12 +132,12 @@ async def dashboard(request: Request) -> Response:
         merchant=runtime.settings.merchant_name,
         sandbox=runtime.settings.sandbox,
         notice=request.query_params.get("notice"),
+        due_now_up_to=DUE_NOW_COUNTED_UP_TO,
     )
 
 
 def _read_report(runtime: Runtime) -> OpsReport:
-    with unit_of_work(runtime.sessions) as session:
-        return build_report(session, now=runtime.clock())
+    return read_report(runtime.sessions, now=runtime.clock())
 
 
 async def login(request: Request) -> Response:

@@ -35,13 +35,20 @@ from typing import Any
 
 import httpx
 from sqlalchemy import Engine, text
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from processor.db.engine import make_engine
 from processor.db.migrate import upgrade_to_head
 from processor.ops.counts import compact
-from processor.ops.report import RECOVERED_BY, build_report, utc_midnight
+from processor.ops.report import (
+    DUE_NOW_COUNTED_UP_TO,
+    NOTIFICATION_QUEUE,
+    RECOVERED_BY,
+    read_report,
+    utc_midnight,
+)
 from processor.ops.retention import PruneOutcome, prune_event_payloads
+from processor.ops.webhook_health import summarize_closed_hours
 from processor.recovery.outbox import claim_due_notifications
 from tests.benchmarks.bench_webhooks import (
     POSTGRES_SERVER,
@@ -264,13 +271,27 @@ def explain(engine: Engine, sql: str, params: dict[str, Any] | None = None) -> d
 
 
 def report_runner(engine: Engine, now: datetime) -> Callable[[], object]:
-    """What `/ops` reads, without HTTP and the template."""
+    """What `/ops` reads, without HTTP and the template (its summary of closed hours included:
+    nothing to summarize after the first run)."""
+    sessions = sessionmaker(engine)
 
     def run() -> object:
-        with Session(engine) as session:
-            return build_report(session, now=now)
+        return read_report(sessions, now=now)
 
     return run
+
+
+def summarize(engine: Engine, now: datetime) -> dict[str, Any]:
+    """Summarize the closed hours of ops_webhook_health (what the first `/ops` load or the daily
+    `processor prune` does) and time it."""
+    started = time.perf_counter()
+    with Session(engine) as session:
+        rows = summarize_closed_hours(session, now=now)
+        session.commit()
+    elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.exec_driver_sql("ANALYZE webhook_health_hours")  # as autovacuum soon would
+    return {"rows": rows, "ms": elapsed_ms}
 
 
 def fold_counts(engine: Engine) -> dict[str, Any]:
@@ -436,6 +457,12 @@ def measure_filled(
         fill(engine, args.scale, now, progress)
         report["fill_seconds"] = round(time.perf_counter() - started)
         report["storage_filled"] = event_storage(engine)
+        # 90 days of hours, then the hour that closes an hour later, as /ops finds it then.
+        report["summarize"] = {
+            "all closed hours": summarize(engine, now),
+            "one more hour": summarize(engine, now + timedelta(hours=1)),
+        }
+        progress(f"webhook health summarized: {report['summarize']}")
         report["queries"] = {
             name: timed(query_runner(engine, sql), args.repeat)
             for name, sql in DASHBOARD_QUERIES.items()
@@ -452,6 +479,12 @@ def measure_filled(
         progress(f"claim: {report['claim']}; queue view: {report['queue_at_backlog']}")
         progress(f"status_counts folded after the backlog grew: {report['fold']}")
         report["explain"] = {name: explain(engine, sql) for name, sql in EXPLAINED.items()}
+        report["explain"]["webhook trouble, last day"] = explain(
+            engine, DASHBOARD_QUERIES["webhook trouble, last day"]
+        )
+        report["explain"]["ops: notification queue"] = explain(
+            engine, NOTIFICATION_QUEUE.text, {"now": now, "up_to": DUE_NOW_COUNTED_UP_TO + 1}
+        )
         report["explain"]["ops: recovered by, 14 days"] = explain(
             engine, RECOVERED_BY, {"since": utc_midnight("postgresql", now - timedelta(days=14))}
         )

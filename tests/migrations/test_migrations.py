@@ -6,7 +6,7 @@ from __future__ import annotations
 import ast
 import shutil
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -24,7 +24,7 @@ from processor.db.migrate import (
     head_revision,
     upgrade_to_head,
 )
-from processor.db.models import Base
+from processor.db.models import Base, StripeEvent, table_of
 from processor.db.types import UTCDateTime
 from processor.resources import resource_path
 
@@ -185,3 +185,33 @@ def test_attempt_ranks_are_filled_from_the_stored_state(
         "seti_succeeded": seconds * RANKS_PER_SECOND + attempt_stage("succeeded", None),
         "seti_from_checkout": None,
     }
+
+
+def test_closed_hours_are_summarized_on_upgrade(fresh_database_url: Callable[[], str]) -> None:
+    """0008 summarizes the hours already received (before the previous one, by the database's
+    clock), and the view reads the same rows as before."""
+    engine = make_engine(fresh_database_url())
+    with engine.begin() as connection:
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0007")
+    now = datetime.now(UTC)
+    events = [
+        {"id": f"evt_{n}", "type": "payment_intent.succeeded", "livemode": False,
+         "stripe_created_at": received - timedelta(seconds=3), "received_at": received,
+         "last_received_at": received, "status": "processed", "delivery_count": 1,
+         "attempt_count": 1, "source": "webhook"}
+        for n, received in enumerate((now - timedelta(hours=3), now))
+    ]
+    with engine.begin() as connection:
+        connection.execute(table_of(StripeEvent).insert(), events)
+    view = "SELECT hour, type, received, failed, processed FROM ops_webhook_health ORDER BY hour"
+    with engine.connect() as connection:
+        before = connection.execute(text(view)).all()
+    upgrade_to_head(engine)
+    with engine.connect() as connection:
+        after = connection.execute(text(view)).all()
+        summarized = connection.execute(text("SELECT hour FROM webhook_health_hours")).all()
+    engine.dispose()
+    assert [tuple(row) for row in after] == [tuple(row) for row in before]
+    assert [str(row.hour) for row in summarized] == [str(before[0].hour)]

@@ -22,7 +22,9 @@ from processor.db.models import (
     StatusCount,
     table_of,
 )
+from processor.ops import report
 from processor.ops.counts import compact, status_counts
+from processor.ops.report import build_report
 from processor.runtime import build_runtime
 
 TOKEN = "m" * 32
@@ -291,3 +293,24 @@ def test_writers_of_different_rows_never_wait_on_a_shared_count(
     assert errors == []
     with sessions() as session:
         assert _nonzero(status_counts(session))["charges"] == {"pending": 2, "succeeded": 2}
+
+
+def test_the_report_counts_due_rows_up_to_its_bound(
+    sessions: sessionmaker[Session], clock: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`/ops` shows "N+" past DUE_NOW_COUNTED_UP_TO: it counts one row more, never the backlog."""
+    now = clock()
+    with sessions.begin() as session:
+        case = _case(session, 7, now)
+        due, later = now - timedelta(minutes=1), now + timedelta(hours=1)
+        session.add_all([_notification(case, n, "initial", "pending", due) for n in range(4)])
+        session.add_all([_notification(case, n, "initial", "pending", later) for n in (4, 5)])
+
+    def queue() -> list[tuple[str, str, int, int]]:
+        with sessions() as session:
+            rows = build_report(session, now=now).notification_queue
+        return [(r["status"], r["kind"], r["notifications"], r["due_now"]) for r in rows]
+
+    assert queue() == [("pending", "initial", 6, 4)]
+    monkeypatch.setattr(report, "DUE_NOW_COUNTED_UP_TO", 2)
+    assert queue() == [("pending", "initial", 6, 3)]
