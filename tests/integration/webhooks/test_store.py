@@ -281,3 +281,25 @@ def test_every_statement_of_a_batch_stays_short_enough_for_the_driver_to_cache(
     assert len(statements) >= 6
     longest = max(statements, key=lambda statement: len(statement.encode()))
     assert len(longest.encode()) <= DRIVER_CACHED_STATEMENT_BYTES, longest[:80]
+
+
+def test_payloads_are_compressed_with_lz4_where_the_server_has_it(
+    engine: Engine, deliver: Deliver
+) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite stores payloads as they are")
+    with engine.connect() as connection:
+        available = connection.exec_driver_sql(
+            "SELECT 'lz4' = ANY(enumvals) FROM pg_settings"
+            " WHERE name = 'default_toast_compression'"
+        ).scalar()
+    if not available:
+        pytest.skip("this PostgreSQL was built without LZ4")
+    document = failed_payment()
+    document["data"]["object"]["description"] = "A subscription renewal. " * 200  # 4.8 KB
+    assert deliver(document) is Outcome.PROCESSED
+    with engine.connect() as connection:
+        compression = connection.exec_driver_sql(
+            "SELECT pg_column_compression(payload) FROM stripe_events"
+        ).scalar_one()
+    assert compression == "lz4"
