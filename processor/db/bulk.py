@@ -21,7 +21,18 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, Table, Text, bindparam, cast, column, func, select
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Table,
+    Text,
+    TextClause,
+    bindparam,
+    cast,
+    column,
+    func,
+    select,
+)
 
 from processor.db.upsert import dialect_insert
 
@@ -29,8 +40,15 @@ ROWS_PARAMETER = "rows"
 KEYS_PARAMETER = "keys"
 
 
-def insert_rows(dialect: str, table: Table, columns: Sequence[str]) -> Any:
-    """`INSERT INTO table (columns)` of the rows given by `rows_parameters`, built once."""
+def insert_rows(
+    dialect: str,
+    table: Table,
+    columns: Sequence[str],
+    *,
+    where: ColumnElement[Any] | TextClause | None = None,
+) -> Any:
+    """`INSERT INTO table (columns)` of the rows given by `rows_parameters`, built once;
+    PostgreSQL's may carry a `where` condition on the rows' SELECT."""
     if dialect != "postgresql":
         return dialect_insert(dialect, table)
     document = cast(bindparam(ROWS_PARAMETER, type_=Text()), JSON)
@@ -39,9 +57,10 @@ def insert_rows(dialect: str, table: Table, columns: Sequence[str]) -> Any:
         .table_valued(*(column(name, table.c[name].type) for name in columns))
         .render_derived(name="r", with_types=True)
     )
-    return dialect_insert(dialect, table).from_select(
-        list(columns), select(*(rows.c[name] for name in columns))
-    )
+    selected = select(*(rows.c[name] for name in columns))
+    if where is not None:
+        selected = selected.where(where)
+    return dialect_insert(dialect, table).from_select(list(columns), selected)
 
 
 def batch_keys(dialect: str) -> Any:

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, TextClause, text
 
+KEYS_PARAMETER = "lock_keys"
 # Sorted, so that two transactions locking overlapping keys take them in the same order.
-_LOCK_KEYS = text(
+_TAKE_LOCKS = (
     "SELECT count(pg_advisory_xact_lock(hashtextextended(key, 0)))"
-    " FROM (SELECT DISTINCT unnest(CAST(:keys AS text[])) AS key ORDER BY 1) AS ordered"
+    " FROM (SELECT DISTINCT unnest(CAST(:lock_keys AS text[])) AS key ORDER BY 1)"
+    " AS ordered"
 )
+_LOCK_KEYS = text(_TAKE_LOCKS)
 
 
 def lock_keys_until_commit(connection: Connection, keys: Iterable[str]) -> None:
@@ -25,4 +28,14 @@ def lock_keys_until_commit(connection: Connection, keys: Iterable[str]) -> None:
         return
     wanted = sorted(set(keys))
     if wanted:
-        connection.execute(_LOCK_KEYS, {"keys": wanted})
+        connection.execute(_LOCK_KEYS, {KEYS_PARAMETER: wanted})
+
+
+def locks_taken_first() -> TextClause:
+    """A condition for a PostgreSQL statement's WHERE that takes the locks named by its
+    `lock_keys` parameter (a list; empty takes none) before the statement touches a row.
+
+    The subquery refers to nothing of the statement, so PostgreSQL runs it once, as an
+    InitPlan checked before the first row: a write can take its locks in its own round trip.
+    """
+    return text("(" + _TAKE_LOCKS + ") >= 0")

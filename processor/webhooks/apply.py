@@ -32,7 +32,8 @@ from processor.checkout.attempts import AttemptChange, write_attempt_changes
 from processor.checkout.generated import link_generated_methods
 from processor.checkout.methods import MethodChange, write_method_changes
 from processor.db.bulk import insert_rows, rows_parameters
-from processor.db.locks import lock_keys_until_commit
+from processor.db.locks import KEYS_PARAMETER as LOCK_KEYS_PARAMETER
+from processor.db.locks import lock_keys_until_commit, locks_taken_first
 from processor.db.models import StripeEvent, table_of
 from processor.db.types import UTCDateTime
 from processor.db.upsert import dialect_insert
@@ -100,11 +101,15 @@ _EVENT_COLUMNS = (
     "last_received_at", "processed_at", "status", "error", "delivery_count", "attempt_count",
     "secret_index", "source", "payload",
 )
+# PostgreSQL: the statement that stores a batch's events first takes the batch's locks (see
+# `lock_keys`); SQLite runs one writer at a time and needs none.
 _INSERT_EVENTS = {
-    dialect: insert_rows(dialect, _EVENTS, _EVENT_COLUMNS)
-    .on_conflict_do_nothing(index_elements=["id"])
-    .returning(_EVENTS.c.id)
-    for dialect in ("sqlite", "postgresql")
+    "sqlite": insert_rows("sqlite", _EVENTS, _EVENT_COLUMNS),
+    "postgresql": insert_rows("postgresql", _EVENTS, _EVENT_COLUMNS, where=locks_taken_first()),
+}
+_INSERT_EVENTS = {
+    dialect: statement.on_conflict_do_nothing(index_elements=["id"]).returning(_EVENTS.c.id)
+    for dialect, statement in _INSERT_EVENTS.items()
 }
 _STATUS_FOR_UPDATE = select(_EVENTS.c.status).where(_EVENTS.c.id == bindparam("p_id"))
 
@@ -121,7 +126,9 @@ def apply_events(
         else:
             first[delivery.event.id] = delivery
     reduced, errors = _reduce(first)
-    new_ids = _insert_events(connection, first, reduced, errors, repeats, now=now)
+    # Every lock the batch may need, taken as its events are stored: before any row is written.
+    locks = lock_keys(change for changes in reduced.values() for change in changes)
+    new_ids = _insert_events(connection, first, reduced, errors, repeats, locks, now=now)
     seen = _count_redeliveries(connection, first.keys() - new_ids, repeats, now=now)
     reapplied = [event_id for event_id, status in seen.items()
                  if status not in SETTLED_STATUSES and event_id in reduced]
@@ -134,7 +141,7 @@ def apply_events(
             _MARK_FAILED,
             [{"p_id": event_id, "p_error": errors[event_id]} for event_id in failed_again],
         )
-    write_changes(
+    write_locked_changes(
         connection,
         (change for event_id in (*sorted(new_ids), *reapplied)
          for change in reduced.get(event_id, ())),
@@ -195,13 +202,15 @@ def _insert_events(
     reduced: dict[str, tuple[Change, ...]],
     errors: dict[str, str],
     repeats: Counter[str],
+    locks: list[str],
     *,
     now: datetime,
 ) -> set[str]:
     """One multi-row INSERT of the batch's new events, settled as they will commit; their ids.
 
-    Rows go in sorted by id, so two transactions inserting overlapping events lock them in
-    the same order and never deadlock over them.
+    On PostgreSQL it first takes the advisory `locks`. Rows go in sorted by id, so two
+    transactions inserting overlapping events lock them in the same order and never deadlock
+    over them.
     """
     rows = []
     for event_id in sorted(first):
@@ -215,6 +224,8 @@ def _insert_events(
         rows.append(row)
     dialect = connection.dialect.name
     parameters = rows_parameters(dialect, rows)
+    if dialect == "postgresql":
+        parameters[LOCK_KEYS_PARAMETER] = sorted(set(locks))
     return {event_id for (event_id,) in connection.execute(_INSERT_EVENTS[dialect], parameters)}
 
 
@@ -234,8 +245,37 @@ def _count_redeliveries(
     return statuses
 
 
-def write_changes(connection: Connection, changes: Iterable[Change], *, now: datetime) -> None:
-    """Write what a batch's reducers intend: the locks it needs, then one statement per table."""
+def lock_keys(changes: Iterable[Change]) -> list[str]:
+    """The advisory locks that writing `changes` needs (see `db.locks`): ConfirmationTokens
+    whose lost answers may be adopted, set-up attempts that generated a method (the
+    SetupIntent's events and the method's `attached` may be applied by two workers at once,
+    and each must see the other's row), and PaymentIntents whose outcomes are recorded."""
+    keys: list[str] = []
+    for change in changes:
+        if isinstance(change, AttemptChange):
+            if change.confirmation_token_id is not None and change.customer_id is not None:
+                keys.append(change.confirmation_token_id)
+            if change.payment_method_type and change.latest_attempt_id:
+                keys.append(change.latest_attempt_id)
+        elif isinstance(change, MethodChange):
+            if change.details and change.details.get("generated_from_attempt"):
+                keys.append(change.details["generated_from_attempt"])
+        else:
+            keys.append(change.payment_intent_id)
+    return keys
+
+
+def write_changes(connection: Connection, changes: Sequence[Change], *, now: datetime) -> None:
+    """Take the locks `changes` need, then write them (`write_locked_changes`)."""
+    lock_keys_until_commit(connection, lock_keys(changes))
+    write_locked_changes(connection, changes, now=now)
+
+
+def write_locked_changes(
+    connection: Connection, changes: Iterable[Change], *, now: datetime
+) -> None:
+    """Write what a batch's reducers intend, one statement per table; the caller holds the
+    locks of `lock_keys(changes)`."""
     attempts: list[AttemptChange] = []
     methods: list[MethodChange] = []
     failures: list[PaymentFailure] = []
@@ -249,27 +289,13 @@ def write_changes(connection: Connection, changes: Iterable[Change], *, now: dat
             failures.append(change)
         else:
             outcomes.append(change)
-    # Set-up attempts that generated a method: the SetupIntent's events and the method's
-    # `attached` may be applied by two workers at once, and each must see the other's row.
-    generating = {
-        *(a.latest_attempt_id for a in attempts if a.payment_method_type and a.latest_attempt_id),
-        *(m.details["generated_from_attempt"] for m in methods
-          if m.details and m.details.get("generated_from_attempt")),
-    }
-    # Every lock the batch needs, in one sorted statement: ConfirmationTokens whose lost
-    # answers may be adopted, generating attempts, and PaymentIntents whose outcomes are recorded.
-    lock_keys_until_commit(connection, [
-        *(a.confirmation_token_id for a in attempts
-          if a.confirmation_token_id is not None and a.customer_id is not None),
-        *generating,
-        *(f.payment_intent_id for f in failures),
-        *(o.payment_intent_id for o in outcomes),
-    ])
     if attempts:
         write_attempt_changes(connection, attempts, now=now)
     if methods:
         write_method_changes(connection, methods, now=now)
-    if generating:
+    if any(a.payment_method_type and a.latest_attempt_id for a in attempts) or any(
+        m.details and m.details.get("generated_from_attempt") for m in methods
+    ):
         link_generated_methods(connection, now=now)
     if failures or outcomes:
         settled = [o.payment_intent_id for o in outcomes if o.outcome != "failed"]
