@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, exists, func, select, update
+from sqlalchemy import Connection, and_, bindparam, exists, func, or_, select, update
 
 from processor.db.models import PaymentMethod, SetupAttempt, table_of
 from processor.db.types import UTCDateTime
@@ -39,7 +39,8 @@ _METHODS = table_of(PaymentMethod)
 _ATTEMPTS = table_of(SetupAttempt)
 _MATCH = and_(
     _ATTEMPTS.c.latest_attempt_id == _METHODS.c.generated_from_attempt,
-    _ATTEMPTS.c.payment_method_type.in_(sorted(BANK_REDIRECT_TYPES)),
+    # Not IN: SQLAlchemy renders an IN list into the statement again at every run.
+    or_(*(_ATTEMPTS.c.payment_method_type == kind for kind in sorted(BANK_REDIRECT_TYPES))),
 )
 _LINK = (
     update(_METHODS)

@@ -191,7 +191,8 @@ def _known_outcomes(dialect: str) -> Any:
     keys = batch_keys(dialect)
     closing = and_(
         _EVENTS.c.object_id == keys.c.value,
-        _unindexed(_EVENTS.c.type).in_(list(CLOSING_EVENTS)),
+        # Not IN: SQLAlchemy renders an IN list into the statement again at every run.
+        or_(*(_unindexed(_EVENTS.c.type) == event_type for event_type in CLOSING_EVENTS)),
         _unindexed(_EVENTS.c.status) == "processed",
     )
     return select(
