@@ -159,9 +159,10 @@ class WebhookBatcher:
 
 
 class _DrainConnection:
-    """The connection a drain's batches share, checked out at its first batch. A batch that
-    found the database unavailable (or broke) gives it back, so the next one starts on a
-    fresh, pinged connection."""
+    """The connection a drain's batches share, checked out at its first batch. If the server
+    drops it, the batch on it is answered unavailable and SQLAlchemy invalidates it: the next
+    batch's first statement checks out a fresh, pinged one. A batch that broke (a bug, or
+    the task was cancelled) gives it back."""
 
     def __init__(self, engine: Callable[[], AsyncEngine]) -> None:
         self._engine = engine
@@ -171,13 +172,10 @@ class _DrainConnection:
         if self._connection is None:
             self._connection = await self._engine().connect()
         try:
-            outcomes = await self._connection.run_sync(record_batch, deliveries, now)
+            return await self._connection.run_sync(record_batch, deliveries, now)
         except BaseException:
             await self.close()
             raise
-        if Outcome.UNAVAILABLE in outcomes:
-            await self.close()
-        return outcomes
 
     async def close(self) -> None:
         if self._connection is not None:

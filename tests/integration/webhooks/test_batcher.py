@@ -140,3 +140,42 @@ def test_two_batches_in_flight_store_each_event_once(
     run(batcher.aclose())
     assert sorted(o.value for o in outcomes) == ["duplicate"] * 30 + ["processed"] * 30
     assert stored(sessions) == {d.event.id for d in burst}
+
+
+
+def test_a_drain_whose_connection_died_answers_that_batch_unavailable_then_reconnects(
+    engine: Engine, sessions: sessionmaker[Session], clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite batches open their connection on a thread, per batch")
+    record = batcher_module.record_batch
+    killed: list[bool] = []
+
+    def killing_the_connection_after_the_first(
+        connection: Connection, batch: Sequence[Delivery], now: datetime
+    ) -> list[Outcome]:
+        outcomes = record(connection, batch, now)
+        if not killed:
+            killed.append(True)
+            with engine.connect() as other:
+                other.execute(text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE application_name = :name AND datname = current_database()"
+                ), {"name": batcher_module.APPLICATION_NAME})
+        return outcomes
+
+    monkeypatch.setattr(batcher_module, "record_batch", killing_the_connection_after_the_first)
+    # One drain writes the three deliveries one by one on the connection it checked out.
+    batcher = WebhookBatcher(engine, clock, batches_in_flight=1, max_batch=1)
+    first, second, third = deliveries(3, "reconnect")
+
+    async def deliver_all() -> list[Outcome]:
+        return await asyncio.gather(*(batcher.submit(d) for d in (first, second, third)))
+
+    outcomes = run(deliver_all())
+    run(batcher.aclose())
+    # The second finds the connection dead (503, Stripe delivers it again); the drain gives
+    # the connection back, and the third goes on a fresh one.
+    assert outcomes == [Outcome.PROCESSED, Outcome.UNAVAILABLE, Outcome.PROCESSED]
+    assert stored(sessions) == {first.event.id, third.event.id}
