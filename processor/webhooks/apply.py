@@ -45,6 +45,7 @@ from processor.webhooks.reducers import REDUCERS, Change
 log = logging.getLogger(__name__)
 
 SETTLED_STATUSES = ("processed", "ignored")
+DIALECTS = ("sqlite", "postgresql")
 MAX_ERROR_LENGTH = 2000
 
 
@@ -101,16 +102,20 @@ _EVENT_COLUMNS = (
     "last_received_at", "processed_at", "status", "error", "delivery_count", "attempt_count",
     "secret_index", "source", "payload",
 )
-# PostgreSQL: the statement that stores a batch's events first takes the batch's locks (see
-# `lock_keys`); SQLite runs one writer at a time and needs none.
-_INSERT_EVENTS = {
-    "sqlite": insert_rows("sqlite", _EVENTS, _EVENT_COLUMNS),
-    "postgresql": insert_rows("postgresql", _EVENTS, _EVENT_COLUMNS, where=locks_taken_first()),
-}
-_INSERT_EVENTS = {
-    dialect: statement.on_conflict_do_nothing(index_elements=["id"]).returning(_EVENTS.c.id)
-    for dialect, statement in _INSERT_EVENTS.items()
-}
+
+
+def _insert_events_statement(dialect: str) -> Any:
+    """The batch's events, stored once each. On PostgreSQL the statement first takes the
+    batch's advisory locks (`lock_keys`); SQLite runs one writer at a time and needs none."""
+    where = locks_taken_first() if dialect == "postgresql" else None
+    return (
+        insert_rows(dialect, _EVENTS, _EVENT_COLUMNS, where=where)
+        .on_conflict_do_nothing(index_elements=["id"])
+        .returning(_EVENTS.c.id)
+    )
+
+
+_INSERT_EVENTS = {dialect: _insert_events_statement(dialect) for dialect in DIALECTS}
 _STATUS_FOR_UPDATE = select(_EVENTS.c.status).where(_EVENTS.c.id == bindparam("p_id"))
 
 
@@ -252,17 +257,26 @@ def lock_keys(changes: Iterable[Change]) -> list[str]:
     and each must see the other's row), and PaymentIntents whose outcomes are recorded."""
     keys: list[str] = []
     for change in changes:
-        if isinstance(change, AttemptChange):
-            if change.confirmation_token_id is not None and change.customer_id is not None:
+        if isinstance(change, (AttemptChange, MethodChange)):
+            generating = _generating_attempt(change)
+            if generating:
+                keys.append(generating)
+            if (
+                isinstance(change, AttemptChange)
+                and change.confirmation_token_id is not None
+                and change.customer_id is not None
+            ):
                 keys.append(change.confirmation_token_id)
-            if change.payment_method_type and change.latest_attempt_id:
-                keys.append(change.latest_attempt_id)
-        elif isinstance(change, MethodChange):
-            if change.details and change.details.get("generated_from_attempt"):
-                keys.append(change.details["generated_from_attempt"])
         else:
             keys.append(change.payment_intent_id)
     return keys
+
+
+def _generating_attempt(change: AttemptChange | MethodChange) -> str | None:
+    """The set-up attempt whose generated method this change links, if any."""
+    if isinstance(change, AttemptChange):
+        return change.latest_attempt_id if change.payment_method_type else None
+    return (change.details or {}).get("generated_from_attempt") or None
 
 
 def write_changes(connection: Connection, changes: Sequence[Change], *, now: datetime) -> None:
@@ -293,9 +307,8 @@ def write_locked_changes(
         write_attempt_changes(connection, attempts, now=now)
     if methods:
         write_method_changes(connection, methods, now=now)
-    if any(a.payment_method_type and a.latest_attempt_id for a in attempts) or any(
-        m.details and m.details.get("generated_from_attempt") for m in methods
-    ):
+    generated: list[AttemptChange | MethodChange] = [*attempts, *methods]
+    if any(_generating_attempt(change) for change in generated):
         link_generated_methods(connection, now=now)
     if failures or outcomes:
         settled = [o.payment_intent_id for o in outcomes if o.outcome != "failed"]
