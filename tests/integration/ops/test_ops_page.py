@@ -9,8 +9,10 @@ from starlette.testclient import TestClient
 
 from processor.app import create_app
 from processor.db.engine import unit_of_work
-from processor.db.models import RecoveryCase
+from processor.db.models import Notification, RecoveryCase
+from processor.ops import report
 from processor.runtime import build_runtime
+from processor.web import ops as ops_page
 
 TOKEN = "ops-token-for-tests-0123456789"
 
@@ -164,3 +166,27 @@ def test_an_oversized_login_form_is_refused(ops_client) -> None:  # type: ignore
         "/ops/login", content=(b"x" * 1024 for _ in range(1000)), headers=form
     )
     assert chunked.status_code == 413
+
+
+def test_a_due_backlog_past_the_bound_shows_as_the_bound_plus(ops_client, sessions, clock, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(report, "DUE_NOW_COUNTED_UP_TO", 2)
+    monkeypatch.setattr(ops_page, "DUE_NOW_COUNTED_UP_TO", 2)
+    now = clock()
+    with unit_of_work(sessions) as session:
+        case = RecoveryCase(
+            payment_intent_id="pi_backlog", kind="payment_method_required", status="open",
+            amount=1000, currency="usd", opened_at=now, last_failure_at=now, updated_at=now,
+        )
+        session.add(case)
+        session.flush()
+        session.add_all([
+            Notification(
+                case_id=case.id, kind="initial", sequence=n, dedup_key=f"backlog:{n}",
+                status="pending", attempts=0, next_attempt_at=now - timedelta(minutes=1),
+                created_at=now, updated_at=now,
+            )
+            for n in range(4)
+        ])
+    page = ops_client.get("/ops", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert page.status_code == 200
+    assert "<td>pending</td><td>initial</td><td>4</td><td>2+</td>" in page.text

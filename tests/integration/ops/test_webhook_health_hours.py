@@ -4,6 +4,9 @@ idempotent under concurrent readers, and lets the day's query read an index rang
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -13,6 +16,8 @@ import pytest
 from sqlalchemy import Engine, func, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from processor.db.engine import make_engine, make_session_factory
+from processor.db.migrate import upgrade_to_head
 from processor.db.models import StripeEvent, WebhookHealthHour
 from processor.ops.report import read_report
 from processor.ops.webhook_health import summarize_closed_hours
@@ -221,3 +226,25 @@ def test_the_days_health_reads_index_ranges_only(
     assert "pk_webhook_health_hours" in plan and "Index Cond: (hour >=" in plan, plan
     assert "ix_stripe_events_received_hour_type" in plan, plan
     assert "ix_stripe_events_failed_last_received_at" in plan, plan
+
+
+def test_processor_prune_summarizes_the_closed_hours(tmp_path: Any) -> None:
+    """The daily `processor prune` keeps the summary current even where nobody opens /ops."""
+    url = f"sqlite:///{tmp_path / 'pruned.db'}"
+    engine = make_engine(url)
+    upgrade_to_head(engine)
+    three_hours_ago = datetime.now(UTC) - timedelta(hours=3)
+    with make_session_factory(engine).begin() as session:
+        session.add(_event(1, three_hours_ago))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "DATABASE_URL"))}
+    answer = subprocess.run(
+        [sys.executable, "-m", "processor", "prune", "--older-than", "30d"],
+        capture_output=True, text=True, env={**env, "DATABASE_URL": url}, timeout=60,
+        check=False,
+    )
+    assert answer.returncode == 0, answer.stderr
+    assert "summarized 1 (hour, type) rows of webhook health" in answer.stdout
+    with engine.connect() as connection:
+        summarized = connection.execute(select(WebhookHealthHour.type, WebhookHealthHour.received))
+        assert [tuple(row) for row in summarized] == [(TYPES[1], 1)]
+    engine.dispose()
