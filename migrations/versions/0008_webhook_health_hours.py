@@ -35,9 +35,10 @@ SUMMARIZED = (
     "p95_lag_seconds", "max_lag_seconds", "reconciled",
 )
 
-# 0001's view bodies (the grouping of every event by hour and type), unchanged; 0008's view
-# applies them to the hours newer than the summary only.
-LIVE_GROUPING = {
+# 0001's view body per dialect: the grouping of events by hour and type into `grouped`. Its
+# `{where}` picks the events: 0008's view groups only the hours newer than the summary; the
+# downgrade restores 0001's view, which groups them all.
+GROUPING = {
     "sqlite": """
         events AS (
             SELECT strftime('%Y-%m-%d %H:00:00', received_at) AS hour, type, status, source,
@@ -46,15 +47,14 @@ LIVE_GROUPING = {
                         THEN (julianday(received_at) - julianday(stripe_created_at)) * 86400 END
                        AS lag
             FROM stripe_events
-            WHERE strftime('%Y-%m-%d %H:00:00', received_at)
-                  > (SELECT COALESCE(MAX(hour), '') FROM webhook_health_hours)
+            {where}
         ), ranked AS (
             SELECT *,
                    ROW_NUMBER() OVER (PARTITION BY hour, type, lag IS NULL ORDER BY lag)
                        AS lag_rank,
                    COUNT(lag) OVER (PARTITION BY hour, type) AS lag_count
             FROM events
-        ), live AS (
+        ), grouped AS (
             SELECT hour,
                    type,
                    COUNT(*) AS received,
@@ -79,9 +79,8 @@ LIVE_GROUPING = {
                    CASE WHEN source = 'webhook'
                         THEN EXTRACT(EPOCH FROM received_at - stripe_created_at) END AS lag
             FROM stripe_events
-            WHERE date_trunc('hour', received_at AT TIME ZONE 'UTC')
-                  > (SELECT COALESCE(MAX(hour), '-infinity') FROM webhook_health_hours)
-        ), live AS (
+            {where}
+        ), grouped AS (
             SELECT hour,
                    type,
                    COUNT(*) AS received,
@@ -102,6 +101,13 @@ HOUR_RECEIVED = {
     "postgresql": "date_trunc('hour', received_at AT TIME ZONE 'UTC')",
     "sqlite": "strftime('%Y-%m-%d %H:00:00', received_at)",
 }
+# The live hours: those after the newest summarized one (every hour while none is).
+BEFORE_EVERY_HOUR = {"postgresql": "'-infinity'", "sqlite": "''"}
+NEWER_THAN_SUMMARY = {
+    dialect: f"WHERE {hour} > (SELECT COALESCE(MAX(hour), {BEFORE_EVERY_HOUR[dialect]})"  # noqa: S608
+    " FROM webhook_health_hours)"
+    for dialect, hour in HOUR_RECEIVED.items()
+}
 # Failed events are few and indexed (ix_stripe_events_failed_last_received_at's predicate):
 # counting them per hour keeps `failed` current in summarized hours too.
 HEALTH_VIEW = """
@@ -110,7 +116,7 @@ HEALTH_VIEW = """
         FROM stripe_events
         WHERE status = 'failed'
         GROUP BY 1, 2
-    ), {live}
+    ), {grouping}
     SELECT s.hour,
            s.type,
            s.received,
@@ -128,66 +134,8 @@ HEALTH_VIEW = """
     UNION ALL
     SELECT hour, type, received, duplicates, failed, ignored, processed, avg_lag_seconds,
            p50_lag_seconds, p95_lag_seconds, max_lag_seconds, reconciled
-    FROM live
+    FROM grouped
 """
-# 0001's view, for the downgrade.
-OLD_HEALTH_VIEW = {
-    "sqlite": """
-        WITH events AS (
-            SELECT strftime('%Y-%m-%d %H:00:00', received_at) AS hour, type, status, source,
-                   delivery_count,
-                   CASE WHEN source = 'webhook'
-                        THEN (julianday(received_at) - julianday(stripe_created_at)) * 86400 END
-                       AS lag
-            FROM stripe_events
-        ), ranked AS (
-            SELECT *,
-                   ROW_NUMBER() OVER (PARTITION BY hour, type, lag IS NULL ORDER BY lag)
-                       AS lag_rank,
-                   COUNT(lag) OVER (PARTITION BY hour, type) AS lag_count
-            FROM events
-        )
-        SELECT hour,
-               type,
-               COUNT(*) AS received,
-               SUM(delivery_count - 1) AS duplicates,
-               SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END) AS failed,
-               SUM(CASE WHEN status = 'ignored' THEN 1 ELSE 0 END) AS ignored,
-               SUM(CASE WHEN status = 'processed' THEN 1 ELSE 0 END) AS processed,
-               AVG(lag) AS avg_lag_seconds,
-               MIN(CASE WHEN lag IS NOT NULL AND lag_rank >= 0.5 * lag_count THEN lag END)
-                   AS p50_lag_seconds,
-               MIN(CASE WHEN lag IS NOT NULL AND lag_rank >= 0.95 * lag_count THEN lag END)
-                   AS p95_lag_seconds,
-               MAX(lag) AS max_lag_seconds,
-               SUM(CASE WHEN source = 'reconcile' THEN 1 ELSE 0 END) AS reconciled
-        FROM ranked
-        GROUP BY hour, type
-    """,
-    "postgresql": """
-        WITH events AS (
-            SELECT date_trunc('hour', received_at AT TIME ZONE 'UTC') AS hour, type, status,
-                   source, delivery_count,
-                   CASE WHEN source = 'webhook'
-                        THEN EXTRACT(EPOCH FROM received_at - stripe_created_at) END AS lag
-            FROM stripe_events
-        )
-        SELECT hour,
-               type,
-               COUNT(*) AS received,
-               SUM(delivery_count - 1) AS duplicates,
-               COUNT(*) FILTER (WHERE status = 'failed') AS failed,
-               COUNT(*) FILTER (WHERE status = 'ignored') AS ignored,
-               COUNT(*) FILTER (WHERE status = 'processed') AS processed,
-               AVG(lag) AS avg_lag_seconds,
-               percentile_disc(0.5) WITHIN GROUP (ORDER BY lag) AS p50_lag_seconds,
-               percentile_disc(0.95) WITHIN GROUP (ORDER BY lag) AS p95_lag_seconds,
-               MAX(lag) AS max_lag_seconds,
-               COUNT(*) FILTER (WHERE source = 'reconcile') AS reconciled
-        FROM events
-        GROUP BY hour, type
-    """,
-}
 # Hours before this one are summarized here, as the application does: the current and the
 # previous hour stay live.
 SUMMARIZE_BEFORE = {
@@ -214,10 +162,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("hour", "type", name=op.f("pk_webhook_health_hours")),
     )
     op.execute("DROP VIEW ops_webhook_health")
-    op.execute(
-        "CREATE VIEW ops_webhook_health AS "
-        + HEALTH_VIEW.format(hour=HOUR_RECEIVED[dialect], live=LIVE_GROUPING[dialect])
-    )
+    live_hours = GROUPING[dialect].format(where=NEWER_THAN_SUMMARY[dialect])
+    view = HEALTH_VIEW.format(hour=HOUR_RECEIVED[dialect], grouping=live_hours)
+    op.execute("CREATE VIEW ops_webhook_health AS " + view)
     columns = ", ".join(SUMMARIZED)
     op.execute(
         f"INSERT INTO webhook_health_hours ({columns})"  # noqa: S608 - constants only
@@ -228,5 +175,9 @@ def upgrade() -> None:
 def downgrade() -> None:
     dialect = op.get_bind().dialect.name
     op.execute("DROP VIEW ops_webhook_health")
-    op.execute("CREATE VIEW ops_webhook_health AS " + OLD_HEALTH_VIEW[dialect])
+    every_hour = GROUPING[dialect].format(where="")
+    op.execute(
+        f"CREATE VIEW ops_webhook_health AS WITH {every_hour}"  # noqa: S608 - constants only
+        " SELECT * FROM grouped"
+    )
     op.drop_table("webhook_health_hours")
