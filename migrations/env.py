@@ -17,6 +17,7 @@ from sqlalchemy.types import TypeDecorator
 from processor.config import load_settings
 from processor.db.engine import make_engine
 from processor.db.models import Base
+from processor.db.partitions import not_a_partition
 
 target_metadata = Base.metadata
 
@@ -35,6 +36,7 @@ def run_on(connection: Connection) -> None:
         compare_type=True,
         render_as_batch=connection.dialect.name == "sqlite",
         render_item=render_item,
+        include_name=not_a_partition,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -17,7 +17,6 @@ from datetime import timedelta
 from processor.config import (
     Settings,
     SettingsError,
-    format_duration,
     load_database_settings,
     load_settings,
     parse_duration,
@@ -319,7 +318,7 @@ def cmd_prune(args: argparse.Namespace, settings: Settings) -> int:
     from processor.db.engine import unit_of_work
     from processor.db.rate_limits import prune_expired
     from processor.ops.counts import compact
-    from processor.ops.retention import prune_event_payloads
+    from processor.ops.retention import prune_events
     from processor.ops.webhook_health import summarize_closed_hours
     from processor.runtime import build_runtime
 
@@ -333,7 +332,10 @@ def cmd_prune(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_USAGE
     runtime = build_runtime(settings)
     try:
-        outcome = prune_event_payloads(
+        # The hours' health first: it is counted from the events prune deletes.
+        with unit_of_work(runtime.sessions) as session:
+            summarized = summarize_closed_hours(session, now=runtime.clock())
+        outcome = prune_events(
             runtime.engine,
             older_than=older_than,
             now=runtime.clock(),
@@ -344,18 +346,19 @@ def cmd_prune(args: argparse.Namespace, settings: Settings) -> int:
         with unit_of_work(runtime.sessions) as session:
             counters = prune_expired(session, runtime.clock())
             folded = compact(session, above=0)
-        with unit_of_work(runtime.sessions) as session:
-            summarized = summarize_closed_hours(session, now=runtime.clock())
     finally:
         runtime.close()
     print(
-        f"processor prune: dropped the payload of {outcome.pruned} events older than"
-        f" {format_duration(older_than)} in {outcome.batches} transactions"
-        f" (longest {outcome.longest_batch_seconds * 1000:.0f} ms)"
+        f"processor prune: summarized {summarized} (hour, type) rows of webhook health"
+    )
+    print(
+        f"processor prune: deleted {outcome.deleted} settled events created before"
+        f" {outcome.cutoff:%Y-%m-%d} ({outcome.weeks_dropped} whole weeks dropped),"
+        f" in {outcome.transactions} transactions"
+        f" (longest {outcome.longest_transaction_seconds * 1000:.0f} ms)"
     )
     print(f"processor prune: removed {counters} expired rate-limit counters")
     print(f"processor prune: folded {folded} rows of status_counts")
-    print(f"processor prune: summarized {summarized} (hour, type) rows of webhook health")
     return EXIT_OK
 
 
@@ -567,10 +570,15 @@ def _add_sandbox(add_parser: AddParser) -> None:
 
 
 def _add_prune(add_parser: AddParser) -> None:
-    prune = add_parser("prune", help="drop raw event payloads past retention")
-    prune.add_argument("--older-than", type=_duration, default="90d", help="age, e.g. 90d")
+    prune = add_parser("prune", help="delete settled events past retention")
     prune.add_argument(
-        "--batch-size", type=int, default=500, help="payloads dropped per transaction"
+        "--older-than",
+        type=_duration,
+        default="90d",
+        help="keep events Stripe created this recently (and the rest of that week), e.g. 90d",
+    )
+    prune.add_argument(
+        "--batch-size", type=int, default=500, help="events deleted per transaction"
     )
     prune.add_argument(
         "--pause-ms", type=int, default=50, help="least rest between transactions, in ms"

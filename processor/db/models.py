@@ -84,7 +84,13 @@ class Customer(Base):
 
 
 class StripeEvent(Base):
-    """Every verified webhook delivery (or reconciled event), stored once by Stripe's id."""
+    """Every verified webhook delivery (or reconciled event), stored once by Stripe's id.
+
+    The key also holds Stripe's `created`, which never changes for an event: on PostgreSQL
+    the table is partitioned by week of `created` (processor.db.partitions), and a partition's
+    unique keys must include the partition key. A redelivery carries the same `created`, so
+    it still meets the first delivery's row.
+    """
 
     __tablename__ = "stripe_events"
     __table_args__ = (
@@ -97,10 +103,8 @@ class StripeEvent(Base):
             "last_received_at",
             **_where("status = 'failed'"),
         ),
-        # What retention has left to prune, oldest first; pruned rows leave this index.
-        Index(
-            "ix_stripe_events_unpruned_received_at", "received_at", **_where("payload IS NOT NULL")
-        ),
+        # Retention's deletes outside the weekly partitions (and on SQLite), oldest first.
+        Index(None, "stripe_created_at"),
     )
 
     id: Mapped[str] = mapped_column(String(255), primary_key=True)
@@ -108,7 +112,7 @@ class StripeEvent(Base):
     api_version: Mapped[str | None] = mapped_column(String(64))
     livemode: Mapped[bool] = mapped_column(Boolean, default=False)
     object_id: Mapped[str | None] = mapped_column(String(255))
-    stripe_created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    stripe_created_at: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())
     last_received_at: Mapped[datetime] = mapped_column(UTCDateTime())
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -119,7 +123,6 @@ class StripeEvent(Base):
     secret_index: Mapped[int | None] = mapped_column(Integer)
     source: Mapped[str] = mapped_column(String(16), default="webhook")
     payload: Mapped[str | None] = mapped_column(Text)
-    payload_pruned_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class SetupAttempt(Base):

@@ -75,6 +75,8 @@ class Delivery:
 
 
 _EVENTS = table_of(StripeEvent)
+# An event's row: Stripe's id and `created`, which a redelivery repeats (see StripeEvent).
+EVENT_KEY = ["id", "stripe_created_at"]
 _NOW = bindparam("p_now", type_=UTCDateTime())
 _COUNT_DELIVERIES = (
     update(_EVENTS)
@@ -110,7 +112,7 @@ def _insert_events_statement(dialect: str) -> Any:
     where = locks_taken_first() if dialect == "postgresql" else None
     return (
         insert_rows(dialect, _EVENTS, _EVENT_COLUMNS, where=where)
-        .on_conflict_do_nothing(index_elements=["id"])
+        .on_conflict_do_nothing(index_elements=EVENT_KEY)
         .returning(_EVENTS.c.id)
     )
 
@@ -354,7 +356,7 @@ def store_failure(connection: Connection, delivery: Delivery, error: str, *, now
     statement = insert.values(event_row(delivery, now=now, status="failed", error=error))
     connection.execute(
         statement.on_conflict_do_update(
-            index_elements=["id"],
+            index_elements=EVENT_KEY,
             set_={
                 "delivery_count": stored.delivery_count + 1,
                 "attempt_count": stored.attempt_count + 1,
@@ -362,7 +364,6 @@ def store_failure(connection: Connection, delivery: Delivery, error: str, *, now
                 "status": case((settled, stored.status), else_="failed"),
                 "error": case((settled, stored.error), else_=new.error),
                 "payload": new.payload,
-                "payload_pruned_at": None,
             },
         )
     )

@@ -80,11 +80,23 @@ WINDOWED = {
 }
 
 
+# What PostgreSQL names an index's copy on each weekly partition of stripe_events (its
+# columns' names, after the partition's).
+ON_PARTITIONS = {
+    "ix_stripe_events_received_hour_type": "_date_trunc_type_idx",
+    "ix_stripe_events_failed_last_received_at": "_last_received_at_idx",
+}
+
+
+def reads_index(plan: str, index: str) -> bool:
+    return index in plan or (index in ON_PARTITIONS and ON_PARTITIONS[index] in plan)
+
+
 @pytest.mark.parametrize("index", sorted(WINDOWED))
 def test_each_window_reads_its_index(engine: Engine, index: str) -> None:
     sql, params = WINDOWED[index]
     plan = _plan(engine, sql, params(engine.dialect.name))
-    assert index in plan, plan
+    assert reads_index(plan, index), plan
 
 
 def test_the_claim_walks_its_partial_index_in_order(engine: Engine) -> None:
@@ -110,7 +122,8 @@ def test_payloads_live_out_of_the_rows_scans_read(
         session.add(event)
     with engine.connect() as connection:
         toast = connection.exec_driver_sql(
-            "SELECT reltoastrelid::regclass::text FROM pg_class WHERE relname = 'stripe_events'"
+            "SELECT reltoastrelid::regclass::text FROM pg_class"
+            " WHERE oid = (SELECT tableoid FROM stripe_events)"  # the row's weekly partition
         ).scalar_one()
         chunks = connection.exec_driver_sql(f"SELECT count(*) FROM {toast}").scalar_one()
     # The row holds an 18-byte pointer; the compressed payload is in the TOAST table.
@@ -140,7 +153,8 @@ def test_only_the_payload_leaves_the_row(engine: Engine, sessions: sessionmaker[
         session.add(event)
     with engine.connect() as connection:
         toast = connection.exec_driver_sql(
-            "SELECT reltoastrelid::regclass::text FROM pg_class WHERE relname = 'stripe_events'"
+            "SELECT reltoastrelid::regclass::text FROM pg_class"
+            " WHERE oid = (SELECT tableoid FROM stripe_events)"  # the row's weekly partition
         ).scalar_one()
         values = connection.exec_driver_sql(
             f"SELECT count(DISTINCT chunk_id) FROM {toast}"

@@ -120,7 +120,7 @@ def test_replay_refuses_unknown_and_pruned_events(
     document = failed("pi_r5", "ch_5")
     deliver(document)
     with sessions.begin() as session:
-        session.execute(update(StripeEvent).values(payload=None, payload_pruned_at=clock()))
+        session.execute(update(StripeEvent).values(payload=None))  # pruned before 0010
     with pytest.raises(PayloadInvalid, match="pruned"):
         replay_event(make_runtime(), document["id"])
 
