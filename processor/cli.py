@@ -17,6 +17,7 @@ from datetime import timedelta
 from processor.config import (
     Settings,
     SettingsError,
+    format_duration,
     load_database_settings,
     load_settings,
     parse_duration,
@@ -318,7 +319,7 @@ def cmd_prune(args: argparse.Namespace, settings: Settings) -> int:
     from processor.db.engine import unit_of_work
     from processor.db.rate_limits import prune_expired
     from processor.ops.counts import compact
-    from processor.ops.retention import prune_events
+    from processor.ops.retention import MIN_RETENTION, prune_events
     from processor.ops.webhook_health import summarize_closed_hours
     from processor.runtime import build_runtime
 
@@ -327,6 +328,13 @@ def cmd_prune(args: argparse.Namespace, settings: Settings) -> int:
         print(
             "processor prune: --batch-size must be at least 1, --pause-ms and"
             " --rest-per-work not negative",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    if older_than < MIN_RETENTION:
+        print(
+            f"processor prune: --older-than must be at least {format_duration(MIN_RETENTION)}:"
+            " Stripe resends and reconcile fetches events that old",
             file=sys.stderr,
         )
         return EXIT_USAGE

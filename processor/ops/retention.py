@@ -42,6 +42,10 @@ from processor.db.partitions import (
 log = logging.getLogger(__name__)
 
 PRUNABLE_STATUSES = ("processed", "ignored")
+# The shortest retention `processor prune` accepts: Stripe keeps events, resends them and lets
+# `reconcile` fetch them for 30 days. An event deleted sooner could come back and be applied
+# again, and a recovery case's outcome is settled by reading the intent's later events here.
+MIN_RETENTION = timedelta(days=30)
 BATCH_SIZE = 500
 # Rest between batches: at least PAUSE, and REST_PER_WORK times as long as the batch took, so
 # that prune keeps to about a fifth of one database backend however busy the database is (a

@@ -3,6 +3,9 @@ PostgreSQL and in small transactions otherwise, and keeps failed events whatever
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -153,3 +156,20 @@ def test_a_week_the_receiver_keeps_busy_is_left_for_the_next_run(
         assert week in weekly_partitions(connection)
     assert prune_events(engine, older_than=timedelta(days=30), now=now).weeks_dropped == 1
     assert _stored(sessions) == set()
+
+
+def test_the_command_refuses_a_retention_shorter_than_stripes_own(
+    engine: Engine, sessions: sessionmaker[Session], database_url: str
+) -> None:
+    created = datetime.now(UTC) - timedelta(days=20)
+    with unit_of_work(sessions) as session:
+        session.add(_event("evt_twenty_days", "processed", created))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "DATABASE_URL"))}
+    answer = subprocess.run(
+        [sys.executable, "-m", "processor", "prune", "--older-than", "7d"],
+        capture_output=True, text=True, env={**env, "DATABASE_URL": database_url}, timeout=60,
+        check=False,
+    )
+    assert answer.returncode == 2
+    assert "--older-than must be at least 30d" in answer.stderr
+    assert _stored(sessions) == {"evt_twenty_days"}
