@@ -16,11 +16,15 @@ SQLite has no partitions: everything here is PostgreSQL's.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import OperationalError
+
+log = logging.getLogger(__name__)
 
 EVENTS_TABLE = "stripe_events"
 DEFAULT_PARTITION = "stripe_events_default"
@@ -29,6 +33,7 @@ WEEKS_AHEAD = 4  # besides the current week: a month without `processor prune` r
 # How long DDL waits for the receiver's transactions (each a few milliseconds) before it
 # gives up; while it waits, new inserts queue behind it.
 LOCK_TIMEOUT = "500ms"
+LOCK_NOT_AVAILABLE = "55P03"  # what a statement that waited LOCK_TIMEOUT fails with
 # What 0004 set on the table: payloads compressed and out of line from 128 bytes up. A
 # storage parameter, so set on each partition (the columns' STORAGE and COMPRESSION are
 # inherited from the parent).
@@ -94,10 +99,17 @@ def add_weeks_ahead(
     wanted = [Week(current.start + WEEK * n) for n in range(weeks_ahead + 1)]
     added = []
     for week in wanted:
-        if week not in present:
+        if week in present:
+            continue
+        try:
             with engine.begin() as connection:
                 add_week(connection, week)
-            added.append(week)
+        except OperationalError as exc:
+            if getattr(exc.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE:
+                raise
+            log.warning("%s not added: the default partition stayed busy", week.name)
+            continue
+        added.append(week)
     return added
 
 
@@ -105,6 +117,9 @@ def add_week(connection: Connection, week: Week) -> None:
     """Attach `week`'s partition, moving in what the default partition holds of it; the
     caller's transaction."""
     connection.exec_driver_sql(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+    # Until the commit, nothing more of this week may reach the default partition (the
+    # attach would fail on it); inserts routed to the weekly partitions go on.
+    connection.exec_driver_sql(f"LOCK TABLE {DEFAULT_PARTITION} IN EXCLUSIVE MODE")
     connection.exec_driver_sql(
         f"CREATE TABLE {week.name} (LIKE {EVENTS_TABLE} INCLUDING DEFAULTS"
         f" INCLUDING CONSTRAINTS INCLUDING STORAGE INCLUDING COMPRESSION) {PARTITION_OPTIONS}"

@@ -32,6 +32,7 @@ from processor.db.models import StripeEvent, table_of
 from processor.db.partitions import (
     DEFAULT_PARTITION,
     EVENTS_TABLE,
+    LOCK_NOT_AVAILABLE,
     LOCK_TIMEOUT,
     Week,
     add_weeks_ahead,
@@ -56,7 +57,6 @@ REST_PER_WORK = 4.0
 # Dropping a week waits at most LOCK_TIMEOUT for the receiver's transactions; it tries again
 # after a rest this many times before leaving the week to the next run.
 DROP_ATTEMPTS = 5
-LOCK_NOT_AVAILABLE = "55P03"
 EVENTS = table_of(StripeEvent)
 T = TypeVar("T")
 _PRUNABLE = ", ".join(f"'{status}'" for status in PRUNABLE_STATUSES)

@@ -10,11 +10,18 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine, event, select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from processor.db.engine import unit_of_work
 from processor.db.models import StripeEvent
-from processor.db.partitions import DEFAULT_PARTITION, Week, add_week, weekly_partitions
+from processor.db.partitions import (
+    DEFAULT_PARTITION,
+    Week,
+    add_week,
+    add_weeks_ahead,
+    weekly_partitions,
+)
 from processor.ops import retention
 from processor.ops.retention import prune_events
 
@@ -167,9 +174,27 @@ def test_the_command_refuses_a_retention_shorter_than_stripes_own(
     env = {k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "DATABASE_URL"))}
     answer = subprocess.run(
         [sys.executable, "-m", "processor", "prune", "--older-than", "7d"],
-        capture_output=True, text=True, env={**env, "DATABASE_URL": database_url}, timeout=60,
+        capture_output=True, text=True, timeout=60,
+        env={**env, "DATABASE_URL": database_url, "SANDBOX": "1"},
         check=False,
     )
     assert answer.returncode == 2
     assert "--older-than must be at least 30d" in answer.stderr
     assert _stored(sessions) == {"evt_twenty_days"}
+
+
+def test_a_week_added_late_takes_its_events_from_the_default_partition(
+    engine: Engine, sessions: sessionmaker[Session], clock
+) -> None:  # type: ignore[no-untyped-def]
+    _postgresql_only(engine)
+    later = clock() + timedelta(weeks=30)  # no partition yet: the default one takes it
+    with unit_of_work(sessions) as session:
+        session.add(_event("evt_early_bird", "processed", later))
+    added = add_weeks_ahead(engine, now=later, weeks_ahead=0)
+    assert added == [Week.containing(later)]
+    with engine.connect() as connection:
+        home = connection.scalar(text("SELECT tableoid::regclass::text FROM stripe_events"))
+    assert home == Week.containing(later).name
+    # The key still meets the row where it now lives.
+    with pytest.raises(IntegrityError), unit_of_work(sessions) as session:
+        session.add(_event("evt_early_bird", "processed", later))
