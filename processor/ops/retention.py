@@ -54,8 +54,8 @@ BATCH_SIZE = 500
 # 45% while prune ran on a 2-core machine (docs/performance.md).
 PAUSE = timedelta(milliseconds=50)
 REST_PER_WORK = 4.0
-# Dropping a week waits at most LOCK_TIMEOUT for the receiver's transactions; it tries again
-# after a rest this many times before leaving the week to the next run.
+# Dropping a week waits at most LOCK_TIMEOUT for the receiver's transactions; it tries this
+# many times, resting between tries as between batches, before leaving the week to the next run.
 DROP_ATTEMPTS = 5
 EVENTS = table_of(StripeEvent)
 T = TypeVar("T")
@@ -93,16 +93,20 @@ def prune_events(
     if partitioned:
         add_weeks_ahead(engine, now=now)
     for week in expired:
-        dropped = pacing.run(partial(_drop_week, engine, week))
-        if dropped is not None:
-            deleted += dropped
-            weeks_dropped += 1
+        for _attempt in range(DROP_ATTEMPTS):
+            dropped = pacing.run(partial(_drop_week, engine, week))
+            if dropped is not None:
+                deleted += dropped
+                weeks_dropped += 1
+                break
+        else:
+            log.warning("prune: left %s for the next run: it stayed busy", week.name)
     # Weeks that could not be dropped wait for the next run rather than go row by row.
     rest = DEFAULT_PARTITION if partitioned else EVENTS_TABLE
     while True:
         count = pacing.run(partial(_delete_batch, engine, rest, cutoff, batch_size))
-        deleted += count or 0
-        if count is not None and count < batch_size:
+        deleted += count
+        if count < batch_size:
             break
     if partitioned:
         _vacuum_default_partition(engine)
@@ -134,18 +138,15 @@ class _Pacing:
 def _drop_week(engine: Engine, week: Week) -> int | None:
     """Detach and drop `week`'s partition, keeping its unsettled events (they move to the
     default partition); the events dropped, or None if the receiver's transactions kept the
-    lock from it every time (the next run tries again)."""
-    for attempt in range(1, DROP_ATTEMPTS + 1):
-        try:
-            with engine.begin() as connection:
-                return _detach_and_drop(connection, week)
-        except OperationalError as exc:
-            if getattr(exc.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE:
-                raise
-            log.info("prune: %s was busy (attempt %d of %d)", week.name, attempt, DROP_ATTEMPTS)
-            time.sleep(attempt * 0.2)
-    log.warning("prune: left %s for the next run: it stayed busy", week.name)
-    return None
+    lock from it for LOCK_TIMEOUT (nothing changed)."""
+    try:
+        with engine.begin() as connection:
+            return _detach_and_drop(connection, week)
+    except OperationalError as exc:
+        if getattr(exc.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE:
+            raise
+        log.info("prune: %s was busy", week.name)
+        return None
 
 
 def _detach_and_drop(connection: Connection, week: Week) -> int:
