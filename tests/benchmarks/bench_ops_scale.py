@@ -674,7 +674,7 @@ def main() -> None:
         "--rounds",
         type=int,
         default=5,
-        help="ingest runs on each database, alternated; as many on the empty one after prune",
+        help="ingest runs on each database, alternated, and as many with a prune (at most 7)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the filled database")
     parser.add_argument(
