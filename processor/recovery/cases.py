@@ -189,6 +189,7 @@ def _known_outcomes(dialect: str) -> Any:
     processed closing event. Aggregates, not EXISTS, so that each stays an index lookup per
     key (PostgreSQL may turn an EXISTS into a hash of the whole table)."""
     keys = batch_keys(dialect)
+    created = _EVENTS.c.stripe_created_at
     closing = and_(
         _EVENTS.c.object_id == keys.c.value,
         # Not IN: SQLAlchemy renders an IN list into the statement again at every run.
@@ -200,7 +201,10 @@ def _known_outcomes(dialect: str) -> Any:
         select(_CASES.c.id)
         .where(_CASES.c.payment_intent_id == keys.c.value, _unindexed(_CASES.c.status) == "open")
         .scalar_subquery(),
-        select(func.min(_EVENTS.c.stripe_created_at)).where(closing).scalar_subquery(),
+        # Not min() of the bare column: PostgreSQL would read it as the first row along the
+        # `stripe_created_at` index that matches, a walk through every event on a table
+        # without statistics yet.
+        select(func.min(func.coalesce(created, created))).where(closing).scalar_subquery(),
         # A PaymentIntent that succeeded cannot be canceled, nor the reverse: either type.
         select(func.max(_EVENTS.c.type)).where(closing).scalar_subquery(),
     )
