@@ -11,7 +11,8 @@ statements again on every run), and an executemany pays SQLAlchemy and the drive
 
 SQLite, in process, has no round trip to save: the single-row statement runs once per row
 (executemany; with RETURNING, SQLAlchemy's multi-row VALUES), compiled once by sqlite3.
-Callers add ON CONFLICT and RETURNING to the INSERT as to any other.
+Callers add ON CONFLICT and RETURNING to the INSERT as to any other; an UPDATE reads the rows
+from `row_source` (PostgreSQL: `UPDATE ... FROM json_to_recordset(...)`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from sqlalchemy import (
     func,
     select,
 )
+from sqlalchemy.types import TypeEngine
 
 from processor.db.upsert import dialect_insert
 
@@ -46,21 +48,34 @@ def insert_rows(
     columns: Sequence[str],
     *,
     where: ColumnElement[Any] | TextClause | None = None,
+    parameter: str = ROWS_PARAMETER,
 ) -> Any:
     """`INSERT INTO table (columns)` of the rows given by `rows_parameters`, built once;
     PostgreSQL's may carry a `where` condition on the rows' SELECT."""
     if dialect != "postgresql":
         return dialect_insert(dialect, table)
-    document = cast(bindparam(ROWS_PARAMETER, type_=Text()), JSON)
-    rows = (
-        func.json_to_recordset(document)
-        .table_valued(*(column(name, table.c[name].type) for name in columns))
-        .render_derived(name="r", with_types=True)
-    )
-    selected = select(*(rows.c[name] for name in columns))
+    rows = row_source(dialect, {name: table.c[name].type for name in columns}, parameter)
+    selected = select(*(rows[name] for name in columns))
     if where is not None:
         selected = selected.where(where)
     return dialect_insert(dialect, table).from_select(list(columns), selected)
+
+
+def row_source(
+    dialect: str, columns: Mapping[str, TypeEngine[Any]], parameter: str = ROWS_PARAMETER
+) -> Any:
+    """Each column of the rows given by `rows_parameters`, by name, for a statement to read:
+    on PostgreSQL a column of `json_to_recordset` (an UPDATE that reads one runs once, FROM
+    it), elsewhere a parameter of the single-row statement."""
+    if dialect != "postgresql":
+        return {name: bindparam(name, type_=type_) for name, type_ in columns.items()}
+    document = cast(bindparam(parameter, type_=Text()), JSON)
+    return (
+        func.json_to_recordset(document)
+        .table_valued(*(column(name, type_) for name, type_ in columns.items()))
+        .render_derived(name="r", with_types=True)
+        .c
+    )
 
 
 def batch_keys(dialect: str) -> Any:
@@ -76,11 +91,13 @@ def keys_parameters(keys: Sequence[str]) -> dict[str, str]:
     return {KEYS_PARAMETER: orjson.dumps(list(keys)).decode()}
 
 
-def rows_parameters(dialect: str, rows: Sequence[Mapping[str, Any]]) -> Any:
-    """What carries `rows` (dicts by column name) to an `insert_rows` statement."""
+def rows_parameters(
+    dialect: str, rows: Sequence[Mapping[str, Any]], parameter: str = ROWS_PARAMETER
+) -> Any:
+    """What carries `rows` (dicts by column name) to an `insert_rows` or `row_source` statement."""
     if dialect != "postgresql":
         return rows
-    return {ROWS_PARAMETER: orjson.dumps(rows, default=_time_subclass).decode()}
+    return {parameter: orjson.dumps(rows, default=_time_subclass).decode()}
 
 
 def _time_subclass(value: Any) -> str:
