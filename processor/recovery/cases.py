@@ -228,17 +228,20 @@ _NOTIFICATION_COLUMNS = (
 )
 
 
-def _build_statements(dialect: str) -> tuple[Any, Any, Any]:
+def _build_statements(dialect: str) -> tuple[Any, Any]:
     upsert = _upsert_cases(dialect).returning(
         _CASES.c.payment_intent_id, _CASES.c.id, _CASES.c.status
     )
-    queue_first = insert_rows(
-        dialect, _NOTIFICATIONS, _NOTIFICATION_COLUMNS
-    ).on_conflict_do_nothing(index_elements=["dedup_key"])
-    return upsert, _known_outcomes(dialect), queue_first
+    return upsert, _known_outcomes(dialect)
 
 
 _STATEMENTS = {dialect: _build_statements(dialect) for dialect in ("sqlite", "postgresql")}
+# Written for every case a failure touched; the dedup key makes all but the first a no-op.
+QUEUE_FIRST = {
+    dialect: insert_rows(dialect, _NOTIFICATIONS, _NOTIFICATION_COLUMNS)
+    .on_conflict_do_nothing(index_elements=["dedup_key"])
+    for dialect in ("sqlite", "postgresql")
+}
 
 
 def lock_payment_intents(connection: Connection, payment_intent_ids: Iterable[str]) -> None:
@@ -264,12 +267,27 @@ def write_case_changes(
 
     The caller holds the intents' locks (`lock_payment_intents`).
     """
+    notifications = write_cases(connection, failures, settled_intents, now=now)
+    if notifications:
+        dialect = connection.dialect.name
+        connection.execute(QUEUE_FIRST[dialect], rows_parameters(dialect, notifications))
+
+
+def write_cases(
+    connection: Connection,
+    failures: Sequence[PaymentFailure],
+    settled_intents: Iterable[str],
+    *,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """`write_case_changes` but for the first notifications, returned as rows for `QUEUE_FIRST`
+    (the webhook batch writes them in the statement that settles its charges)."""
     merged = merge_failures(failures)
     touched = sorted({*merged, *settled_intents})
     if not touched:
-        return
+        return []
     dialect = connection.dialect.name
-    upsert, known_outcomes, queue_first = _STATEMENTS[dialect]
+    upsert, known_outcomes = _STATEMENTS[dialect]
     cases: dict[str, tuple[int, str]] = {}
     if merged:
         rows = [_case_row(folded, now) for _, folded in sorted(merged.items())]
@@ -283,12 +301,10 @@ def write_case_changes(
             closed.add(open_case)
             _close(connection, open_case, status=CLOSING_EVENTS[closing_type], at=resolved_at,
                    now=now)
-    if cases:
-        notifications = [
-            _first_notification(case_id, open_=status == "open" and case_id not in closed, now=now)
-            for case_id, status in sorted(cases.values())
-        ]
-        connection.execute(queue_first, rows_parameters(dialect, notifications))
+    return [
+        _first_notification(case_id, open_=status == "open" and case_id not in closed, now=now)
+        for case_id, status in sorted(cases.values())
+    ]
 
 
 def _close(
@@ -303,7 +319,6 @@ def _close(
 
 
 def _first_notification(case_id: int, *, open_: bool, now: datetime) -> dict[str, Any]:
-    # Written for every case a failure touched; the dedup key makes all but the first a no-op.
     # A case born closed (its outcome was stored before its failure) gets it canceled.
     return {
         "case_id": case_id,
