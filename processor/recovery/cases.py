@@ -15,7 +15,8 @@ in SQL (the upsert's conflict clause, for the stored row), is commutative and id
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import functools
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -279,12 +280,19 @@ def write_cases(
     settled_intents: Iterable[str],
     *,
     now: datetime,
+    along: tuple[Any, Mapping[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """`write_case_changes` but for the first notifications, returned as rows for `QUEUE_FIRST`
-    (the webhook batch writes them in the statement that settles its charges)."""
+    (the webhook batch writes them in the statement that settles its charges).
+
+    `along` is a write that neither reads nor writes cases, with its parameters: on
+    PostgreSQL the outcomes' query carries it as a CTE, saving it a round trip.
+    """
     merged = merge_failures(failures)
     touched = sorted({*merged, *settled_intents})
     if not touched:
+        if along is not None:
+            connection.execute(*along)
         return []
     dialect = connection.dialect.name
     upsert, known_outcomes = _STATEMENTS[dialect]
@@ -293,9 +301,12 @@ def write_cases(
         rows = [_case_row(folded, now) for _, folded in sorted(merged.items())]
         result = connection.execute(upsert, rows_parameters(dialect, rows))
         cases = {intent: (case_id, status) for intent, case_id, status in result}
+    parameters = keys_parameters(touched)
+    if along is not None:
+        known_outcomes, parameters = _carrying(known_outcomes, along[0]), {**parameters, **along[1]}
     closed: set[int] = set()
     for _intent, open_case, resolved_at, closing_type in connection.execute(
-        known_outcomes, keys_parameters(touched)
+        known_outcomes, parameters
     ):
         if open_case is not None and resolved_at is not None:
             closed.add(open_case)
@@ -305,6 +316,13 @@ def write_cases(
         _first_notification(case_id, open_=status == "open" and case_id not in closed, now=now)
         for case_id, status in sorted(cases.values())
     ]
+
+
+@functools.cache
+def _carrying(query: Any, write: Any) -> Any:
+    """`query` that also runs `write`: PostgreSQL runs a data-modifying CTE to completion,
+    read or not, on the snapshot the query reads (the cases as written before)."""
+    return query.add_cte(write.cte("carried"))
 
 
 def _close(

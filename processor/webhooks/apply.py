@@ -34,7 +34,8 @@ from processor.charging.settlement import (
     settle_charges,
     settlement_rows,
 )
-from processor.checkout.attempts import AttemptChange, write_attempt_changes
+from processor.checkout.attempts import UPSERTS as ATTEMPT_UPSERTS
+from processor.checkout.attempts import AttemptChange, adopt_and_merge
 from processor.checkout.generated import link_generated_methods
 from processor.checkout.methods import MethodChange, write_method_changes
 from processor.db.bulk import insert_rows, rows_parameters
@@ -309,17 +310,24 @@ def write_locked_changes(
             failures.append(change)
         else:
             outcomes.append(change)
-    if attempts:
-        write_attempt_changes(connection, attempts, now=now)
+    dialect = connection.dialect.name
+    attempt_rows = adopt_and_merge(connection, attempts, now=now)
+    along = None
+    if attempt_rows:
+        along = ATTEMPT_UPSERTS[dialect], rows_parameters(dialect, attempt_rows)
+        if dialect != "postgresql" or not (failures or outcomes):
+            connection.execute(*along)
+            along = None
     if methods:
         write_method_changes(connection, methods, now=now)
+    if failures or outcomes:
+        settled = [o.payment_intent_id for o in outcomes if o.outcome != "failed"]
+        # On PostgreSQL the attempts' upsert rides on the cases' outcome query: a round trip.
+        notifications = write_cases(connection, failures, settled, now=now, along=along)
+        _queue_and_settle(connection, notifications, outcomes, now=now)
     generated: list[AttemptChange | MethodChange] = [*attempts, *methods]
     if any(_generating_attempt(change) for change in generated):
         link_generated_methods(connection, now=now)
-    if failures or outcomes:
-        settled = [o.payment_intent_id for o in outcomes if o.outcome != "failed"]
-        notifications = write_cases(connection, failures, settled, now=now)
-        _queue_and_settle(connection, notifications, outcomes, now=now)
 
 
 # Two tables, neither read by the other's statement: on PostgreSQL one round trip writes both.
