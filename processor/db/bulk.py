@@ -1,8 +1,9 @@
 """Many rows in one statement: the webhook batch's writes, whatever the batch's size.
 
-PostgreSQL gets the rows as one JSON document, unpacked by `json_to_recordset`:
+PostgreSQL gets the rows as one JSON document, unpacked by `json_populate_recordset` (typed by
+the table's row type) or, for rows of no table, `json_to_recordset`:
 
-    INSERT INTO t (a, b) SELECT r.a, r.b FROM json_to_recordset(:rows) AS r(a TEXT, b INT)
+    INSERT INTO t (a, b) SELECT r.a, r.b FROM json_populate_recordset(NULL::t, :rows) AS r
 
 The rows cost one parameter, serialised by orjson in C and unpacked by PostgreSQL in C, and
 the text is the same for one row or a thousand, so psycopg parses it once and PostgreSQL plans
