@@ -13,13 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import Connection, String, and_, bindparam, case, or_, select, update
+from sqlalchemy import Boolean, Connection, and_, case, or_, select, update
 
+from processor.db.bulk import row_source, rows_parameters
 from processor.db.models import Charge, RecoveryCase, table_of
-from processor.db.types import UTCDateTime
 
 Settlement = Literal["failed", "succeeded", "canceled"]
-UNCANCELABLE_CHARGE_STATUSES = ("succeeded", "error")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,65 +33,100 @@ class IntentOutcome:
 
 _CHARGES = table_of(Charge)
 _CASES = table_of(RecoveryCase)
-_INTENT = bindparam("p_intent", type_=String())
-_NOW = bindparam("p_now", type_=UTCDateTime())
-_AT = bindparam("p_at", type_=UTCDateTime())
-_OF_INTENT = or_(
-    _CHARGES.c.payment_intent_id == _INTENT,
-    and_(_CHARGES.c.reference == bindparam("p_reference"), _CHARGES.c.payment_intent_id.is_(None)),
-)
+SETTLEMENTS_PARAMETER = "settlements"
+_TIME = _CHARGES.c.completed_at.type
+# One row per PaymentIntent: what the batch says happened to it, each kind at its earliest.
+# (Named apart from the table's columns: SQLite's statement takes them as parameters.)
+_SETTLEMENT_COLUMNS = {
+    "p_intent": _CHARGES.c.payment_intent_id.type,
+    "p_reference": _CHARGES.c.reference.type,
+    "p_failed": Boolean(),
+    "p_succeeded_at": _TIME,
+    "p_canceled_at": _TIME,
+    "p_now": _TIME,
+}
 
 
-def _from_case(column: str) -> Any:
-    return select(_CASES.c[column]).where(_CASES.c.payment_intent_id == _INTENT).scalar_subquery()
-
-
-# Run after the batch's recovery cases are written, so the case holds the newest failure.
-_FAILED = (
-    update(_CHARGES)
-    .where(_OF_INTENT)
-    .values(
-        payment_intent_id=_INTENT,
-        status=case((_CHARGES.c.status == "succeeded", "succeeded"), else_="failed"),
-        error_code=_from_case("error_code"),
-        decline_code=_from_case("decline_code"),
-        error_message=_from_case("failure_message"),
-        updated_at=_NOW,
+def _settle(dialect: str) -> Any:
+    """Every kind in one statement, as if a failure were applied first, then a success, then
+    a cancellation: a success is final, a cancellation ends a charge that has not succeeded
+    or errored (a failure of the same batch has turned an `error` into `failed` by then).
+    Run after the batch's recovery cases are written, so the case holds the newest failure."""
+    new = row_source(dialect, _SETTLEMENT_COLUMNS, SETTLEMENTS_PARAMETER)
+    stored = _CHARGES.c
+    intent, failed = new["p_intent"], new["p_failed"]
+    succeeded = new["p_succeeded_at"].is_not(None)
+    cancels = and_(
+        new["p_canceled_at"].is_not(None),
+        ~succeeded,
+        stored.status != "succeeded",
+        or_(failed, stored.status != "error"),
     )
-)
-_SUCCEEDED = (
-    update(_CHARGES)
-    .where(_OF_INTENT)
-    .values(payment_intent_id=_INTENT, status="succeeded", completed_at=_AT, updated_at=_NOW)
-)
-_CANCELED = (
-    update(_CHARGES)
-    .where(_OF_INTENT, _CHARGES.c.status.not_in(UNCANCELABLE_CHARGE_STATUSES))
-    .values(payment_intent_id=_INTENT, status="failed", completed_at=_AT, updated_at=_NOW)
-)
-_STATEMENTS = {"failed": _FAILED, "succeeded": _SUCCEEDED, "canceled": _CANCELED}
+
+    def from_case(name: str, case_name: str) -> Any:
+        newest = select(_CASES.c[case_name]).where(_CASES.c.payment_intent_id == intent)
+        return case((failed, newest.scalar_subquery()), else_=stored[name])
+
+    return (
+        update(_CHARGES)
+        .where(
+            or_(
+                stored.payment_intent_id == intent,
+                and_(stored.reference == new["p_reference"], stored.payment_intent_id.is_(None)),
+            ),
+            or_(failed, succeeded, cancels),
+        )
+        .values(
+            payment_intent_id=intent,
+            status=case(
+                (or_(succeeded, stored.status == "succeeded"), "succeeded"), else_="failed"
+            ),
+            error_code=from_case("error_code", "error_code"),
+            decline_code=from_case("decline_code", "decline_code"),
+            error_message=from_case("error_message", "failure_message"),
+            completed_at=case(
+                (succeeded, new["p_succeeded_at"]),
+                (cancels, new["p_canceled_at"]),
+                else_=stored.completed_at,
+            ),
+            updated_at=new["p_now"],
+        )
+    )
+
+
+SETTLE = {dialect: _settle(dialect) for dialect in ("sqlite", "postgresql")}
+
+
+def settlement_rows(outcomes: Iterable[IntentOutcome], *, now: datetime) -> list[dict[str, Any]]:
+    """One row per PaymentIntent for `SETTLE`, sorted by id; each kind keeps its earliest
+    outcome's time."""
+    rows: dict[str, dict[str, Any]] = {}
+    for outcome in outcomes:
+        row = rows.setdefault(outcome.payment_intent_id, {
+            "p_intent": outcome.payment_intent_id, "p_reference": None, "p_failed": False,
+            "p_succeeded_at": None, "p_canceled_at": None, "p_now": now,
+        })
+        row["p_reference"] = row["p_reference"] or outcome.reference
+        if outcome.outcome == "failed":
+            row["p_failed"] = True
+        else:
+            held = row[f"p_{outcome.outcome}_at"]
+            row[f"p_{outcome.outcome}_at"] = outcome.at if held is None else min(held, outcome.at)
+    claimed: set[str | None] = set()
+    for _intent, row in sorted(rows.items()):
+        # A reference names one charge: the first PaymentIntent carrying it may claim it.
+        if row["p_reference"] in claimed:
+            row["p_reference"] = None
+        claimed.add(row["p_reference"])
+    return [row for _intent, row in sorted(rows.items())]
 
 
 def settle_charges(
     connection: Connection, outcomes: Iterable[IntentOutcome], *, now: datetime
 ) -> None:
-    """Apply a batch's PaymentIntent outcomes to their charge rows: one executemany per kind."""
-    earliest: dict[tuple[str, str], IntentOutcome] = {}
-    for outcome in outcomes:
-        key = (outcome.outcome, outcome.payment_intent_id)
-        held = earliest.get(key)
-        if held is None or outcome.at < held.at:
-            earliest[key] = outcome
-    for kind, statement in _STATEMENTS.items():
-        parameters = [
-            {
-                "p_intent": outcome.payment_intent_id,
-                "p_reference": outcome.reference,
-                "p_at": outcome.at,
-                "p_now": now,
-            }
-            for (outcome_kind, _intent), outcome in sorted(earliest.items())
-            if outcome_kind == kind
-        ]
-        if parameters:
-            connection.execute(statement, parameters)
+    """Apply a batch's PaymentIntent outcomes to their charge rows in one statement."""
+    rows = settlement_rows(outcomes, now=now)
+    if rows:
+        dialect = connection.dialect.name
+        parameters = rows_parameters(dialect, rows, SETTLEMENTS_PARAMETER)
+        connection.execute(SETTLE[dialect], parameters)

@@ -141,7 +141,7 @@ def _upsert(dialect: str) -> Any:
     )
 
 
-_UPSERTS = {dialect: _upsert(dialect) for dialect in ("sqlite", "postgresql")}
+UPSERTS = {dialect: _upsert(dialect) for dialect in ("sqlite", "postgresql")}
 
 
 def _adopt_statement() -> Any:
@@ -220,9 +220,20 @@ def write_attempt_changes(
 
     The caller holds the locks of the changes' ConfirmationTokens (`lock_confirmation_tokens`).
     """
+    rows = adopt_and_merge(connection, changes, now=now)
+    if rows:
+        dialect = connection.dialect.name
+        connection.execute(UPSERTS[dialect], rows_parameters(dialect, rows))
+
+
+def adopt_and_merge(
+    connection: Connection, changes: Iterable[AttemptChange], *, now: datetime
+) -> list[dict[str, Any]]:
+    """`write_attempt_changes` but for the upsert: its rows, for the caller to send with
+    another statement (`UPSERTS`)."""
     merged = sorted(merge_attempt_changes(changes).items())
     if not merged:
-        return
+        return []
     adopt_orphan_attempts(
         connection,
         [
@@ -232,7 +243,7 @@ def write_attempt_changes(
         ],
         now=now,
     )
-    rows = [
+    return [
         {
             "setup_intent_id": intent_id,
             "customer_id": change.customer_id,
@@ -251,5 +262,3 @@ def write_attempt_changes(
         }
         for intent_id, change in merged
     ]
-    dialect = connection.dialect.name
-    connection.execute(_UPSERTS[dialect], rows_parameters(dialect, rows))

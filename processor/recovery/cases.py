@@ -15,7 +15,8 @@ in SQL (the upsert's conflict clause, for the stored row), is commutative and id
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import functools
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -232,17 +233,20 @@ _NOTIFICATION_COLUMNS = (
 )
 
 
-def _build_statements(dialect: str) -> tuple[Any, Any, Any]:
+def _build_statements(dialect: str) -> tuple[Any, Any]:
     upsert = _upsert_cases(dialect).returning(
         _CASES.c.payment_intent_id, _CASES.c.id, _CASES.c.status
     )
-    queue_first = insert_rows(
-        dialect, _NOTIFICATIONS, _NOTIFICATION_COLUMNS
-    ).on_conflict_do_nothing(index_elements=["dedup_key"])
-    return upsert, _known_outcomes(dialect), queue_first
+    return upsert, _known_outcomes(dialect)
 
 
 _STATEMENTS = {dialect: _build_statements(dialect) for dialect in ("sqlite", "postgresql")}
+# Written for every case a failure touched; the dedup key makes all but the first a no-op.
+QUEUE_FIRST = {
+    dialect: insert_rows(dialect, _NOTIFICATIONS, _NOTIFICATION_COLUMNS)
+    .on_conflict_do_nothing(index_elements=["dedup_key"])
+    for dialect in ("sqlite", "postgresql")
+}
 
 
 def lock_payment_intents(connection: Connection, payment_intent_ids: Iterable[str]) -> None:
@@ -268,31 +272,61 @@ def write_case_changes(
 
     The caller holds the intents' locks (`lock_payment_intents`).
     """
+    notifications = write_cases(connection, failures, settled_intents, now=now)
+    if notifications:
+        dialect = connection.dialect.name
+        connection.execute(QUEUE_FIRST[dialect], rows_parameters(dialect, notifications))
+
+
+def write_cases(
+    connection: Connection,
+    failures: Sequence[PaymentFailure],
+    settled_intents: Iterable[str],
+    *,
+    now: datetime,
+    along: tuple[Any, Mapping[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
+    """`write_case_changes` but for the first notifications, returned as rows for `QUEUE_FIRST`
+    (the webhook batch writes them in the statement that settles its charges).
+
+    `along` is a write that neither reads nor writes cases, with its parameters: on
+    PostgreSQL the outcomes' query carries it as a CTE, saving it a round trip.
+    """
     merged = merge_failures(failures)
     touched = sorted({*merged, *settled_intents})
     if not touched:
-        return
+        if along is not None:
+            connection.execute(*along)
+        return []
     dialect = connection.dialect.name
-    upsert, known_outcomes, queue_first = _STATEMENTS[dialect]
+    upsert, known_outcomes = _STATEMENTS[dialect]
     cases: dict[str, tuple[int, str]] = {}
     if merged:
         rows = [_case_row(folded, now) for _, folded in sorted(merged.items())]
         result = connection.execute(upsert, rows_parameters(dialect, rows))
         cases = {intent: (case_id, status) for intent, case_id, status in result}
+    parameters = keys_parameters(touched)
+    if along is not None:
+        known_outcomes, parameters = _carrying(known_outcomes, along[0]), {**parameters, **along[1]}
     closed: set[int] = set()
     for _intent, open_case, resolved_at, closing_type in connection.execute(
-        known_outcomes, keys_parameters(touched)
+        known_outcomes, parameters
     ):
         if open_case is not None and resolved_at is not None:
             closed.add(open_case)
             _close(connection, open_case, status=CLOSING_EVENTS[closing_type], at=resolved_at,
                    now=now)
-    if cases:
-        notifications = [
-            _first_notification(case_id, open_=status == "open" and case_id not in closed, now=now)
-            for case_id, status in sorted(cases.values())
-        ]
-        connection.execute(queue_first, rows_parameters(dialect, notifications))
+    return [
+        _first_notification(case_id, open_=status == "open" and case_id not in closed, now=now)
+        for case_id, status in sorted(cases.values())
+    ]
+
+
+@functools.cache
+def _carrying(query: Any, write: Any) -> Any:
+    """`query` that also runs `write`: PostgreSQL runs a data-modifying CTE to completion,
+    read or not, on the snapshot the query reads (the cases as written before)."""
+    return query.add_cte(write.cte("carried"))
 
 
 def _close(
@@ -307,7 +341,6 @@ def _close(
 
 
 def _first_notification(case_id: int, *, open_: bool, now: datetime) -> dict[str, Any]:
-    # Written for every case a failure touched; the dedup key makes all but the first a no-op.
     # A case born closed (its outcome was stored before its failure) gets it canceled.
     return {
         "case_id": case_id,

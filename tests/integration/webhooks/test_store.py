@@ -303,3 +303,31 @@ def test_payloads_are_compressed_with_lz4_where_the_server_has_it(
             "SELECT pg_column_compression(payload) FROM stripe_events"
         ).scalar_one()
     assert compression == "lz4"
+
+
+def test_a_batch_of_failures_and_set_ups_costs_five_statements_on_postgresql(
+    engine: Engine, clock: FakeClock
+) -> None:
+    """Each round trip costs the receiver more than most statements do (docs/performance.md):
+    the events, the methods, the cases, their outcomes with the set-up attempts, and the first
+    emails with the charges."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite runs in process: one statement per table")
+    statements: list[str] = []
+
+    def collect(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    documents = [
+        failed_payment(),
+        stripe_event("setup_intent.succeeded", setup_intent(payment_method="pm_five")),
+    ]
+    event.listen(engine, "before_cursor_execute", collect)
+    try:
+        outcomes = record_events(
+            engine, [Delivery(parse_event(body_of(d))) for d in documents], now=clock()
+        )
+    finally:
+        event.remove(engine, "before_cursor_execute", collect)
+    assert set(outcomes) == {Outcome.PROCESSED}
+    assert len(statements) == 5, [statement[:60] for statement in statements]
