@@ -173,25 +173,19 @@ def _indexes(dialect: str, *, with_pruned_at: bool) -> None:
     op.create_index(
         "ix_stripe_events_received_hour_type", "stripe_events", [sa.text(HOUR_RECEIVED[dialect]), "type"]
     )
-    failed = sa.text("status = 'failed'")
-    op.create_index(
-        "ix_stripe_events_failed_last_received_at",
-        "stripe_events",
-        ["last_received_at"],
-        postgresql_where=failed,
-        sqlite_where=failed,
-    )
+    _partial_index("failed_last_received_at", "last_received_at", "status = 'failed'")
     if with_pruned_at:
-        unpruned = sa.text("payload IS NOT NULL")
-        op.create_index(
-            "ix_stripe_events_unpruned_received_at",
-            "stripe_events",
-            ["received_at"],
-            postgresql_where=unpruned,
-            sqlite_where=unpruned,
-        )
+        _partial_index("unpruned_received_at", "received_at", "payload IS NOT NULL")
     else:
         op.create_index("ix_stripe_events_stripe_created_at", "stripe_events", ["stripe_created_at"])
+
+
+def _partial_index(name: str, column: str, condition: str) -> None:
+    where = sa.text(condition)
+    op.create_index(
+        f"ix_stripe_events_{name}", "stripe_events", [column],
+        postgresql_where=where, sqlite_where=where,
+    )
 
 
 def upgrade() -> None:

@@ -44,6 +44,14 @@ def _postgresql_only(engine: Engine) -> None:
         pytest.skip("SQLite has no partitions")
 
 
+def _week_60_days_back(engine: Engine, now: datetime) -> Week:
+    """A weekly partition past a 30-day retention (the migration made none that old)."""
+    week = Week.containing(now - timedelta(days=60))
+    with engine.begin() as connection:
+        add_week(connection, week)
+    return week
+
+
 def test_prune_deletes_settled_events_before_the_cutoff_week_and_keeps_failed_ones(
     engine: Engine, sessions: sessionmaker[Session], clock
 ) -> None:  # type: ignore[no-untyped-def]
@@ -122,9 +130,7 @@ def test_a_week_past_retention_is_dropped_whole_and_its_failed_events_kept(
 ) -> None:  # type: ignore[no-untyped-def]
     _postgresql_only(engine)
     now = clock()
-    week = Week.containing(now - timedelta(days=60))
-    with engine.begin() as connection:
-        add_week(connection, week)
+    week = _week_60_days_back(engine, now)
     with unit_of_work(sessions) as session:
         session.add_all(
             _event(f"evt_{n}", "processed", week.start + timedelta(days=n)) for n in range(5)
@@ -145,9 +151,7 @@ def test_a_week_the_receiver_keeps_busy_is_left_for_the_next_run(
 ) -> None:  # type: ignore[no-untyped-def]
     _postgresql_only(engine)
     now = clock()
-    week = Week.containing(now - timedelta(days=60))
-    with engine.begin() as connection:
-        add_week(connection, week)
+    week = _week_60_days_back(engine, now)
     with unit_of_work(sessions) as session:
         session.add(_event("evt_old", "processed", week.start))
     monkeypatch.setattr(retention, "DROP_ATTEMPTS", 2)

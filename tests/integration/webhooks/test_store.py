@@ -242,6 +242,26 @@ def test_a_batch_inserts_once_per_id_and_settles_each_delivery_as_alone(
     assert count(Notification) == 1
 
 
+def _statements_of_one_batch(
+    engine: Engine, documents: list[dict[str, Any]], clock: FakeClock
+) -> list[str]:
+    """The statements `documents`, recorded as one batch, sent (each processed)."""
+    statements: list[str] = []
+
+    def collect(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", collect)
+    try:
+        outcomes = record_events(
+            engine, [Delivery(parse_event(body_of(d))) for d in documents], now=clock()
+        )
+    finally:
+        event.remove(engine, "before_cursor_execute", collect)
+    assert set(outcomes) == {Outcome.PROCESSED}
+    return statements
+
+
 # psycopg parses a statement's placeholders once and keeps the result for statements up to
 # this many bytes; a longer one is parsed again on every run, which cost the receiver about a
 # tenth of its CPU when the set-up attempts' upsert grew past it.
@@ -251,11 +271,6 @@ DRIVER_CACHED_STATEMENT_BYTES = 4096
 def test_every_statement_of_a_batch_stays_short_enough_for_the_driver_to_cache(
     engine: Engine, sessions: sessionmaker[Session], clock: FakeClock
 ) -> None:
-    statements: list[str] = []
-
-    def collect(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        statements.append(statement)
-
     failure = decline("card_declined", "insufficient_funds")
     documents = [
         failed_payment(),
@@ -270,14 +285,7 @@ def test_every_statement_of_a_batch_stays_short_enough_for_the_driver_to_cache(
         stripe_event("payment_method.attached", sepa_method(generated_from={
             "charge": None, "payment_method_details": None, "setup_attempt": "setatt_1"})),
     ]
-    event.listen(engine, "before_cursor_execute", collect)
-    try:
-        outcomes = record_events(
-            engine, [Delivery(parse_event(body_of(d))) for d in documents], now=clock()
-        )
-    finally:
-        event.remove(engine, "before_cursor_execute", collect)
-    assert set(outcomes) == {Outcome.PROCESSED}
+    statements = _statements_of_one_batch(engine, documents, clock)
     assert len(statements) >= 6
     longest = max(statements, key=lambda statement: len(statement.encode()))
     assert len(longest.encode()) <= DRIVER_CACHED_STATEMENT_BYTES, longest[:80]
@@ -313,21 +321,9 @@ def test_a_batch_of_failures_and_set_ups_costs_five_statements_on_postgresql(
     emails with the charges."""
     if engine.dialect.name != "postgresql":
         pytest.skip("SQLite runs in process: one statement per table")
-    statements: list[str] = []
-
-    def collect(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        statements.append(statement)
-
     documents = [
         failed_payment(),
         stripe_event("setup_intent.succeeded", setup_intent(payment_method="pm_five")),
     ]
-    event.listen(engine, "before_cursor_execute", collect)
-    try:
-        outcomes = record_events(
-            engine, [Delivery(parse_event(body_of(d))) for d in documents], now=clock()
-        )
-    finally:
-        event.remove(engine, "before_cursor_execute", collect)
-    assert set(outcomes) == {Outcome.PROCESSED}
+    statements = _statements_of_one_batch(engine, documents, clock)
     assert len(statements) == 5, [statement[:60] for statement in statements]
