@@ -13,7 +13,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import bindparam, inspect, text
+from sqlalchemy import bindparam, inspect, select, text
 
 from processor.checkout.attempts import RANKS_PER_SECOND, attempt_stage
 from processor.db.engine import make_engine
@@ -25,7 +25,7 @@ from processor.db.migrate import (
     upgrade_to_head,
 )
 from processor.db.models import Base, StripeEvent, table_of
-from processor.db.partitions import not_a_partition
+from processor.db.partitions import Week, not_a_partition
 from processor.db.types import UTCDateTime
 from processor.resources import resource_path
 
@@ -222,3 +222,50 @@ def test_closed_hours_are_summarized_on_upgrade(fresh_database_url: Callable[[],
     engine.dispose()
     assert [tuple(row) for row in after] == [tuple(row) for row in before]
     assert [str(row.hour) for row in summarized] == [str(before[0].hour)]
+
+
+def test_stored_events_move_into_the_new_table_and_back(
+    fresh_database_url: Callable[[], str],
+) -> None:
+    """0010 keeps every event, each in its week's partition on PostgreSQL (the default one
+    beyond 26 weeks back), and its downgrade brings them back to one table."""
+    engine = make_engine(fresh_database_url())
+    config = alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0009")
+    now = datetime.now(UTC)
+    created = {"evt_recent": now, "evt_old": now - timedelta(days=100),
+               "evt_ancient": now - timedelta(days=1000)}
+    events = table_of(StripeEvent)
+    with engine.begin() as connection:
+        for event_id, at in created.items():
+            connection.execute(
+                text(
+                    "INSERT INTO stripe_events (id, type, livemode, stripe_created_at,"
+                    " received_at, last_received_at, status, delivery_count, attempt_count,"
+                    " source, payload) VALUES (:id, 'payment_intent.succeeded', false, :at, :at,"
+                    " :at, 'processed', 1, 1, 'webhook', '{}')"
+                ).bindparams(bindparam("at", type_=UTCDateTime())),
+                {"id": event_id, "at": at},
+            )
+    upgrade_to_head(engine)
+    with engine.connect() as connection:
+        stored = set(connection.scalars(select(events.c.id)))
+        homes = {}
+        if engine.dialect.name == "postgresql":
+            homes = dict(connection.execute(text(
+                "SELECT id, tableoid::regclass::text FROM stripe_events"
+            )).all())
+    assert stored == set(created)
+    if homes:
+        assert homes["evt_recent"] == Week.containing(now).name
+        assert homes["evt_old"] == Week.containing(now - timedelta(days=100)).name
+        assert homes["evt_ancient"] == "stripe_events_default"
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0009")
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT id, payload_pruned_at FROM stripe_events")).all()
+    engine.dispose()
+    assert {row[0] for row in rows} == set(created) and {row[1] for row in rows} == {None}
