@@ -73,6 +73,14 @@ def _summarized_hours(sessions: sessionmaker[Session]) -> list[str]:
         return sorted(str(hour) for hour in hours)
 
 
+
+def _fill_and_summarize(sessions: sessionmaker[Session]) -> None:
+    """The filled hours, with every closed one summarized as `/ops` would at NOW."""
+    _fill(sessions)
+    with sessions.begin() as session:
+        summarize_closed_hours(session, now=NOW)
+
+
 def test_summarizing_changes_none_of_the_views_rows(
     engine: Engine, sessions: sessionmaker[Session]
 ) -> None:
@@ -88,9 +96,7 @@ def test_summarizing_changes_none_of_the_views_rows(
 def test_the_current_and_the_previous_hour_stay_live(
     engine: Engine, sessions: sessionmaker[Session]
 ) -> None:
-    _fill(sessions)
-    with sessions.begin() as session:
-        summarize_closed_hours(session, now=NOW)
+    _fill_and_summarize(sessions)
     previous_hour = ("2026-11-30 08:00:00", TYPES[999 % len(TYPES)])
 
     def received() -> int:
@@ -105,9 +111,7 @@ def test_the_current_and_the_previous_hour_stay_live(
 def test_summarizing_again_writes_only_newly_closed_hours(
     engine: Engine, sessions: sessionmaker[Session]
 ) -> None:
-    _fill(sessions)
-    with sessions.begin() as session:
-        summarize_closed_hours(session, now=NOW)
+    _fill_and_summarize(sessions)
     with sessions.begin() as session:
         assert summarize_closed_hours(session, now=NOW) == 0
     with sessions.begin() as session:
@@ -125,9 +129,7 @@ def test_failed_stays_current_in_a_summarized_hour(
 ) -> None:
     """A failed event replayed (or redelivered) successfully after its hour was summarized
     leaves `failed` and joins `processed`, as in the events themselves."""
-    _fill(sessions)
-    with sessions.begin() as session:
-        summarize_closed_hours(session, now=NOW)
+    _fill_and_summarize(sessions)
     hour = utc_hour(engine.dialect.name, NOW - timedelta(hours=5))
 
     def failed_and_processed() -> tuple[int, int]:
@@ -151,9 +153,7 @@ def test_a_late_duplicate_of_a_summarized_hour_is_not_counted(
     engine: Engine, sessions: sessionmaker[Session]
 ) -> None:
     """What docs/database.md says of `duplicates` in a closed hour."""
-    _fill(sessions)
-    with sessions.begin() as session:
-        summarize_closed_hours(session, now=NOW)
+    _fill_and_summarize(sessions)
     before = sum(row[3] for row in _view(engine))
     with sessions.begin() as session:
         session.execute(
@@ -209,9 +209,7 @@ def test_the_days_health_reads_index_ranges_only(
 ) -> None:
     if engine.dialect.name != "postgresql":
         pytest.skip("plans are PostgreSQL's")
-    _fill(sessions)
-    with sessions.begin() as session:
-        summarize_closed_hours(session, now=NOW)
+    _fill_and_summarize(sessions)
     since = utc_hour("postgresql", NOW - timedelta(hours=24))
     with engine.connect() as connection:
         connection.exec_driver_sql("SET enable_seqscan = off")
