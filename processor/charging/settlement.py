@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from sqlalchemy import Boolean, Connection, and_, case, or_, select, update
 
-from processor.db.bulk import row_source, rows_parameters
+from processor.db.bulk import Write, row_source, rows_parameters
 from processor.db.models import Charge, RecoveryCase, table_of
 
 Settlement = Literal["failed", "succeeded", "canceled"]
@@ -125,8 +125,17 @@ def settle_charges(
     connection: Connection, outcomes: Iterable[IntentOutcome], *, now: datetime
 ) -> None:
     """Apply a batch's PaymentIntent outcomes to their charge rows in one statement."""
+    settlement = settlement_write(connection.dialect.name, outcomes, now=now)
+    if settlement is not None:
+        connection.execute(*settlement)
+
+
+def settlement_write(
+    dialect: str, outcomes: Iterable[IntentOutcome], *, now: datetime
+) -> Write | None:
+    """`SETTLE` with its parameters, for a caller that sends it with other writes (None if
+    there is nothing to settle)."""
     rows = settlement_rows(outcomes, now=now)
-    if rows:
-        dialect = connection.dialect.name
-        parameters = rows_parameters(dialect, rows, SETTLEMENTS_PARAMETER)
-        connection.execute(SETTLE[dialect], parameters)
+    if not rows:
+        return None
+    return SETTLE[dialect], rows_parameters(dialect, rows, SETTLEMENTS_PARAMETER)

@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, case, exists, func, or_, select, update
 
-from processor.db.bulk import insert_rows, rows_parameters
+from processor.db.bulk import Write, insert_rows, rows_parameters
 from processor.db.locks import lock_keys_until_commit
 from processor.db.models import SetupAttempt, table_of
 
@@ -115,8 +115,11 @@ _ROW_COLUMNS = (
 _FILLED_ONCE = ("latest_attempt_id", "payment_method_type")
 
 
+_ROWS_PARAMETER = "attempt_rows"  # its own name: the upsert may be sent with other writes
+
+
 def _upsert(dialect: str) -> Any:
-    insert = insert_rows(dialect, _ATTEMPTS, _ROW_COLUMNS)
+    insert = insert_rows(dialect, _ATTEMPTS, _ROW_COLUMNS, parameter=_ROWS_PARAMETER)
     stored, new = _ATTEMPTS.c, insert.excluded
     # A row the checkout endpoint wrote has no rank yet: any event's state is newer.
     newer = func.coalesce(stored.state_rank, -1) < new.state_rank
@@ -141,7 +144,12 @@ def _upsert(dialect: str) -> Any:
     )
 
 
-UPSERTS = {dialect: _upsert(dialect) for dialect in ("sqlite", "postgresql")}
+_UPSERTS = {dialect: _upsert(dialect) for dialect in ("sqlite", "postgresql")}
+
+
+def attempt_upsert(dialect: str, rows: Sequence[dict[str, Any]]) -> Write:
+    """The upsert of `adopt_and_merge`'s rows, with its parameters."""
+    return _UPSERTS[dialect], rows_parameters(dialect, rows, _ROWS_PARAMETER)
 
 
 def _adopt_statement() -> Any:
@@ -222,15 +230,14 @@ def write_attempt_changes(
     """
     rows = adopt_and_merge(connection, changes, now=now)
     if rows:
-        dialect = connection.dialect.name
-        connection.execute(UPSERTS[dialect], rows_parameters(dialect, rows))
+        connection.execute(*attempt_upsert(connection.dialect.name, rows))
 
 
 def adopt_and_merge(
     connection: Connection, changes: Iterable[AttemptChange], *, now: datetime
 ) -> list[dict[str, Any]]:
     """`write_attempt_changes` but for the upsert: its rows, for the caller to send with
-    another statement (`UPSERTS`)."""
+    other writes (`attempt_upsert`)."""
     merged = sorted(merge_attempt_changes(changes).items())
     if not merged:
         return []

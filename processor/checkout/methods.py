@@ -18,7 +18,7 @@ from sqlalchemy import Connection, case, func
 from sqlalchemy.orm import Session
 
 from processor.checkout.generated import generating_attempt
-from processor.db.bulk import insert_rows, rows_parameters
+from processor.db.bulk import Write, insert_rows, rows_parameters
 from processor.db.models import PaymentMethod, table_of
 from processor.db.upsert import earliest
 
@@ -103,10 +103,11 @@ def merge_method_rows(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 _ROW_COLUMNS = tuple(MethodChange("").row(datetime.min.replace(tzinfo=UTC)))
+_ROWS_PARAMETER = "method_rows"  # its own name: the upsert may be sent with other writes
 
 
 def _upsert(dialect: str) -> Any:
-    insert = insert_rows(dialect, table_of(PaymentMethod), _ROW_COLUMNS)
+    insert = insert_rows(dialect, table_of(PaymentMethod), _ROW_COLUMNS, parameter=_ROWS_PARAMETER)
     stored, new = table_of(PaymentMethod).c, insert.excluded
     return insert.on_conflict_do_update(
         index_elements=["id"],
@@ -122,14 +123,22 @@ def _upsert(dialect: str) -> Any:
 _UPSERTS = {dialect: _upsert(dialect) for dialect in ("sqlite", "postgresql")}
 
 
+def method_upsert(dialect: str, changes: Iterable[MethodChange], *, now: datetime) -> Write | None:
+    """What a batch knows about saved methods, merged: one upsert into `payment_methods`, with
+    its parameters (None if `changes` is empty)."""
+    rows = merge_method_rows(change.row(now) for change in changes)
+    if not rows:
+        return None
+    return _UPSERTS[dialect], rows_parameters(dialect, rows, _ROWS_PARAMETER)
+
+
 def write_method_changes(
     connection: Connection, changes: Iterable[MethodChange], *, now: datetime
 ) -> None:
     """Merge what a batch knows about saved methods into `payment_methods`: one upsert."""
-    rows = merge_method_rows(change.row(now) for change in changes)
-    if rows:
-        dialect = connection.dialect.name
-        connection.execute(_UPSERTS[dialect], rows_parameters(dialect, rows))
+    upsert = method_upsert(connection.dialect.name, changes, now=now)
+    if upsert is not None:
+        connection.execute(*upsert)
 
 
 def merge_method(session: Session, change: MethodChange, *, now: datetime) -> None:

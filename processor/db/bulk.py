@@ -14,10 +14,14 @@ SQLite, in process, has no round trip to save: the single-row statement runs onc
 (executemany; with RETURNING, SQLAlchemy's multi-row VALUES), compiled once by sqlite3.
 Callers add ON CONFLICT and RETURNING to the INSERT as to any other; an UPDATE reads the rows
 from `row_source` (PostgreSQL: `UPDATE ... FROM json_to_recordset(...)`).
+
+Writes to tables none of the others reads go together (`execute_together`): on PostgreSQL one
+statement, the others riding on the last as data-modifying CTEs, so a round trip for all.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -26,6 +30,7 @@ import orjson
 from sqlalchemy import (
     JSON,
     ColumnElement,
+    Connection,
     Table,
     Text,
     TextClause,
@@ -42,6 +47,8 @@ from processor.db.upsert import dialect_insert
 
 ROWS_PARAMETER = "rows"
 KEYS_PARAMETER = "keys"
+# A statement and its parameters: one of the writes `execute_together` sends.
+Write = tuple[Any, Mapping[str, Any] | Sequence[Mapping[str, Any]]]
 
 
 def insert_rows(
@@ -50,14 +57,15 @@ def insert_rows(
     columns: Sequence[str],
     *,
     where: ColumnElement[Any] | TextClause | None = None,
+    parameter: str = ROWS_PARAMETER,
 ) -> Any:
-    """`INSERT INTO table (columns)` of the rows given by `rows_parameters`, built once;
-    PostgreSQL's may carry a `where` condition on the rows' SELECT."""
+    """`INSERT INTO table (columns)` of the rows given by `rows_parameters` (with the same
+    `parameter`: writes sent together need names of their own), built once; PostgreSQL's may
+    carry a `where` condition on the rows' SELECT."""
     if dialect != "postgresql":
         return dialect_insert(dialect, table)
-    # Typed by the table's own row type, so the statement need not spell the columns' types
-    # (shorter text: see DRIVER_CACHED_STATEMENT_BYTES in the webhook tests).
-    document = cast(bindparam(ROWS_PARAMETER, type_=Text()), JSON)
+    # Typed by the table's own row type, so the statement need not spell the columns' types.
+    document = cast(bindparam(parameter, type_=Text()), JSON)
     rows = (
         func.json_populate_recordset(literal_column(f"NULL::{table.name}"), document)
         .table_valued(*columns)
@@ -107,6 +115,34 @@ def rows_parameters(
     if dialect != "postgresql":
         return rows
     return {parameter: orjson.dumps(rows, default=_time_subclass).decode()}
+
+
+def execute_together(connection: Connection, writes: Sequence[Write]) -> None:
+    """Run `writes`, in order, none of which reads a table another one writes.
+
+    PostgreSQL gets one statement: the last write, carrying the others as data-modifying CTEs,
+    each run to completion on the statement's snapshot. Their parameters must have distinct
+    names. Elsewhere each runs on its own.
+    """
+    if connection.dialect.name != "postgresql" or len(writes) < 2:
+        for statement, each in writes:
+            connection.execute(statement, each)
+        return
+    parameters: dict[str, Any] = {}
+    for _, more in writes:
+        if not isinstance(more, Mapping) or parameters.keys() & more.keys():
+            raise ValueError("writes sent together need parameters of distinct names")
+        parameters.update(more)
+    connection.execute(_carried_by_last(tuple(statement for statement, _ in writes)), parameters)
+
+
+@functools.cache
+def _carried_by_last(statements: tuple[Any, ...]) -> Any:
+    """One statement for each combination of writes, built once (and compiled once)."""
+    *carried, last = statements
+    for index, statement in enumerate(carried):
+        last = last.add_cte(statement.cte(f"carried_{index}"))
+    return last
 
 
 def _time_subclass(value: Any) -> str:

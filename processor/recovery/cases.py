@@ -15,8 +15,7 @@ in SQL (the upsert's conflict clause, for the stored row), is commutative and id
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -35,7 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from processor.db.bulk import batch_keys, insert_rows, keys_parameters, rows_parameters
+from processor.db.bulk import Write, batch_keys, insert_rows, keys_parameters, rows_parameters
 from processor.db.locks import lock_keys_until_commit
 from processor.db.models import Notification, RecoveryCase, StripeEvent, table_of
 from processor.db.types import UTCDateTime
@@ -254,11 +253,16 @@ def _build_statements(dialect: str) -> tuple[Any, Any]:
 
 _STATEMENTS = {dialect: _build_statements(dialect) for dialect in ("sqlite", "postgresql")}
 # Written for every case a failure touched; the dedup key makes all but the first a no-op.
-QUEUE_FIRST = {
+_QUEUE_FIRST = {
     dialect: insert_rows(dialect, _NOTIFICATIONS, _NOTIFICATION_COLUMNS)
     .on_conflict_do_nothing(index_elements=["dedup_key"])
     for dialect in ("sqlite", "postgresql")
 }
+
+
+def queue_first(dialect: str, notifications: Sequence[dict[str, Any]]) -> Write:
+    """The insert of `write_cases`' first notifications, with its parameters."""
+    return _QUEUE_FIRST[dialect], rows_parameters(dialect, notifications)
 
 
 def lock_payment_intents(connection: Connection, payment_intent_ids: Iterable[str]) -> None:
@@ -286,8 +290,7 @@ def write_case_changes(
     """
     notifications = write_cases(connection, failures, settled_intents, now=now)
     if notifications:
-        dialect = connection.dialect.name
-        connection.execute(QUEUE_FIRST[dialect], rows_parameters(dialect, notifications))
+        connection.execute(*queue_first(connection.dialect.name, notifications))
 
 
 def write_cases(
@@ -296,19 +299,12 @@ def write_cases(
     settled_intents: Iterable[str],
     *,
     now: datetime,
-    along: tuple[Any, Mapping[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
-    """`write_case_changes` but for the first notifications, returned as rows for `QUEUE_FIRST`
-    (the webhook batch writes them in the statement that settles its charges).
-
-    `along` is a write that neither reads nor writes cases, with its parameters: on
-    PostgreSQL the outcomes' query carries it as a CTE, saving it a round trip.
-    """
+    """`write_case_changes` but for the first notifications, returned as rows for
+    `queue_first` (the webhook batch sends them with its other last writes)."""
     merged = merge_failures(failures)
     touched = sorted({*merged, *settled_intents})
     if not touched:
-        if along is not None:
-            connection.execute(*along)
         return []
     dialect = connection.dialect.name
     upsert, known_outcomes = _STATEMENTS[dialect]
@@ -317,12 +313,9 @@ def write_cases(
         rows = [_case_row(folded, now) for _, folded in sorted(merged.items())]
         result = connection.execute(upsert, rows_parameters(dialect, rows))
         cases = {intent: (case_id, status) for intent, case_id, status in result}
-    parameters = keys_parameters(touched)
-    if along is not None:
-        known_outcomes, parameters = _carrying(known_outcomes, along[0]), {**parameters, **along[1]}
     closed: set[int] = set()
     for _intent, open_case, resolved_at, closing_type in connection.execute(
-        known_outcomes, parameters
+        known_outcomes, keys_parameters(touched)
     ):
         if open_case is not None and resolved_at is not None:
             closed.add(open_case)
@@ -332,13 +325,6 @@ def write_cases(
         _first_notification(case_id, open_=status == "open" and case_id not in closed, now=now)
         for case_id, status in sorted(cases.values())
     ]
-
-
-@functools.cache
-def _carrying(query: Any, write: Any) -> Any:
-    """`query` that also runs `write`: PostgreSQL runs a data-modifying CTE to completion,
-    read or not, on the snapshot the query reads (the cases as written before)."""
-    return query.add_cte(write.cte("carried"))
 
 
 def _close(

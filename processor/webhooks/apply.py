@@ -27,25 +27,18 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, case, select, update
 from sqlalchemy.exc import StatementError
 
-from processor.charging.settlement import (
-    SETTLE,
-    SETTLEMENTS_PARAMETER,
-    IntentOutcome,
-    settle_charges,
-    settlement_rows,
-)
-from processor.checkout.attempts import UPSERTS as ATTEMPT_UPSERTS
-from processor.checkout.attempts import AttemptChange, adopt_and_merge
+from processor.charging.settlement import IntentOutcome, settlement_write
+from processor.checkout.attempts import AttemptChange, adopt_and_merge, attempt_upsert
 from processor.checkout.generated import link_generated_methods
-from processor.checkout.methods import MethodChange, write_method_changes
-from processor.db.bulk import insert_rows, rows_parameters
+from processor.checkout.methods import MethodChange, method_upsert
+from processor.db.bulk import execute_together, insert_rows, rows_parameters
 from processor.db.locks import KEYS_PARAMETER as LOCK_KEYS_PARAMETER
 from processor.db.locks import lock_keys_until_commit, locks_taken_first
 from processor.db.models import StripeEvent, table_of
 from processor.db.types import UTCDateTime
 from processor.db.upsert import dialect_insert
 from processor.logs import scrub
-from processor.recovery.cases import QUEUE_FIRST, PaymentFailure, write_cases
+from processor.recovery.cases import PaymentFailure, queue_first, write_cases
 from processor.webhooks.envelope import Event
 from processor.webhooks.reducers import REDUCERS, Change
 
@@ -314,47 +307,22 @@ def write_locked_changes(
             outcomes.append(change)
     dialect = connection.dialect.name
     attempt_rows = adopt_and_merge(connection, attempts, now=now)
-    along = None
-    if attempt_rows:
-        along = ATTEMPT_UPSERTS[dialect], rows_parameters(dialect, attempt_rows)
-        if dialect != "postgresql" or not (failures or outcomes):
-            connection.execute(*along)
-            along = None
-    if methods:
-        write_method_changes(connection, methods, now=now)
+    notifications = []
     if failures or outcomes:
         settled = [o.payment_intent_id for o in outcomes if o.outcome != "failed"]
-        # On PostgreSQL the attempts' upsert rides on the cases' outcome query: a round trip.
-        notifications = write_cases(connection, failures, settled, now=now, along=along)
-        _queue_and_settle(connection, notifications, outcomes, now=now)
+        notifications = write_cases(connection, failures, settled, now=now)
+    # Tables none of these reads: on PostgreSQL one round trip writes them all. (The
+    # settlement reads the cases' newest failure, written above.)
+    writes = [
+        attempt_upsert(dialect, attempt_rows) if attempt_rows else None,
+        method_upsert(dialect, methods, now=now),
+        queue_first(dialect, notifications) if notifications else None,
+        settlement_write(dialect, outcomes, now=now),
+    ]
+    execute_together(connection, [write for write in writes if write is not None])
     generated: list[AttemptChange | MethodChange] = [*attempts, *methods]
     if any(_generating_attempt(change) for change in generated):
         link_generated_methods(connection, now=now)
-
-
-# Two tables, neither read by the other's statement: on PostgreSQL one round trip writes both.
-_QUEUE_AND_SETTLE = SETTLE["postgresql"].add_cte(QUEUE_FIRST["postgresql"].cte("queued"))
-
-
-def _queue_and_settle(
-    connection: Connection,
-    notifications: list[dict[str, Any]],
-    outcomes: list[IntentOutcome],
-    *,
-    now: datetime,
-) -> None:
-    """Queue the cases' first emails and settle the charges, after the cases are written
-    (the settlement reads their newest failure)."""
-    dialect = connection.dialect.name
-    if dialect != "postgresql" or not (notifications and outcomes):
-        if notifications:
-            connection.execute(QUEUE_FIRST[dialect], rows_parameters(dialect, notifications))
-        settle_charges(connection, outcomes, now=now)
-        return
-    connection.execute(_QUEUE_AND_SETTLE, {
-        **rows_parameters(dialect, notifications),
-        **rows_parameters(dialect, settlement_rows(outcomes, now=now), SETTLEMENTS_PARAMETER),
-    })
 
 
 def reapply_stored_event(
