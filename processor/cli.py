@@ -46,6 +46,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     else:
         print(f"processor: serving on http://{args.host}:{args.port}", file=sys.stderr)
     metrics_directory = _prepare_metrics_directory(settings.prometheus_multiproc_dir, args.workers)
+    os.environ["WEB_CONCURRENCY"] = str(args.workers)  # each worker's share (webhook batches)
     # uvicorn shuts down gracefully on SIGTERM, then raises it again for the process's own
     # handler: end there with status 0 and our clean-up, rather than be killed by it.
     signal.signal(signal.SIGTERM, _exit_after_graceful_shutdown)

@@ -122,6 +122,8 @@ class Settings:
     forwarded_allow_ips: str = "127.0.0.1"
     # Where web workers write their Prometheus counts, summed by every scrape (uvicorn workers).
     prometheus_multiproc_dir: str | None = None
+    # How many web worker processes serve together (`processor serve --workers` sets it).
+    web_concurrency: int = 1
     # Card-testing defences (docs/security.md); None switches a limit off.
     signup_limit: RateLimit | None = RateLimit(10, timedelta(hours=1))
     failed_setup_limit_per_customer: RateLimit | None = RateLimit(5, timedelta(days=1))
@@ -397,6 +399,7 @@ def _read_plain(read: _Reader) -> None:
     read.parsed("RETRY_RATE", _positive_float, "retry_rate")
     read.parsed("WEBHOOK_TOLERANCE_SECONDS", _positive_int, "webhook_tolerance_seconds")
     read.parsed("WEBHOOK_MAX_BODY_BYTES", _positive_int, "webhook_max_body_bytes")
+    read.parsed("WEB_CONCURRENCY", _positive_int, "web_concurrency")
     read.parsed("RUN_NOTIFIER", _boolean, "run_notifier")
     read.parsed(
         "SANDBOX_SEPA_SETTLEMENT_SECONDS", _non_negative_float, "sandbox_sepa_settlement_seconds"

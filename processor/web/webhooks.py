@@ -27,7 +27,7 @@ from processor.web.connections import send_request_timeout
 from processor.web.errors import error_body
 from processor.web.security import security_headers
 from processor.webhooks.apply import Delivery, Outcome
-from processor.webhooks.batcher import WebhookBatcher
+from processor.webhooks.batcher import WebhookBatcher, default_batches_in_flight
 from processor.webhooks.envelope import parse_event
 from processor.webhooks.verify import check_signature
 
@@ -110,7 +110,13 @@ class StripeWebhookEndpoint:
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
-        self.batcher = WebhookBatcher(runtime.engine, runtime.clock)
+        self.batcher = WebhookBatcher(
+            runtime.engine,
+            runtime.clock,
+            batches_in_flight=default_batches_in_flight(
+                runtime.engine, runtime.settings.web_concurrency
+            ),
+        )
         self.headers = [(b"content-type", b"application/json"), *security_headers(runtime.settings)]
 
     async def aclose(self) -> None:

@@ -9,10 +9,13 @@ Each delivery is answered after its own batch has committed: a 2xx means stored 
 Where a batch runs depends on the database:
 
 - PostgreSQL: on the event loop, through psycopg's async driver (SQLAlchemy's `run_sync`
-  runs the same synchronous code, `store.record_batch`, and awaits each round trip). Two
-  batches are in flight, so that one batch's Python work overlaps the other's wait for the
-  server. A thread per batch did the same but paid for handing the GIL back and forth at every
-  round trip: about a fifth of the receiver's CPU (docs/performance.md).
+  runs the same synchronous code, `store.record_batch`, and awaits each round trip). A lone
+  web worker keeps two batches in flight, so that one batch's Python work overlaps the
+  other's wait for the server; with several workers, their batches overlap each other, and
+  a second batch per worker would only split the waiting deliveries into smaller batches
+  (each pays the round trips in full). A thread per batch did the same but paid for handing
+  the GIL back and forth at every round trip: about a fifth of the receiver's CPU
+  (docs/performance.md).
 - SQLite: on one thread of this process. It runs in process and never waits for a server,
   and it has one writer at a time, so a second batch would only wait for the lock.
 
@@ -44,7 +47,14 @@ log = logging.getLogger(__name__)
 MAX_BATCH = 128
 APPLICATION_NAME = "processor webhooks"  # the batches' connections in pg_stat_activity
 THREAD_NAME_PREFIX = "webhook-batch"
-POSTGRESQL_BATCHES_IN_FLIGHT = 2
+LONE_WORKER_BATCHES_IN_FLIGHT = 2  # PostgreSQL, one web worker
+
+
+def default_batches_in_flight(engine: Engine, web_workers: int) -> int:
+    """How many batches one web worker writes at a time (see the module's docstring)."""
+    if engine.dialect.name == "postgresql" and web_workers == 1:
+        return LONE_WORKER_BATCHES_IN_FLIGHT
+    return 1
 
 
 @dataclass
@@ -72,8 +82,7 @@ class WebhookBatcher:
         self._clock = clock
         self._max_batch = max_batch
         on_the_loop = engine.dialect.name == "postgresql"
-        default_in_flight = POSTGRESQL_BATCHES_IN_FLIGHT if on_the_loop else 1
-        self._in_flight = batches_in_flight or default_in_flight
+        self._in_flight = batches_in_flight or default_batches_in_flight(engine, web_workers=1)
         # PostgreSQL: an async engine, made on first use (its pool belongs to this batcher).
         self._async_engine: AsyncEngine | None = None
         self._executor = None if on_the_loop else ThreadPoolExecutor(

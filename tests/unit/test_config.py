@@ -110,6 +110,13 @@ def test_server_settings_default_to_a_logged_loopback_without_shared_metrics() -
     assert given.prometheus_multiproc_dir == "/run/processor/metrics"
 
 
+def test_web_concurrency_is_one_worker_unless_said_and_a_positive_number() -> None:
+    assert load_settings({}, env_file=None).web_concurrency == 1
+    assert load_settings({"WEB_CONCURRENCY": "4"}, env_file=None).web_concurrency == 4
+    with pytest.raises(SettingsError, match="WEB_CONCURRENCY"):
+        load_settings({"WEB_CONCURRENCY": "0"}, env_file=None)
+
+
 @pytest.mark.parametrize(
     "deployment",
     [

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from processor.db.models import StripeEvent
 from processor.webhooks import batcher as batcher_module
 from processor.webhooks.apply import Delivery, Outcome
-from processor.webhooks.batcher import WebhookBatcher
+from processor.webhooks.batcher import WebhookBatcher, default_batches_in_flight
 from processor.webhooks.envelope import parse_event
 from tests.fixtures.database import FakeClock
 from tests.fixtures.events import body_of, payment_intent, stripe_event
@@ -179,3 +179,11 @@ def test_a_drain_whose_connection_died_answers_that_batch_unavailable_then_recon
     # the connection back, and the third goes on a fresh one.
     assert outcomes == [Outcome.PROCESSED, Outcome.UNAVAILABLE, Outcome.PROCESSED]
     assert stored(sessions) == {first.event.id, third.event.id}
+
+
+def test_a_lone_worker_on_postgresql_writes_two_batches_at_a_time_one_of_several_writes_one(
+    engine: Engine,
+) -> None:
+    postgresql = engine.dialect.name == "postgresql"
+    assert default_batches_in_flight(engine, web_workers=1) == (2 if postgresql else 1)
+    assert default_batches_in_flight(engine, web_workers=2) == 1
