@@ -185,10 +185,15 @@ def _unindexed(column: Any) -> Any:
     return func.coalesce(column, "")
 
 
-def _known_outcomes(dialect: str) -> Any:
+def _known_outcomes(dialect: str, written: Any = None) -> Any:
     """For each key (a PaymentIntent id): its open case, and the time and type of its
     processed closing event. Aggregates, not EXISTS, so that each stays an index lookup per
-    key (PostgreSQL may turn an EXISTS into a hash of the whole table)."""
+    key (PostgreSQL may turn an EXISTS into a hash of the whole table).
+
+    With `written` (PostgreSQL: the cases' upsert as a CTE, RETURNING payment_intent_id, id
+    and status), each key's written case comes first, and the query reads the cases it
+    opened from there: they are not in the snapshot the statement reads.
+    """
     keys = batch_keys(dialect)
     created = _EVENTS.c.stripe_created_at
     closing = and_(
@@ -217,8 +222,21 @@ def _known_outcomes(dialect: str) -> Any:
         )
     # Both from one lookup: the object's index is read once in each weekly partition.
     first = select(closed_at, closing_type).where(closing).lateral("closing")
-    return select(keys.c.value, open_case, first.c.closed_at, first.c.closing_type).select_from(
-        keys.join(first, true())
+    if written is None:
+        return select(
+            keys.c.value, open_case, first.c.closed_at, first.c.closing_type
+        ).select_from(keys.join(first, true()))
+    # The upsert never changes a stored case's status: one it did not open was open before.
+    opened = case((written.c.status == "open", written.c.id))
+    return select(
+        keys.c.value,
+        written.c.id,
+        written.c.status,
+        func.coalesce(opened, open_case),
+        first.c.closed_at,
+        first.c.closing_type,
+    ).select_from(
+        keys.outerjoin(written, written.c.payment_intent_id == keys.c.value).join(first, true())
     )
 
 
@@ -244,11 +262,26 @@ _NOTIFICATION_COLUMNS = (
 )
 
 
-def _build_statements(dialect: str) -> tuple[Any, Any]:
+WRITTEN_CASES = "written_cases"  # the upsert's CTE where it rides on the outcomes' query
+
+
+@dataclass(frozen=True)
+class _Statements:
+    upsert: Any  # RETURNING payment_intent_id, id, status
+    known_outcomes: Any
+    # PostgreSQL: both in one statement, a round trip less (see `_known_outcomes`).
+    upsert_and_known_outcomes: Any = None
+
+
+def _build_statements(dialect: str) -> _Statements:
     upsert = _upsert_cases(dialect).returning(
         _CASES.c.payment_intent_id, _CASES.c.id, _CASES.c.status
     )
-    return upsert, _known_outcomes(dialect)
+    statements = _Statements(upsert, _known_outcomes(dialect))
+    if dialect != "postgresql":
+        return statements
+    both = _known_outcomes(dialect, written=upsert.cte(WRITTEN_CASES))
+    return replace(statements, upsert_and_known_outcomes=both)
 
 
 _STATEMENTS = {dialect: _build_statements(dialect) for dialect in ("sqlite", "postgresql")}
@@ -306,18 +339,11 @@ def write_cases(
     touched = sorted({*merged, *settled_intents})
     if not touched:
         return []
-    dialect = connection.dialect.name
-    upsert, known_outcomes = _STATEMENTS[dialect]
-    cases: dict[str, tuple[int, str]] = {}
-    if merged:
-        rows = [_case_row(folded, now) for _, folded in sorted(merged.items())]
-        result = connection.execute(upsert, rows_parameters(dialect, rows))
-        cases = {intent: (case_id, status) for intent, case_id, status in result}
+    rows = [_case_row(folded, now) for _, folded in sorted(merged.items())]
+    cases, outcomes = _upsert_and_read_outcomes(connection, rows, touched)
     closed: set[int] = set()
-    for _intent, open_case, resolved_at, closing_type in connection.execute(
-        known_outcomes, keys_parameters(touched)
-    ):
-        if open_case is not None and resolved_at is not None:
+    for open_case, resolved_at, closing_type in outcomes:
+        if open_case is not None and resolved_at is not None and closing_type is not None:
             closed.add(open_case)
             _close(connection, open_case, status=CLOSING_EVENTS[closing_type], at=resolved_at,
                    now=now)
@@ -325,6 +351,35 @@ def write_cases(
         _first_notification(case_id, open_=status == "open" and case_id not in closed, now=now)
         for case_id, status in sorted(cases.values())
     ]
+
+
+# For each touched PaymentIntent: its open case, and its first closing event's time and type.
+KnownOutcome = tuple[int | None, datetime | None, str | None]
+
+
+def _upsert_and_read_outcomes(
+    connection: Connection, rows: list[dict[str, Any]], touched: list[str]
+) -> tuple[dict[str, tuple[int, str]], list[KnownOutcome]]:
+    """Upsert the cases' `rows`, then read the `touched` intents' known outcomes: the written
+    cases (id and status by intent) and the outcomes. One statement on PostgreSQL."""
+    dialect = connection.dialect.name
+    statements = _STATEMENTS[dialect]
+    cases: dict[str, tuple[int, str]] = {}
+    if rows and statements.upsert_and_known_outcomes is not None:
+        parameters = {**rows_parameters(dialect, rows), **keys_parameters(touched)}
+        outcomes: list[KnownOutcome] = []
+        for intent, case_id, status, *outcome in connection.execute(
+            statements.upsert_and_known_outcomes, parameters
+        ).all():
+            if case_id is not None:
+                cases[intent] = (case_id, status)
+            outcomes.append((outcome[0], outcome[1], outcome[2]))
+        return cases, outcomes
+    if rows:
+        result = connection.execute(statements.upsert, rows_parameters(dialect, rows))
+        cases = {intent: (case_id, status) for intent, case_id, status in result}
+    known = connection.execute(statements.known_outcomes, keys_parameters(touched)).all()
+    return cases, [(open_case, at, closing_type) for _, open_case, at, closing_type in known]
 
 
 def _close(
