@@ -221,23 +221,14 @@ def adopt_orphan_attempts(
         )
 
 
-def write_attempt_changes(
-    connection: Connection, changes: Iterable[AttemptChange], *, now: datetime
-) -> None:
-    """Merge a batch's setup states into `setup_attempts`: adopt lost answers, then one upsert.
-
-    The caller holds the locks of the changes' ConfirmationTokens (`lock_confirmation_tokens`).
-    """
-    rows = adopt_and_merge(connection, changes, now=now)
-    if rows:
-        connection.execute(*attempt_upsert(connection.dialect.name, rows))
-
-
 def adopt_and_merge(
     connection: Connection, changes: Iterable[AttemptChange], *, now: datetime
 ) -> list[dict[str, Any]]:
-    """`write_attempt_changes` but for the upsert: its rows, for the caller to send with
-    other writes (`attempt_upsert`)."""
+    """Merge a batch's setup states: adopt the rows lost answers left, then return one row
+    per SetupIntent for `attempt_upsert`, which the caller sends with its other writes.
+
+    The caller holds the locks of the changes' ConfirmationTokens (`lock_confirmation_tokens`).
+    """
     merged = sorted(merge_attempt_changes(changes).items())
     if not merged:
         return []
