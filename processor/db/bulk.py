@@ -6,9 +6,9 @@ the table's row type) or, for rows of no table, `json_to_recordset`:
     INSERT INTO t (a, b) SELECT r.a, r.b FROM json_populate_recordset(NULL::t, :rows) AS r
 
 The rows cost one parameter, serialised by orjson in C and unpacked by PostgreSQL in C, and
-the text is the same for one row or a thousand, so psycopg parses it once and PostgreSQL plans
-it once. A multi-row VALUES list would be new text for every batch size (psycopg parses long
-statements again on every run), and an executemany pays SQLAlchemy and the driver per row.
+the text is the same for one row or a thousand, so the driver prepares it once per connection
+and PostgreSQL plans it once. A multi-row VALUES list would be new text for every batch size
+(prepared again for each), and an executemany pays SQLAlchemy and the driver per row.
 
 SQLite, in process, has no round trip to save: the single-row statement runs once per row
 (executemany; with RETURNING, SQLAlchemy's multi-row VALUES), compiled once by sqlite3.

@@ -8,8 +8,8 @@ Each delivery is answered after its own batch has committed: a 2xx means stored 
 
 Where a batch runs depends on the database:
 
-- PostgreSQL: on the event loop, through psycopg's async driver (SQLAlchemy's `run_sync`
-  runs the same synchronous code, `store.record_batch`, and awaits each round trip). A lone
+- PostgreSQL: on the event loop, through asyncpg (SQLAlchemy's `run_sync` runs the same
+  synchronous code, `store.record_batch`, and awaits each round trip). A lone
   web worker keeps two batches in flight, so that one batch's Python work overlaps the
   other's wait for the server; with several workers, their batches overlap each other, and
   a second batch per worker would only split the waiting deliveries into smaller batches
@@ -40,7 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from processor.clock import Clock
 from processor.db.engine import make_async_engine
 from processor.webhooks.apply import Delivery, Outcome
-from processor.webhooks.store import UNAVAILABLE_ERRORS, record_batch, unavailable
+from processor.webhooks.store import database_unavailable, record_batch, unavailable
 
 log = logging.getLogger(__name__)
 
@@ -149,9 +149,10 @@ class WebhookBatcher:
                     self._executor, self._record_on_thread, deliveries, now
                 )
             return await connection.record(deliveries, now)
-        except UNAVAILABLE_ERRORS as exc:  # no connection to be had
-            return unavailable(deliveries, exc)
-        except Exception:  # a bug, or the app is closing: nothing is acknowledged
+        except Exception as exc:
+            if database_unavailable(exc):  # no connection to be had
+                return unavailable(deliveries, exc)
+            # A bug, or the app is closing: nothing is acknowledged.
             log.exception("a webhook batch of %d could not be written", len(deliveries))
             return [Outcome.UNAVAILABLE] * len(deliveries)
 

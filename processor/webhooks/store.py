@@ -8,14 +8,17 @@
                                    stored as failed (500), or, if even that cannot be
                                    stored, refused as UNSTORABLE (400), nothing written
 
-The hierarchy this module catches (SQLAlchemy's):
+"Unavailable" is decided by the SQLSTATE where the server sent one, so that both drivers give
+one answer (psycopg's sync engine, and asyncpg's on the event loop, which calls most server
+errors by one generic class):
 
-    SQLAlchemyError
-     ├── DBAPIError
-     │    ├── OperationalError, InterfaceError   unavailable (deadlocks: a lock race)
-     │    └── DataError, IntegrityError, ...     this batch's data: split it
-     ├── DisconnectionError, pool TimeoutError   unavailable
-     └── ...                                     split
+    connection lost (SQLAlchemy invalidated it)      unavailable
+    SQLSTATE class 08, 28, 40, 53, 55, 57, 58        unavailable (40: a lock race that kept
+                                                     losing; 57: shutdown, cancelled)
+    any other SQLSTATE (22 data, 23 integrity, ...)  this batch's data: split it
+    no SQLSTATE: OperationalError, InterfaceError,   unavailable (no connection to be had;
+      pool timeout, OSError                          asyncpg raises the socket's own error)
+    anything else from SQLAlchemy                    split
 """
 
 from __future__ import annotations
@@ -47,7 +50,13 @@ from processor.webhooks.envelope import Event
 log = logging.getLogger(__name__)
 
 # The database could not do its part: answer 503, Stripe retries, nothing was committed.
-UNAVAILABLE_ERRORS = (OperationalError, InterfaceError, DisconnectionError, PoolTimeoutError)
+# (Class 54, a program limit such as an index row too large, is the data's fault: split.)
+UNAVAILABLE_SQLSTATE_CLASSES = frozenset({"08", "28", "40", "53", "55", "57", "58"})
+_UNAVAILABLE_WITHOUT_SQLSTATE = (
+    OperationalError, InterfaceError, DisconnectionError, PoolTimeoutError, OSError
+)
+# What talking to the database raises: SQLAlchemy's errors, and asyncpg's socket errors.
+DATABASE_ERRORS = (SQLAlchemyError, OSError)
 LOCK_RACE_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock, serialisation failure
 LOCK_RACE_ATTEMPTS = 3
 
@@ -57,7 +66,9 @@ def record_events(engine: Engine, deliveries: Sequence[Delivery], now: datetime)
     try:
         with engine.connect() as connection:
             return record_batch(connection, deliveries, now)
-    except UNAVAILABLE_ERRORS as exc:  # no connection to be had
+    except DATABASE_ERRORS as exc:  # no connection to be had
+        if not database_unavailable(exc):
+            raise
         return unavailable(deliveries, exc)
 
 
@@ -68,9 +79,9 @@ def record_batch(
     and each half after a failure is a transaction of its own)."""
     try:
         return _commit_batch(connection, deliveries, now=now)
-    except UNAVAILABLE_ERRORS as exc:
-        return unavailable(deliveries, exc)
-    except SQLAlchemyError as exc:
+    except DATABASE_ERRORS as exc:
+        if database_unavailable(exc):
+            return unavailable(deliveries, exc)
         if len(deliveries) == 1:
             return [_store_alone_as_failed(connection, deliveries[0], exc, now=now)]
         half = len(deliveries) // 2
@@ -78,6 +89,18 @@ def record_batch(
             *record_batch(connection, deliveries[:half], now),
             *record_batch(connection, deliveries[half:], now),
         ]
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` says the database could not do its part, rather than that the data is at
+    fault (see the module's docstring)."""
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        sqlstate = getattr(exc.orig, "sqlstate", None)
+        if isinstance(sqlstate, str) and sqlstate:
+            return sqlstate[:2] in UNAVAILABLE_SQLSTATE_CLASSES
+    return isinstance(exc, _UNAVAILABLE_WITHOUT_SQLSTATE)
 
 
 def unavailable(deliveries: Sequence[Delivery], exc: BaseException) -> list[Outcome]:
@@ -107,12 +130,14 @@ def reapply_event(engine: Engine, event: Event, *, now: datetime, force: bool = 
             try:
                 with connection.begin():
                     return reapply_stored_event(connection, event, now=now, force=force)
-            except UNAVAILABLE_ERRORS:
-                raise
-            except SQLAlchemyError as exc:
+            except DATABASE_ERRORS as exc:
+                if database_unavailable(exc):
+                    raise
                 delivery = Delivery(event, None, "replay")
                 return _store_alone_as_failed(connection, delivery, exc, now=now)
-    except UNAVAILABLE_ERRORS:
+    except DATABASE_ERRORS as exc:
+        if not database_unavailable(exc):
+            raise
         return Outcome.UNAVAILABLE
 
 
@@ -123,7 +148,7 @@ def _commit_batch(
         try:
             with connection.begin():
                 return apply_events(connection, deliveries, now=now)
-        except OperationalError as exc:
+        except DBAPIError as exc:
             if not _lost_a_lock_race(exc) or attempt == LOCK_RACE_ATTEMPTS:
                 raise
             log.info("webhook batch lost a lock race; running it again")
@@ -131,7 +156,7 @@ def _commit_batch(
 
 
 def _store_alone_as_failed(
-    connection: Connection, delivery: Delivery, cause: SQLAlchemyError, *, now: datetime
+    connection: Connection, delivery: Delivery, cause: BaseException, *, now: datetime
 ) -> Outcome:
     event = delivery.event
     error = describe_error(cause)
@@ -142,9 +167,9 @@ def _store_alone_as_failed(
     try:
         with connection.begin():
             store_failure(connection, delivery, error, now=now)
-    except UNAVAILABLE_ERRORS:
-        return Outcome.UNAVAILABLE
-    except SQLAlchemyError as exc:
+    except DATABASE_ERRORS as exc:
+        if database_unavailable(exc):
+            return Outcome.UNAVAILABLE
         log.warning(
             "webhook %s refused, the database cannot store it: %s", event.id, describe_error(exc),
             extra={"event_id": event.id, "event_type": event.type},

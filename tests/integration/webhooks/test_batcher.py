@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from processor.db.models import StripeEvent
 from processor.webhooks import batcher as batcher_module
+from processor.webhooks import store as store_module
 from processor.webhooks.apply import Delivery, Outcome
 from processor.webhooks.batcher import WebhookBatcher, default_batches_in_flight
 from processor.webhooks.envelope import parse_event
@@ -33,11 +34,19 @@ def deliveries(count: int, tag: str) -> list[Delivery]:
     ]
 
 
-def run(coroutine: Coroutine[Any, Any, T]) -> T:
+def run(batcher: WebhookBatcher, coroutine: Coroutine[Any, Any, T]) -> T:
     """Run on an event loop of a thread of its own, as a web worker's loop is (the test's
-    thread may already run one, e.g. Playwright's)."""
+    thread may already run one, e.g. Playwright's), then close the batcher on the same loop:
+    its connections belong to the loop that opened them, as in a web worker."""
+
+    async def then_close() -> T:
+        try:
+            return await coroutine
+        finally:
+            await batcher.aclose()
+
     with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coroutine).result(timeout=60)
+        return pool.submit(asyncio.run, then_close()).result(timeout=60)
 
 
 def stored(sessions: sessionmaker[Session]) -> set[str]:
@@ -63,8 +72,7 @@ def test_deliveries_that_wait_go_in_one_batch(
     async def deliver_all() -> list[Outcome]:
         return await asyncio.gather(*(batcher.submit(d) for d in [*burst, burst[0]]))
 
-    outcomes = run(deliver_all())
-    run(batcher.aclose())
+    outcomes = run(batcher, deliver_all())
     assert outcomes == [Outcome.PROCESSED] * 40 + [Outcome.DUPLICATE]
     assert batches == [41]  # everything waited for the first batch to start
     assert stored(sessions) == {d.event.id for d in burst}
@@ -76,8 +84,7 @@ def test_a_batch_starts_at_once_when_nothing_waits(engine: Engine, clock: FakeCl
     async def one_by_one() -> list[Outcome]:
         return [await batcher.submit(d) for d in deliveries(3, "alone")]
 
-    assert run(one_by_one()) == [Outcome.PROCESSED] * 3
-    run(batcher.aclose())
+    assert run(batcher, one_by_one()) == [Outcome.PROCESSED] * 3
 
 
 @contextmanager
@@ -104,8 +111,7 @@ def test_a_caller_that_stops_waiting_does_not_disturb_its_batch(
             leaving.cancel()
         return await waiting
 
-    assert run(scenario()) is Outcome.PROCESSED
-    run(batcher.aclose())
+    assert run(batcher, scenario()) is Outcome.PROCESSED
     assert stored(sessions) == {gone.event.id, staying.event.id}
 
 
@@ -122,8 +128,7 @@ def test_a_batch_that_breaks_unexpectedly_answers_every_delivery_unavailable(
     async def deliver_all() -> list[Outcome]:
         return await asyncio.gather(*(batcher.submit(d) for d in deliveries(3, "broken")))
 
-    assert run(deliver_all()) == [Outcome.UNAVAILABLE] * 3
-    run(batcher.aclose())
+    assert run(batcher, deliver_all()) == [Outcome.UNAVAILABLE] * 3
     assert stored(sessions) == set()
 
 
@@ -136,8 +141,7 @@ def test_two_batches_in_flight_store_each_event_once(
     async def deliver_all() -> list[Outcome]:
         return await asyncio.gather(*(batcher.submit(d) for d in burst + burst))
 
-    outcomes = run(deliver_all())
-    run(batcher.aclose())
+    outcomes = run(batcher, deliver_all())
     assert sorted(o.value for o in outcomes) == ["duplicate"] * 30 + ["processed"] * 30
     assert stored(sessions) == {d.event.id for d in burst}
 
@@ -173,8 +177,7 @@ def test_a_drain_whose_connection_died_answers_that_batch_unavailable_then_recon
     async def deliver_all() -> list[Outcome]:
         return await asyncio.gather(*(batcher.submit(d) for d in (first, second, third)))
 
-    outcomes = run(deliver_all())
-    run(batcher.aclose())
+    outcomes = run(batcher, deliver_all())
     # The second finds the connection dead (503, Stripe delivers it again); the drain gives
     # the connection back, and the third goes on a fresh one.
     assert outcomes == [Outcome.PROCESSED, Outcome.UNAVAILABLE, Outcome.PROCESSED]
@@ -187,3 +190,37 @@ def test_a_lone_worker_on_postgresql_writes_two_batches_at_a_time_one_of_several
     postgresql = engine.dialect.name == "postgresql"
     assert default_batches_in_flight(engine, web_workers=1) == (2 if postgresql else 1)
     assert default_batches_in_flight(engine, web_workers=2) == 1
+
+
+def test_a_batch_that_loses_a_lock_race_runs_again_whole(
+    engine: Engine, sessions: sessionmaker[Session], clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """PostgreSQL breaks a deadlock by aborting one of the transactions. asyncpg reports it
+    by a generic error class: the batch tells it by its SQLSTATE and runs again, whole."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time: no lock races")
+    apply = store_module.apply_events
+    attempts: list[int] = []
+
+    def losing_the_first_race(
+        connection: Connection, batch: Sequence[Delivery], *, now: datetime
+    ) -> list[Outcome]:
+        attempts.append(len(batch))
+        if len(attempts) == 1:
+            connection.exec_driver_sql(
+                "DO $$ BEGIN RAISE EXCEPTION 'deadlock detected'"
+                " USING ERRCODE = 'deadlock_detected'; END $$"
+            )
+        return apply(connection, batch, now=now)
+
+    monkeypatch.setattr(store_module, "apply_events", losing_the_first_race)
+    batcher = WebhookBatcher(engine, clock, batches_in_flight=1)
+    burst = deliveries(3, "race")
+
+    async def deliver_all() -> list[Outcome]:
+        return await asyncio.gather(*(batcher.submit(d) for d in burst))
+
+    assert run(batcher, deliver_all()) == [Outcome.PROCESSED] * 3
+    assert attempts == [3, 3]
+    assert stored(sessions) == {d.event.id for d in burst}

@@ -2,29 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, event, select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from processor.db.engine import make_engine
+from processor.db.engine import make_async_engine, make_engine
 from processor.db.models import Notification, RecoveryCase, StripeEvent
 from processor.recovery.cases import WRITTEN_CASES
 from processor.webhooks.apply import Delivery, Outcome, apply_events
 from processor.webhooks.envelope import Event, parse_event, without_client_secrets
 from processor.webhooks.reducers import REDUCERS, on_payment_intent_payment_failed
-from processor.webhooks.store import record_event, record_events
+from processor.webhooks.store import database_unavailable, record_event, record_events
 from tests.fixtures.database import FakeClock
 from tests.fixtures.events import (
     body_of,
-    card_method,
     decline,
     payment_intent,
-    sepa_method,
     setup_intent,
     stripe_event,
 )
@@ -156,6 +156,54 @@ def test_an_unreachable_database_is_reported_unavailable(url: str, clock: FakeCl
     assert outcome is Outcome.UNAVAILABLE
 
 
+RAISE_SQLSTATE = "DO $$ BEGIN RAISE EXCEPTION 'raised by a test' USING ERRCODE = '{}'; END $$"
+
+
+def _raised_through_asyncpg(engine: Engine, sql: str) -> DBAPIError:
+    async def raised() -> DBAPIError:
+        async_engine = make_async_engine(engine.url, application_name="test")
+        try:
+            async with async_engine.connect() as connection:
+                with pytest.raises(DBAPIError) as caught:
+                    await connection.exec_driver_sql(sql)
+                return caught.value
+        finally:
+            await async_engine.dispose()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:  # a loop of its own, as a web worker's
+        return pool.submit(asyncio.run, raised()).result(timeout=30)
+
+
+@pytest.mark.parametrize(
+    ("sqlstate", "is_unavailable"),
+    [
+        ("57014", True),  # query_canceled (statement_timeout)
+        ("57P01", True),  # admin_shutdown
+        ("08006", True),  # connection_failure
+        ("53300", True),  # too_many_connections
+        ("55P03", True),  # lock_not_available
+        ("40P01", True),  # deadlock_detected, once the batch has lost its last retry
+        ("22P05", False),  # untranslatable_character: this event's data
+        ("23505", False),  # unique_violation
+        ("54000", False),  # program_limit_exceeded (an index row too large): the data's fault
+    ],
+)
+def test_the_database_is_unavailable_by_the_sqlstate_whichever_driver_reports_it(
+    engine: Engine, sqlstate: str, is_unavailable: bool
+) -> None:
+    """psycopg's sync engine (reconcile, replay) and asyncpg on the event loop (the batches)
+    name most server errors differently; the answer (503, or isolate the batch's data) must
+    not depend on which one ran the statement."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite reports no SQLSTATE")
+    sql = RAISE_SQLSTATE.format(sqlstate)
+    with engine.connect() as connection, pytest.raises(DBAPIError) as through_psycopg:
+        connection.exec_driver_sql(sql)
+    through_asyncpg = _raised_through_asyncpg(engine, sql)
+    assert database_unavailable(through_psycopg.value) is is_unavailable
+    assert database_unavailable(through_asyncpg) is is_unavailable
+
+
 def test_a_commit_that_fails_leaves_nothing_half_written(
     database_url: str, migrated_engine: Engine, engine: Engine, clock: FakeClock
 ) -> None:
@@ -261,40 +309,6 @@ def _statements_of_one_batch(
         event.remove(engine, "before_cursor_execute", collect)
     assert set(outcomes) == {Outcome.PROCESSED}
     return statements
-
-
-# psycopg parses a statement's placeholders once and keeps the result for statements up to
-# this many bytes; a longer one is parsed again on every run, which cost the receiver about a
-# tenth of its CPU when the set-up attempts' upsert grew past it. Statements that carry other
-# writes as CTEs are the exception (the last writes, `db.bulk.execute_together`; the cases'
-# upsert on their outcomes' query): parsing 5-8 KB again costs 20-30 µs, a tenth of the
-# round trip each carried write saves.
-DRIVER_CACHED_STATEMENT_BYTES = 4096
-CARRYING = ("WITH carried_", f"WITH {WRITTEN_CASES} ")
-
-
-def test_every_statement_of_a_batch_stays_short_enough_for_the_driver_to_cache(
-    engine: Engine, sessions: sessionmaker[Session], clock: FakeClock
-) -> None:
-    failure = decline("card_declined", "insufficient_funds")
-    documents = [
-        failed_payment(),
-        stripe_event("payment_intent.succeeded", payment_intent("pi_store")),
-        stripe_event(
-            "setup_intent.succeeded",
-            setup_intent(payment_method="pm_saved", latest_attempt="setatt_1"),
-        ),
-        stripe_event("setup_intent.setup_failed",
-                     setup_intent(status="requires_payment_method", last_setup_error=failure)),
-        stripe_event("payment_method.attached", card_method("pm_saved")),
-        stripe_event("payment_method.attached", sepa_method(generated_from={
-            "charge": None, "payment_method_details": None, "setup_attempt": "setatt_1"})),
-    ]
-    statements = _statements_of_one_batch(engine, documents, clock)
-    assert len(statements) >= 5
-    alone = [statement for statement in statements if not statement.startswith(CARRYING)]
-    longest = max(alone, key=lambda statement: len(statement.encode()))
-    assert len(longest.encode()) <= DRIVER_CACHED_STATEMENT_BYTES, longest[:80]
 
 
 def test_payloads_are_compressed_with_lz4_where_the_server_has_it(
