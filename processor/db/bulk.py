@@ -41,11 +41,12 @@ from sqlalchemy import (
     literal_column,
     select,
 )
-from sqlalchemy.types import TypeEngine
+from sqlalchemy.types import ARRAY, TypeEngine
 
 from processor.db.upsert import dialect_insert
 
 ROWS_PARAMETER = "rows"
+ORDINALITY = "ordinality"  # a row's number in the document, and in each text column's array
 KEYS_PARAMETER = "keys"
 # A statement and its parameters: one of the writes `execute_together` sends.
 Write = tuple[Any, Mapping[str, Any] | Sequence[Mapping[str, Any]]]
@@ -58,21 +59,37 @@ def insert_rows(
     *,
     where: ColumnElement[Any] | TextClause | None = None,
     parameter: str = ROWS_PARAMETER,
+    text_columns: Sequence[str] = (),
 ) -> Any:
     """`INSERT INTO table (columns)` of the rows given by `rows_parameters` (with the same
-    `parameter`: writes sent together need names of their own), built once; PostgreSQL's may
-    carry a `where` condition on the rows' SELECT."""
+    `parameter` and `text_columns`: writes sent together need names of their own), built
+    once; PostgreSQL's may carry a `where` condition on the rows' SELECT.
+
+    On PostgreSQL each of `text_columns` (long text, such as a stored payload) travels as an
+    array of its own beside the document, joined to it row by row: inside the document every
+    quote of it would be escaped by orjson and unescaped by PostgreSQL's JSON parser, where an
+    array of text goes as it is (binary, through asyncpg)."""
     if dialect != "postgresql":
         return dialect_insert(dialect, table)
     # Typed by the table's own row type, so the statement need not spell the columns' types.
     document = cast(bindparam(parameter, type_=Text()), JSON)
     rows = (
         func.json_populate_recordset(literal_column(f"NULL::{table.name}"), document)
-        .table_valued(*columns)
+        .table_valued(*columns, with_ordinality=ORDINALITY)
         .alias("r")
-        .c
     )
-    selected = select(*(rows[name] for name in columns))
+    values = {name: rows.c[name] for name in columns}
+    source: Any = rows
+    for name in text_columns:
+        array = bindparam(_array_parameter(parameter, name), type_=ARRAY(Text()))
+        texts = (
+            func.unnest(array)
+            .table_valued(name, with_ordinality=ORDINALITY)
+            .render_derived(name=f"r_{name}")
+        )
+        source = source.join(texts, texts.c[ORDINALITY] == rows.c[ORDINALITY])
+        values[name] = texts.c[name]
+    selected = select(*(values[name] for name in columns)).select_from(source)
     if where is not None:
         selected = selected.where(where)
     return dialect_insert(dialect, table).from_select(list(columns), selected)
@@ -109,12 +126,29 @@ def keys_parameters(keys: Sequence[str]) -> dict[str, str]:
 
 
 def rows_parameters(
-    dialect: str, rows: Sequence[Mapping[str, Any]], parameter: str = ROWS_PARAMETER
+    dialect: str,
+    rows: Sequence[Mapping[str, Any]],
+    parameter: str = ROWS_PARAMETER,
+    text_columns: Sequence[str] = (),
 ) -> Any:
     """What carries `rows` (dicts by column name) to an `insert_rows` or `row_source` statement."""
     if dialect != "postgresql":
         return rows
-    return {parameter: orjson.dumps(rows, default=_time_subclass).decode()}
+    if not text_columns:
+        return {parameter: orjson.dumps(rows, default=_time_subclass).decode()}
+    in_document = [
+        {name: value for name, value in row.items() if name not in text_columns} for row in rows
+    ]
+    parameters: dict[str, Any] = {
+        parameter: orjson.dumps(in_document, default=_time_subclass).decode()
+    }
+    for name in text_columns:
+        parameters[_array_parameter(parameter, name)] = [row[name] for row in rows]
+    return parameters
+
+
+def _array_parameter(parameter: str, column_name: str) -> str:
+    return f"{parameter}_{column_name}"
 
 
 def execute_together(connection: Connection, writes: Sequence[Write]) -> None:

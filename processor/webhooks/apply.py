@@ -104,6 +104,7 @@ _EVENT_COLUMNS = (
     "last_received_at", "processed_at", "status", "error", "delivery_count", "attempt_count",
     "secret_index", "source", "payload",
 )
+_EVENT_TEXTS = ("payload",)  # beside the rows' JSON document (see `db.bulk.insert_rows`)
 
 
 def _insert_events_statement(dialect: str) -> Any:
@@ -111,7 +112,7 @@ def _insert_events_statement(dialect: str) -> Any:
     batch's advisory locks (`lock_keys`); SQLite runs one writer at a time and needs none."""
     where = locks_taken_first() if dialect == "postgresql" else None
     return (
-        insert_rows(dialect, _EVENTS, _EVENT_COLUMNS, where=where)
+        insert_rows(dialect, _EVENTS, _EVENT_COLUMNS, where=where, text_columns=_EVENT_TEXTS)
         .on_conflict_do_nothing(index_elements=EVENT_KEY)
         .returning(_EVENTS.c.id)
     )
@@ -230,7 +231,7 @@ def _insert_events(
         row["delivery_count"] = 1 + repeats[event_id]
         rows.append(row)
     dialect = connection.dialect.name
-    parameters = rows_parameters(dialect, rows)
+    parameters = rows_parameters(dialect, rows, text_columns=_EVENT_TEXTS)
     if dialect == "postgresql":
         parameters[LOCK_KEYS_PARAMETER] = sorted(set(locks))
     return {event_id for (event_id,) in connection.execute(_INSERT_EVENTS[dialect], parameters)}
