@@ -73,7 +73,6 @@ def _summarized_hours(sessions: sessionmaker[Session]) -> list[str]:
         return sorted(str(hour) for hour in hours)
 
 
-
 def _fill_and_summarize(sessions: sessionmaker[Session]) -> None:
     """The filled hours, with every closed one summarized as `/ops` would at NOW."""
     _fill(sessions)

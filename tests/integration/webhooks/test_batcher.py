@@ -146,7 +146,6 @@ def test_two_batches_in_flight_store_each_event_once(
     assert stored(sessions) == {d.event.id for d in burst}
 
 
-
 def test_a_drain_whose_connection_died_answers_that_batch_unavailable_then_reconnects(
     engine: Engine, sessions: sessionmaker[Session], clock: FakeClock,
     monkeypatch: pytest.MonkeyPatch,
