@@ -8,6 +8,7 @@ cancellation ends a charge that had not succeeded or errored.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -47,11 +48,15 @@ _SETTLEMENT_COLUMNS = {
 }
 
 
-def _settle(dialect: str) -> Any:
+@functools.cache
+def _settle(dialect: str, newest_failures: Any = _CASES) -> Any:
     """Every kind in one statement, as if a failure were applied first, then a success, then
     a cancellation: a success is final, a cancellation ends a charge that has not succeeded
     or errored (a failure of the same batch has turned an `error` into `failed` by then).
-    Run after the batch's recovery cases are written, so the case holds the newest failure."""
+
+    A failure copies the case's newest failure, read from `newest_failures` (the table, once
+    the batch's cases are written; or what `recovery.cases.newest_failures` gives a write
+    that rides along with them)."""
     new = row_source(dialect, _SETTLEMENT_COLUMNS, SETTLEMENTS_PARAMETER)
     stored = _CHARGES.c
     intent, failed = new["p_intent"], new["p_failed"]
@@ -64,7 +69,8 @@ def _settle(dialect: str) -> Any:
     )
 
     def from_case(name: str, case_name: str) -> Any:
-        newest = select(_CASES.c[case_name]).where(_CASES.c.payment_intent_id == intent)
+        cases = newest_failures.c
+        newest = select(cases[case_name]).where(cases.payment_intent_id == intent)
         return case((failed, newest.scalar_subquery()), else_=stored[name])
 
     return (
@@ -94,11 +100,8 @@ def _settle(dialect: str) -> Any:
     )
 
 
-SETTLE = {dialect: _settle(dialect) for dialect in ("sqlite", "postgresql")}
-
-
 def settlement_rows(outcomes: Iterable[IntentOutcome], *, now: datetime) -> list[dict[str, Any]]:
-    """One row per PaymentIntent for `SETTLE`, sorted by id; each kind keeps its earliest
+    """One row per PaymentIntent for the settlement, sorted by id; each kind keeps its earliest
     outcome's time."""
     rows: dict[str, dict[str, Any]] = {}
     for outcome in outcomes:
@@ -131,11 +134,16 @@ def settle_charges(
 
 
 def settlement_write(
-    dialect: str, outcomes: Iterable[IntentOutcome], *, now: datetime
+    dialect: str,
+    outcomes: Iterable[IntentOutcome],
+    *,
+    now: datetime,
+    newest_failures: Any = _CASES,
 ) -> Write | None:
-    """`SETTLE` with its parameters, for a caller that sends it with other writes (None if
-    there is nothing to settle)."""
+    """The settlement with its parameters, for a caller that sends it with other writes (None
+    if there is nothing to settle); see `_settle` for `newest_failures`."""
     rows = settlement_rows(outcomes, now=now)
     if not rows:
         return None
-    return SETTLE[dialect], rows_parameters(dialect, rows, SETTLEMENTS_PARAMETER)
+    statement = _settle(dialect, newest_failures)
+    return statement, rows_parameters(dialect, rows, SETTLEMENTS_PARAMETER)

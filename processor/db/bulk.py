@@ -15,8 +15,9 @@ SQLite, in process, has no round trip to save: the single-row statement runs onc
 Callers add ON CONFLICT and RETURNING to the INSERT as to any other; an UPDATE reads the rows
 from `row_source` (PostgreSQL: `UPDATE ... FROM json_to_recordset(...)`).
 
-Writes to tables none of the others reads go together (`execute_together`): on PostgreSQL one
-statement, the others riding on the last as data-modifying CTEs, so a round trip for all.
+Writes to tables none of the others reads go together (`execute_together`, `execute_carrying`):
+on PostgreSQL one statement, the others riding on the last as data-modifying CTEs, so a round
+trip for all.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from sqlalchemy import (
     JSON,
     ColumnElement,
     Connection,
+    CursorResult,
     Table,
     Text,
     TextClause,
@@ -154,29 +156,42 @@ def _array_parameter(parameter: str, column_name: str) -> str:
 def execute_together(connection: Connection, writes: Sequence[Write]) -> None:
     """Run `writes`, in order, none of which reads a table another one writes.
 
-    PostgreSQL gets one statement: the last write, carrying the others as data-modifying CTEs,
-    each run to completion on the statement's snapshot. Their parameters must have distinct
-    names. Elsewhere each runs on its own.
+    PostgreSQL gets one statement: the last write carrying the others (`execute_carrying`).
+    Elsewhere each runs on its own.
     """
-    if connection.dialect.name != "postgresql" or len(writes) < 2:
+    if not writes:
+        return
+    if connection.dialect.name != "postgresql":
         for statement, each in writes:
             connection.execute(statement, each)
         return
-    parameters: dict[str, Any] = {}
-    for _, more in writes:
-        if not isinstance(more, Mapping) or parameters.keys() & more.keys():
+    *carried, (last, parameters) = writes
+    execute_carrying(connection, last, parameters, carried)
+
+
+def execute_carrying(
+    connection: Connection, statement: Any, parameters: Any, carried: Sequence[Write]
+) -> CursorResult[Any]:
+    """PostgreSQL: run `statement` with the `carried` writes riding on it as data-modifying
+    CTEs, each run to completion on the statement's snapshot; the statement's result. The
+    writes' parameters and the statement's must have distinct names."""
+    if not carried:
+        return connection.execute(statement, parameters)
+    together: dict[str, Any] = dict(parameters)
+    for _, more in carried:
+        if not isinstance(more, Mapping) or together.keys() & more.keys():
             raise ValueError("writes sent together need parameters of distinct names")
-        parameters.update(more)
-    connection.execute(_carried_by_last(tuple(statement for statement, _ in writes)), parameters)
+        together.update(more)
+    riders = tuple(write for write, _ in carried)
+    return connection.execute(_carrying(riders, statement), together)
 
 
 @functools.cache
-def _carried_by_last(statements: tuple[Any, ...]) -> Any:
+def _carrying(riders: tuple[Any, ...], statement: Any) -> Any:
     """One statement for each combination of writes, built once (and compiled once)."""
-    *carried, last = statements
-    for index, statement in enumerate(carried):
-        last = last.add_cte(statement.cte(f"carried_{index}"))
-    return last
+    for index, rider in enumerate(riders):
+        statement = statement.add_cte(rider.cte(f"carried_{index}"))
+    return statement
 
 
 def _time_subclass(value: Any) -> str:

@@ -26,19 +26,31 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
+    exists,
     func,
+    literal,
     or_,
     select,
     true,
+    union_all,
     update,
 )
+from sqlalchemy.engine import Result
 from sqlalchemy.orm import Session
 
-from processor.db.bulk import Write, batch_keys, insert_rows, keys_parameters, rows_parameters
+from processor.db.bulk import (
+    Write,
+    batch_keys,
+    execute_carrying,
+    execute_together,
+    insert_rows,
+    keys_parameters,
+    rows_parameters,
+)
 from processor.db.locks import lock_keys_until_commit
 from processor.db.models import Notification, RecoveryCase, StripeEvent, table_of
 from processor.db.types import UTCDateTime
-from processor.db.upsert import earliest
+from processor.db.upsert import dialect_insert, earliest
 from processor.recovery.retries import cancel_retries
 
 AUTHENTICATION_REQUIRED = "authentication_required"
@@ -186,13 +198,15 @@ def _unindexed(column: Any) -> Any:
 
 
 def _known_outcomes(dialect: str, written: Any = None) -> Any:
-    """For each key (a PaymentIntent id): its open case, and the time and type of its
-    processed closing event. Aggregates, not EXISTS, so that each stays an index lookup per
-    key (PostgreSQL may turn an EXISTS into a hash of the whole table).
+    """For each key (a PaymentIntent id): its open case (`open_case`), and the time and type
+    of its processed closing event (`closed_at`, `closing_type`). Aggregates, not EXISTS, so
+    that each stays an index lookup per key (PostgreSQL may turn an EXISTS into a hash of the
+    whole table).
 
-    With `written` (PostgreSQL: the cases' upsert as a CTE, RETURNING payment_intent_id, id
-    and status), each key's written case comes first, and the query reads the cases it
-    opened from there: they are not in the snapshot the statement reads.
+    PostgreSQL reads the cases' upsert from `written`, a CTE of the same statement (RETURNING
+    payment_intent_id, id and status): each key's written case comes first (`case_id`,
+    `case_status`), and the query reads the cases it opened from there, since they are not in
+    the snapshot the statement reads.
     """
     keys = batch_keys(dialect)
     created = _EVENTS.c.stripe_created_at
@@ -213,26 +227,20 @@ def _known_outcomes(dialect: str, written: Any = None) -> Any:
     closed_at = func.min(func.coalesce(created, created)).label("closed_at")
     # A PaymentIntent that succeeded cannot be canceled, nor the reverse: either type.
     closing_type = func.max(_EVENTS.c.type).label("closing_type")
-    if dialect != "postgresql":
-        return select(
-            keys.c.value,
-            open_case,
-            select(closed_at).where(closing).scalar_subquery(),
-            select(closing_type).where(closing).scalar_subquery(),
-        )
-    # Both from one lookup: the object's index is read once in each weekly partition.
-    first = select(closed_at, closing_type).where(closing).lateral("closing")
     if written is None:
         return select(
-            keys.c.value, open_case, first.c.closed_at, first.c.closing_type
-        ).select_from(keys.join(first, true()))
+            open_case.label("open_case"),
+            select(closed_at).where(closing).scalar_subquery().label("closed_at"),
+            select(closing_type).where(closing).scalar_subquery().label("closing_type"),
+        ).select_from(keys)
+    # Both from one lookup: the object's index is read once in each weekly partition.
+    first = select(closed_at, closing_type).where(closing).lateral("closing")
     # The upsert never changes a stored case's status: one it did not open was open before.
     opened = case((written.c.status == "open", written.c.id))
     return select(
-        keys.c.value,
-        written.c.id,
-        written.c.status,
-        func.coalesce(opened, open_case),
+        written.c.id.label("case_id"),
+        written.c.status.label("case_status"),
+        func.coalesce(opened, open_case).label("open_case"),
         first.c.closed_at,
         first.c.closing_type,
     ).select_from(
@@ -260,42 +268,74 @@ _NOTIFICATION_COLUMNS = (
     "case_id", "kind", "sequence", "dedup_key", "status", "attempts", "next_attempt_at",
     "created_at", "updated_at",
 )
+_NEWEST_FAILURE_COLUMNS = ("payment_intent_id", "error_code", "decline_code", "failure_message")
 
-
-WRITTEN_CASES = "written_cases"  # the upsert's CTE where it rides on the outcomes' query
-
-
-@dataclass(frozen=True)
-class _Statements:
-    upsert: Any  # RETURNING payment_intent_id, id, status
-    known_outcomes: Any
-    # PostgreSQL: both in one statement, a round trip less (see `_known_outcomes`).
-    upsert_and_known_outcomes: Any = None
-
-
-def _build_statements(dialect: str) -> _Statements:
-    upsert = _upsert_cases(dialect).returning(
-        _CASES.c.payment_intent_id, _CASES.c.id, _CASES.c.status
-    )
-    statements = _Statements(upsert, _known_outcomes(dialect))
-    if dialect != "postgresql":
-        return statements
-    both = _known_outcomes(dialect, written=upsert.cte(WRITTEN_CASES))
-    return replace(statements, upsert_and_known_outcomes=both)
-
-
-_STATEMENTS = {dialect: _build_statements(dialect) for dialect in ("sqlite", "postgresql")}
+# SQLite, one statement after the other: the upsert, the outcomes, the first notifications.
+_UPSERT = _upsert_cases("sqlite").returning(
+    _CASES.c.payment_intent_id, _CASES.c.id, _CASES.c.status
+)
+_KNOWN_OUTCOMES = _known_outcomes("sqlite")
 # Written for every case a failure touched; the dedup key makes all but the first a no-op.
-_QUEUE_FIRST = {
-    dialect: insert_rows(dialect, _NOTIFICATIONS, _NOTIFICATION_COLUMNS)
-    .on_conflict_do_nothing(index_elements=["dedup_key"])
-    for dialect in ("sqlite", "postgresql")
-}
+_QUEUE_FIRST = insert_rows("sqlite", _NOTIFICATIONS, _NOTIFICATION_COLUMNS).on_conflict_do_nothing(
+    index_elements=["dedup_key"]
+)
+
+# PostgreSQL, all three in one statement: the upsert as a CTE that the rest reads.
+WRITTEN_CASES = "written_cases"
+_WRITTEN = (
+    _upsert_cases("postgresql")
+    .returning(_CASES.c.id, _CASES.c.status, *(_CASES.c[name] for name in _NEWEST_FAILURE_COLUMNS))
+    .cte(WRITTEN_CASES)
+)
 
 
-def queue_first(dialect: str, notifications: Sequence[dict[str, Any]]) -> Write:
-    """The insert of `write_cases`' first notifications, with its parameters."""
-    return _QUEUE_FIRST[dialect], rows_parameters(dialect, notifications)
+def _write_cases_statement() -> Any:
+    """The cases' upsert, their known outcomes, and each written case's first notification
+    (see `_first_notification`), selecting the outcomes."""
+    known = _known_outcomes("postgresql", written=_WRITTEN).cte("known_outcomes")
+    now = bindparam("p_cases_now", type_=UTCDateTime())
+    first_notifications = select(
+        known.c.case_id,
+        literal(INITIAL_NOTIFICATION),
+        literal(0),
+        func.concat("case:", known.c.case_id, ":0"),  # `notification_dedup_key(case_id, 0)`
+        case((known.c.case_status == "open", "pending"), else_="canceled"),
+        literal(0),
+        now,
+        now,
+        now,
+    ).where(known.c.case_id.is_not(None)).order_by(known.c.case_id)
+    queue_first = (
+        dialect_insert("postgresql", _NOTIFICATIONS)
+        .from_select(list(_NOTIFICATION_COLUMNS), first_notifications)
+        .on_conflict_do_nothing(index_elements=["dedup_key"])
+    )
+    return select(known.c.open_case, known.c.closed_at, known.c.closing_type).add_cte(
+        queue_first.cte("first_notifications")
+    )
+
+
+_WRITE_CASES = _write_cases_statement()
+
+
+def _newest_failures_beside_written() -> Any:
+    """The statement's own written cases first, then the stored ones it left alone: a
+    statement's snapshot does not hold what the statement writes."""
+    written = select(*(_WRITTEN.c[name] for name in _NEWEST_FAILURE_COLUMNS))
+    left_alone = select(*(_CASES.c[name] for name in _NEWEST_FAILURE_COLUMNS)).where(
+        ~exists().where(_WRITTEN.c.payment_intent_id == _CASES.c.payment_intent_id)
+    )
+    return union_all(written, left_alone).subquery("newest_failures")
+
+
+_NEWEST_FAILURES = {"sqlite": _CASES, "postgresql": _newest_failures_beside_written()}
+
+
+def newest_failures(dialect: str) -> Any:
+    """Where a write carried by `write_case_changes` reads each case's newest failure
+    (payment_intent_id, error_code, decline_code, failure_message). On SQLite, the table
+    itself: the cases are written before the carried writes run."""
+    return _NEWEST_FAILURES[dialect]
 
 
 def lock_payment_intents(connection: Connection, payment_intent_ids: Iterable[str]) -> None:
@@ -315,71 +355,60 @@ def write_case_changes(
     settled_intents: Iterable[str],
     *,
     now: datetime,
+    carried: Sequence[Write] = (),
 ) -> None:
     """Apply a batch's failures and outcomes (PaymentIntent ids whose success or cancellation
     is now stored) to `recovery_cases` and the outbox, in a handful of statements.
 
-    The caller holds the intents' locks (`lock_payment_intents`).
+    `carried` are writes of other tables, sent along: on PostgreSQL in the same statement (a
+    round trip for all), elsewhere after the cases. They may read the cases' newest failures
+    from `newest_failures`, and nothing else this function writes. The caller holds the
+    intents' locks (`lock_payment_intents`).
     """
-    notifications = write_cases(connection, failures, settled_intents, now=now)
-    if notifications:
-        connection.execute(*queue_first(connection.dialect.name, notifications))
-
-
-def write_cases(
-    connection: Connection,
-    failures: Sequence[PaymentFailure],
-    settled_intents: Iterable[str],
-    *,
-    now: datetime,
-) -> list[dict[str, Any]]:
-    """`write_case_changes` but for the first notifications, returned as rows for
-    `queue_first` (the webhook batch sends them with its other last writes)."""
     merged = merge_failures(failures)
     touched = sorted({*merged, *settled_intents})
     if not touched:
-        return []
+        execute_together(connection, carried)
+        return
     rows = [_case_row(folded, now) for _, folded in sorted(merged.items())]
-    cases, outcomes = _upsert_and_read_outcomes(connection, rows, touched)
-    closed: set[int] = set()
+    if connection.dialect.name == "postgresql":
+        parameters = {
+            **rows_parameters("postgresql", rows),
+            **keys_parameters(touched),
+            "p_cases_now": now,
+        }
+        result = execute_carrying(connection, _WRITE_CASES, parameters, carried)
+        outcomes = _known(result)
+    else:
+        outcomes = _write_one_by_one(connection, rows, touched, now=now)
+        execute_together(connection, carried)
     for open_case, resolved_at, closing_type in outcomes:
         if open_case is not None and resolved_at is not None and closing_type is not None:
-            closed.add(open_case)
             _close(connection, open_case, status=CLOSING_EVENTS[closing_type], at=resolved_at,
                    now=now)
-    return [
-        _first_notification(case_id, open_=status == "open" and case_id not in closed, now=now)
-        for case_id, status in sorted(cases.values())
+
+
+def _write_one_by_one(
+    connection: Connection, rows: list[dict[str, Any]], touched: list[str], *, now: datetime
+) -> list[KnownOutcome]:
+    """`_WRITE_CASES` as three statements; the known outcomes, for `write_case_changes`."""
+    cases = connection.execute(_UPSERT, rows).all() if rows else []
+    outcomes = _known(connection.execute(_KNOWN_OUTCOMES, keys_parameters(touched)))
+    notifications = [
+        _first_notification(case_id, open_=status == "open", now=now)
+        for case_id, status in sorted((case_id, status) for _, case_id, status in cases)
     ]
+    if notifications:
+        connection.execute(_QUEUE_FIRST, notifications)
+    return outcomes
 
 
 # For each touched PaymentIntent: its open case, and its first closing event's time and type.
 KnownOutcome = tuple[int | None, datetime | None, str | None]
 
 
-def _upsert_and_read_outcomes(
-    connection: Connection, rows: list[dict[str, Any]], touched: list[str]
-) -> tuple[dict[str, tuple[int, str]], list[KnownOutcome]]:
-    """Upsert the cases' `rows`, then read the `touched` intents' known outcomes: the written
-    cases (id and status by intent) and the outcomes. One statement on PostgreSQL."""
-    dialect = connection.dialect.name
-    statements = _STATEMENTS[dialect]
-    cases: dict[str, tuple[int, str]] = {}
-    if rows and statements.upsert_and_known_outcomes is not None:
-        parameters = {**rows_parameters(dialect, rows), **keys_parameters(touched)}
-        outcomes: list[KnownOutcome] = []
-        for intent, case_id, status, *outcome in connection.execute(
-            statements.upsert_and_known_outcomes, parameters
-        ).all():
-            if case_id is not None:
-                cases[intent] = (case_id, status)
-            outcomes.append((outcome[0], outcome[1], outcome[2]))
-        return cases, outcomes
-    if rows:
-        result = connection.execute(statements.upsert, rows_parameters(dialect, rows))
-        cases = {intent: (case_id, status) for intent, case_id, status in result}
-    known = connection.execute(statements.known_outcomes, keys_parameters(touched)).all()
-    return cases, [(open_case, at, closing_type) for _, open_case, at, closing_type in known]
+def _known(result: Result[Any]) -> list[KnownOutcome]:
+    return [(row.open_case, row.closed_at, row.closing_type) for row in result]
 
 
 def _close(
@@ -394,7 +423,8 @@ def _close(
 
 
 def _first_notification(case_id: int, *, open_: bool, now: datetime) -> dict[str, Any]:
-    # A case born closed (its outcome was stored before its failure) gets it canceled.
+    # Pending while the case is open. A case born closed (its outcome was stored before its
+    # failure) is closed by `write_case_changes` next, which cancels it with the others.
     return {
         "case_id": case_id,
         "kind": INITIAL_NOTIFICATION,

@@ -31,14 +31,14 @@ from processor.charging.settlement import IntentOutcome, settlement_write
 from processor.checkout.attempts import AttemptChange, adopt_and_merge, attempt_upsert
 from processor.checkout.generated import link_generated_methods
 from processor.checkout.methods import MethodChange, method_upsert
-from processor.db.bulk import execute_together, insert_rows, rows_parameters
+from processor.db.bulk import insert_rows, rows_parameters
 from processor.db.locks import KEYS_PARAMETER as LOCK_KEYS_PARAMETER
 from processor.db.locks import lock_keys_until_commit, locks_taken_first
 from processor.db.models import StripeEvent, table_of
 from processor.db.types import UTCDateTime
 from processor.db.upsert import dialect_insert
 from processor.logs import scrub
-from processor.recovery.cases import PaymentFailure, queue_first, write_cases
+from processor.recovery.cases import PaymentFailure, newest_failures, write_case_changes
 from processor.webhooks.envelope import Event
 from processor.webhooks.reducers import REDUCERS, Change
 
@@ -308,19 +308,18 @@ def write_locked_changes(
             outcomes.append(change)
     dialect = connection.dialect.name
     attempt_rows = adopt_and_merge(connection, attempts, now=now)
-    notifications = []
-    if failures or outcomes:
-        settled = [o.payment_intent_id for o in outcomes if o.outcome != "failed"]
-        notifications = write_cases(connection, failures, settled, now=now)
-    # Tables none of these reads: on PostgreSQL one round trip writes them all. (The
-    # settlement reads the cases' newest failure, written above.)
-    writes = [
+    # Tables the cases' statement neither reads nor writes, sent along with it: on PostgreSQL
+    # one round trip writes them all. (The settlement reads the cases' newest failure.)
+    carried = [
         attempt_upsert(dialect, attempt_rows) if attempt_rows else None,
         method_upsert(dialect, methods, now=now),
-        queue_first(dialect, notifications) if notifications else None,
-        settlement_write(dialect, outcomes, now=now),
+        settlement_write(dialect, outcomes, now=now, newest_failures=newest_failures(dialect)),
     ]
-    execute_together(connection, [write for write in writes if write is not None])
+    settled = [o.payment_intent_id for o in outcomes if o.outcome != "failed"]
+    write_case_changes(
+        connection, failures, settled, now=now,
+        carried=[write for write in carried if write is not None],
+    )
     generated: list[AttemptChange | MethodChange] = [*attempts, *methods]
     if any(_generating_attempt(change) for change in generated):
         link_generated_methods(connection, now=now)

@@ -14,21 +14,12 @@ from processor.charging.settlement import IntentOutcome, settlement_write
 from processor.checkout.methods import MethodChange, method_upsert
 from processor.db.bulk import execute_together, insert_rows, rows_parameters
 from processor.db.engine import make_async_engine
-from processor.db.models import Notification, PaymentMethod, StripeEvent, table_of
-from processor.recovery.cases import queue_first
+from processor.db.models import PaymentMethod, StripeEvent, table_of
 from processor.webhooks.apply import Delivery, event_row
 from processor.webhooks.envelope import parse_event
 from tests.fixtures.events import body_of, payment_intent, stripe_event
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
-
-
-def _notification(case_id: int) -> dict[str, object]:
-    return {
-        "case_id": case_id, "kind": "initial", "sequence": 0, "dedup_key": f"case:{case_id}:0",
-        "status": "canceled", "attempts": 0, "next_attempt_at": NOW, "created_at": NOW,
-        "updated_at": NOW,
-    }
 
 
 def test_writes_sent_together_are_all_done_in_one_statement_on_postgresql(
@@ -59,12 +50,13 @@ def test_writes_whose_parameters_share_a_name_are_refused_and_nothing_is_written
     dialect = engine.dialect.name
     if dialect != "postgresql":
         pytest.skip("elsewhere each write runs on its own, with its own parameters")
-    first, second = queue_first(dialect, [_notification(1)]), queue_first(dialect, [])
-    clashing = (second[0], rows_parameters(dialect, [_notification(2)]))
+    first = method_upsert(dialect, [MethodChange("pm_first", customer_id="cus_1")], now=NOW)
+    clashing = method_upsert(dialect, [MethodChange("pm_second", customer_id="cus_2")], now=NOW)
+    assert first is not None and clashing is not None
     with engine.begin() as connection, pytest.raises(ValueError, match="distinct names"):
         execute_together(connection, [first, clashing])
     with engine.connect() as connection:
-        assert connection.scalar(select(func.count()).select_from(Notification)) == 0
+        assert connection.scalar(select(func.count()).select_from(PaymentMethod)) == 0
 
 
 # Text that JSON would escape, and text it would not: each must come back as it went.
