@@ -349,6 +349,14 @@ def lock_payment_intents(connection: Connection, payment_intent_ids: Iterable[st
     lock_keys_until_commit(connection, payment_intent_ids)
 
 
+# For each touched PaymentIntent: its open case, and its first closing event's time and type.
+KnownOutcome = tuple[int | None, datetime | None, str | None]
+
+
+def _known(result: Result[Any]) -> list[KnownOutcome]:
+    return [(row.open_case, row.closed_at, row.closing_type) for row in result]
+
+
 def write_case_changes(
     connection: Connection,
     failures: Sequence[PaymentFailure],
@@ -401,14 +409,6 @@ def _write_one_by_one(
     if notifications:
         connection.execute(_QUEUE_FIRST, notifications)
     return outcomes
-
-
-# For each touched PaymentIntent: its open case, and its first closing event's time and type.
-KnownOutcome = tuple[int | None, datetime | None, str | None]
-
-
-def _known(result: Result[Any]) -> list[KnownOutcome]:
-    return [(row.open_case, row.closed_at, row.closing_type) for row in result]
 
 
 def _close(
