@@ -86,7 +86,8 @@ def _prepare_sandbox(args: argparse.Namespace, settings: Settings) -> None:
 def _run_uvicorn(args: argparse.Namespace, settings: Settings) -> None:
     import uvicorn
 
-    from processor.web.connections import MAX_HEADER_BYTES, BoundedHttpToolsProtocol
+    from processor.web.connections import MAX_HEADER_BYTES
+    from processor.web.protocol import ServiceHttpProtocol
 
     uvicorn.run(
         "processor.asgi:app_from_environment",
@@ -107,7 +108,7 @@ def _run_uvicorn(args: argparse.Namespace, settings: Settings) -> None:
         timeout_graceful_shutdown=args.timeout_graceful_shutdown,
         # Bounds per connection (docs/security.md): header bytes, idle keep-alive, and the
         # requests in progress (beyond it, 503 at once rather than running out of files).
-        http=BoundedHttpToolsProtocol,
+        http=ServiceHttpProtocol,
         h11_max_incomplete_event_size=MAX_HEADER_BYTES,
         limit_concurrency=args.limit_concurrency,
         timeout_keep_alive=args.timeout_keep_alive,

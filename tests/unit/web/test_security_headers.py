@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-from concurrent.futures import ThreadPoolExecutor
-
 from starlette.types import Message, Receive, Scope, Send
 
 from processor.config import Settings
 from processor.web.security import SecurityHeaders, content_security_policy
+from tests.fixtures.loops import run_on_own_loop
 
 SETTINGS = Settings()
 OURS = {
@@ -37,9 +35,7 @@ def answer_headers(
 
     middleware = SecurityHeaders(route, settings=settings, exempt_prefixes=["/sandbox/stripe/"])
     scope = {"type": "http", "path": path, "headers": []}
-    # In a thread of its own: the browser tests' sync Playwright keeps a loop running in this one.
-    with ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, middleware(scope, receive, send)).result()
+    run_on_own_loop(middleware(scope, receive, send))
     assert sent[1]["body"] == b"{}"
     return list(sent[0].get("headers", []))
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 from starlette.types import Message, Receive, Scope, Send
 
 from processor.web.webhooks import WebhookFastPath
+from tests.fixtures.loops import run_on_own_loop
 
 
 def handled_by(**scope: Any) -> str:
@@ -29,10 +28,8 @@ def handled_by(**scope: Any) -> str:
         return None
 
     request = {"type": "http", "method": "POST", "path": "/webhooks/stripe", **scope}
-    # In a thread of its own: the browser tests keep an event loop in the main thread.
     middleware = WebhookFastPath(app, endpoint)  # type: ignore[arg-type]
-    with ThreadPoolExecutor(1) as pool:
-        pool.submit(lambda: asyncio.run(middleware(request, receive, send))).result()
+    run_on_own_loop(middleware(request, receive, send))
     [who] = seen
     return who
 
