@@ -219,10 +219,26 @@ def _reserve_together(
                     refused[row.request.reference or ""] = str(exc)
                 else:
                     reserved[stored.reference] = stored
-    except Exception:  # the rows then go one by one, each reporting its own failure
+    except Exception as exc:  # the rows then go one by one, each reporting its own failure
+        if _interrupted(exc):
+            raise KeyboardInterrupt from exc
         log.exception("could not reserve %d charges together", len(rows))
         return {}, {}
     return reserved, refused
+
+
+def _interrupted(exc: BaseException) -> bool:
+    """Whether Ctrl-C arrived while the database was being spoken to. The driver may then
+    raise an error of its own while it cleans up (psycopg refuses to reset a connection that
+    a pool's ping left mid-query), with the interrupt only in the error's chain."""
+    seen: set[int] = set()
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen:
+        if isinstance(link, KeyboardInterrupt):
+            return True
+        seen.add(id(link))
+        link = link.__cause__ or link.__context__
+    return False
 
 
 def _guarded(row: BatchRow, charge: Callable[[], ChargeOutcome]) -> RowResult:

@@ -193,3 +193,25 @@ def test_named_methods_known_unusable_are_refused_row_by_row(
     assert attempts_for(sandbox, "named-3") == 0
     with runtime.sessions() as session:
         assert session.scalar(select(func.count()).select_from(Charge)) == 5
+
+
+def test_ctrl_c_that_the_database_driver_turns_into_its_own_error_still_stops_the_batch(
+    runtime: Runtime, sandbox: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lines = ["reference,customer,amount,currency,payment_method"]
+    for index in range(6):
+        customer, method = sandbox.saved_card(f"ctrlc{index}@example.com", "pm_card_visa")
+        lines.append(f"ctrlc-{index},{customer},{1000 + index},usd,{method}")
+    path = tmp_path / "charges.csv"
+    path.write_text("\n".join(lines) + "\n")
+
+    def interrupted_mid_query(*_args: Any, **_kwargs: Any) -> None:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as ctrl_c:  # as psycopg does when the pool's ping is cut
+            raise RuntimeError("can't change 'autocommit' now: transaction ACTIVE") from ctrl_c
+
+    monkeypatch.setattr("processor.charging.batch.reserve_named_charge", interrupted_mid_query)
+    with pytest.raises(KeyboardInterrupt):
+        run_batch(runtime, read_batch_file(path), OPTIONS)
+    assert all(attempts_for(sandbox, f"ctrlc-{index}") == 0 for index in range(6))
