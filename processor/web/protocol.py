@@ -32,14 +32,15 @@ class TurnWriter(asyncio.Transport):
         super().__init__()
         self._transport = transport
         self._loop = loop
-        self._pending: list[bytes | bytearray | memoryview] = []
+        self._pending: list[bytes] = []
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if not data:
             return
         if not self._pending:
             self._loop.call_soon(self._flush)
-        self._pending.append(data)
+        # A copy of what may change before the turn ends, as asyncio's own transports keep.
+        self._pending.append(data if isinstance(data, bytes) else bytes(data))
 
     def writelines(self, list_of_data: Iterable[bytes | bytearray | memoryview]) -> None:
         for data in list_of_data:

@@ -45,7 +45,9 @@ def test_a_head_and_a_body_written_in_one_turn_go_out_as_one_write() -> None:
         writer = TurnWriter(transport, asyncio.get_running_loop())
         writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n")
         writer.write(b"")
-        writer.writelines([b"o", b"k"])
+        body = bytearray(b"o")
+        writer.writelines([body, memoryview(b"k")])
+        body[0] = ord("X")  # the caller's buffer, reused before the turn ends
         assert transport.calls == []  # nothing before the turn ends
         await _next_turn()
         writer.write(b"next turn")
