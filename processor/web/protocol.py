@@ -15,6 +15,10 @@ from typing import Any
 
 from processor.web.connections import BoundedHttpToolsProtocol
 
+# Beyond this much waiting, write at once: the transport's own buffer and its flow control
+# (which pauses a large response's sender) take over.
+WRITE_AT_ONCE_BYTES = 64 * 1024
+
 
 class ServiceHttpProtocol(BoundedHttpToolsProtocol):
     """The protocol class `processor serve` gives uvicorn."""
@@ -26,13 +30,15 @@ class ServiceHttpProtocol(BoundedHttpToolsProtocol):
 
 class TurnWriter(asyncio.Transport):
     """A transport whose writes wait for the end of the event loop's turn, then go in one
-    write of the transport it wraps. Closing sends what waits first; aborting drops it."""
+    write of the transport it wraps (at once past `WRITE_AT_ONCE_BYTES`). Closing sends what
+    waits first; aborting drops it."""
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__()
         self._transport = transport
         self._loop = loop
         self._pending: list[bytes] = []
+        self._pending_bytes = 0
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if not data:
@@ -41,6 +47,9 @@ class TurnWriter(asyncio.Transport):
             self._loop.call_soon(self._flush)
         # A copy of what may change before the turn ends, as asyncio's own transports keep.
         self._pending.append(data if isinstance(data, bytes) else bytes(data))
+        self._pending_bytes += len(self._pending[-1])
+        if self._pending_bytes >= WRITE_AT_ONCE_BYTES:
+            self._flush()
 
     def writelines(self, list_of_data: Iterable[bytes | bytearray | memoryview]) -> None:
         for data in list_of_data:
@@ -51,6 +60,7 @@ class TurnWriter(asyncio.Transport):
             return
         data = b"".join(self._pending)
         self._pending.clear()
+        self._pending_bytes = 0
         if not self._transport.is_closing():
             self._transport.write(data)
 
@@ -64,6 +74,7 @@ class TurnWriter(asyncio.Transport):
 
     def abort(self) -> None:
         self._pending.clear()
+        self._pending_bytes = 0
         self._transport.abort()
 
     def can_write_eof(self) -> bool:
@@ -94,7 +105,7 @@ class TurnWriter(asyncio.Transport):
         self._transport.set_write_buffer_limits(high, low)
 
     def get_write_buffer_size(self) -> int:
-        return self._transport.get_write_buffer_size() + sum(len(d) for d in self._pending)
+        return self._transport.get_write_buffer_size() + self._pending_bytes
 
     def get_write_buffer_limits(self) -> tuple[int, int]:
         return self._transport.get_write_buffer_limits()

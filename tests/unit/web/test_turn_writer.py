@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from processor.web.protocol import TurnWriter
+from processor.web.protocol import WRITE_AT_ONCE_BYTES, TurnWriter
 from tests.fixtures.loops import run_on_own_loop
 
 
@@ -87,3 +87,19 @@ def test_nothing_is_written_to_a_transport_that_closed_meanwhile() -> None:
         return transport.calls
 
     assert run_on_own_loop(scenario()) == []
+
+
+def test_a_large_write_goes_at_once_so_that_flow_control_sees_it() -> None:
+    async def scenario() -> tuple[list[object], list[object]]:
+        transport = RecordingTransport()
+        writer = TurnWriter(transport, asyncio.get_running_loop())
+        writer.write(b"head")
+        writer.write(b"x" * WRITE_AT_ONCE_BYTES)
+        during_the_turn = list(transport.calls)
+        writer.write(b"tail")
+        await _next_turn()
+        return during_the_turn, transport.calls
+
+    during_the_turn, after = run_on_own_loop(scenario())
+    assert during_the_turn == [b"head" + b"x" * WRITE_AT_ONCE_BYTES]
+    assert after == [*during_the_turn, b"tail"]
