@@ -43,7 +43,6 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -67,6 +66,7 @@ from stripe import WebhookSignature
 from processor.db.engine import make_engine
 from processor.db.migrate import upgrade_to_head
 from processor.db.models import StripeEvent
+from tests.fixtures.servers import free_port
 
 WEBHOOK_SECRET = "whsec_bench_0123456789abcdef"
 POSTGRES_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
@@ -383,12 +383,6 @@ def _pick(n: int, weights: list[int]) -> int:
 
 
 # -- servers ---------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _cpu_ticks(pid: int, *, reaped_children: bool = False) -> int | None:
