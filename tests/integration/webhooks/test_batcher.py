@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Coroutine, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -10,7 +11,8 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import pytest
-from sqlalchemy import Connection, Engine, select, text
+from sqlalchemy import URL, Connection, Engine, event, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session, sessionmaker
 
 from processor.db.models import StripeEvent
@@ -181,6 +183,65 @@ def test_a_drain_whose_connection_died_answers_that_batch_unavailable_then_recon
     # the connection back, and the third goes on a fresh one.
     assert outcomes == [Outcome.PROCESSED, Outcome.UNAVAILABLE, Outcome.PROCESSED]
     assert stored(sessions) == {first.event.id, third.event.id}
+
+
+def counting_checkouts(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the checkouts from the pool of the batcher's async engine (each one pings)."""
+    checkouts: list[int] = []
+    make = batcher_module.make_async_engine
+
+    def counted(url: URL, *, application_name: str) -> AsyncEngine:
+        async_engine = make(url, application_name=application_name)
+        event.listen(async_engine.sync_engine, "checkout", lambda *_: checkouts.append(1))
+        return async_engine
+
+    monkeypatch.setattr(batcher_module, "make_async_engine", counted)
+    return checkouts
+
+
+def one_drain_after_another(batcher: WebhookBatcher, tag: str) -> list[Outcome]:
+    """Three deliveries, each submitted once the one before it is answered: three drains."""
+
+    async def deliver_one_by_one() -> list[Outcome]:
+        return [await batcher.submit(delivery) for delivery in deliveries(3, tag)]
+
+    return run(batcher, deliver_one_by_one())
+
+
+@pytest.mark.parametrize("max_idle", [60.0, -1.0], ids=["recent", "idle too long"])
+def test_a_drain_takes_over_the_connection_of_the_drain_before_it_unless_idle_too_long(
+    engine: Engine, clock: FakeClock, monkeypatch: pytest.MonkeyPatch, max_idle: float
+) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite batches open their connection on a thread, per batch")
+    checkouts = counting_checkouts(monkeypatch)
+    monkeypatch.setattr(batcher_module, "SPARE_MAX_IDLE_SECONDS", max_idle)
+    batcher = WebhookBatcher(engine, clock, batches_in_flight=1)
+
+    assert one_drain_after_another(batcher, f"spare{max_idle:+.0f}") == [Outcome.PROCESSED] * 3
+    assert len(checkouts) == (1 if max_idle > 0 else 3)
+
+
+def test_closing_the_batcher_closes_the_connection_parked_for_the_next_drain(
+    engine: Engine, clock: FakeClock
+) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite batches open their connection on a thread, per batch")
+    batcher = WebhookBatcher(engine, clock, batches_in_flight=1)
+    assert one_drain_after_another(batcher, "parked") == [Outcome.PROCESSED] * 3
+
+    deadline = time.monotonic() + 10
+    while batch_connections(engine) and time.monotonic() < deadline:
+        time.sleep(0.05)  # a backend ends a moment after its client hangs up
+    assert batch_connections(engine) == 0
+
+
+def batch_connections(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return int(connection.scalar(text(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE application_name = :name AND datname = current_database()"
+        ), {"name": batcher_module.APPLICATION_NAME}))
 
 
 def test_a_lone_worker_on_postgresql_writes_two_batches_at_a_time_one_of_several_writes_one(
