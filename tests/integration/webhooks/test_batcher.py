@@ -227,21 +227,24 @@ def test_closing_the_batcher_closes_the_connection_parked_for_the_next_drain(
 ) -> None:
     if engine.dialect.name != "postgresql":
         pytest.skip("SQLite batches open their connection on a thread, per batch")
+    with engine.connect() as connection:
+        started = connection.scalar(text("SELECT clock_timestamp()"))
     batcher = WebhookBatcher(engine, clock, batches_in_flight=1)
     assert one_drain_after_another(batcher, "parked") == [Outcome.PROCESSED] * 3
 
     deadline = time.monotonic() + 10
-    while batch_connections(engine) and time.monotonic() < deadline:
+    while batch_connections_since(engine, started) and time.monotonic() < deadline:
         time.sleep(0.05)  # a backend ends a moment after its client hangs up
-    assert batch_connections(engine) == 0
+    assert batch_connections_since(engine, started) == 0
 
 
-def batch_connections(engine: Engine) -> int:
+def batch_connections_since(engine: Engine, started: datetime) -> int:
+    """Batch connections to this database opened since `started` and still open."""
     with engine.connect() as connection:
         return int(connection.scalar(text(
-            "SELECT count(*) FROM pg_stat_activity"
-            " WHERE application_name = :name AND datname = current_database()"
-        ), {"name": batcher_module.APPLICATION_NAME}))
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = :name"
+            " AND datname = current_database() AND backend_start >= :started"
+        ), {"name": batcher_module.APPLICATION_NAME, "started": started}))
 
 
 def test_a_lone_worker_on_postgresql_writes_two_batches_at_a_time_one_of_several_writes_one(
