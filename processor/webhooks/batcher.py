@@ -137,8 +137,10 @@ class WebhookBatcher:
 
         On PostgreSQL the batches of one drain share a connection, taken over from the drain
         before it (see the module's docstring)."""
-        connection = None if self._executor is not None else await self._take_spare(loop, waiting)
+        connection: _DrainConnection | None = None
         try:
+            if self._executor is None:
+                connection = await self._take_spare(loop, waiting)
             while waiting.deliveries:
                 batch = waiting.deliveries[: self._max_batch]
                 del waiting.deliveries[: self._max_batch]

@@ -222,6 +222,27 @@ def test_a_drain_takes_over_the_connection_of_the_drain_before_it_unless_idle_to
     assert len(checkouts) == (1 if max_idle > 0 else 3)
 
 
+def test_a_parked_connection_the_server_dropped_is_given_back_and_the_next_drain_reconnects(
+    engine: Engine, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite batches open their connection on a thread, per batch")
+    monkeypatch.setattr(batcher_module, "SPARE_MAX_IDLE_SECONDS", -1.0)  # always too old
+    batcher = WebhookBatcher(engine, clock, batches_in_flight=1)
+    first, second = deliveries(2, "dropped")
+
+    async def with_a_restart_between() -> list[Outcome]:
+        outcomes = [await batcher.submit(first)]
+        with engine.connect() as other:
+            other.execute(text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE application_name = :name AND datname = current_database()"
+            ), {"name": batcher_module.APPLICATION_NAME})
+        return [*outcomes, await batcher.submit(second)]
+
+    assert run(batcher, with_a_restart_between()) == [Outcome.PROCESSED] * 2
+
+
 def test_closing_the_batcher_closes_the_connection_parked_for_the_next_drain(
     engine: Engine, clock: FakeClock
 ) -> None:
