@@ -148,6 +148,15 @@ def test_two_batches_in_flight_store_each_event_once(
     assert stored(sessions) == {d.event.id for d in burst}
 
 
+def terminate_batch_connections(engine: Engine) -> None:
+    """What a server restart does to the batches' connections to this database."""
+    with engine.connect() as other:
+        other.execute(text(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE application_name = :name AND datname = current_database()"
+        ), {"name": batcher_module.APPLICATION_NAME})
+
+
 def test_a_drain_whose_connection_died_answers_that_batch_unavailable_then_reconnects(
     engine: Engine, sessions: sessionmaker[Session], clock: FakeClock,
     monkeypatch: pytest.MonkeyPatch,
@@ -163,11 +172,7 @@ def test_a_drain_whose_connection_died_answers_that_batch_unavailable_then_recon
         outcomes = record(connection, batch, now)
         if not killed:
             killed.append(True)
-            with engine.connect() as other:
-                other.execute(text(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                    " WHERE application_name = :name AND datname = current_database()"
-                ), {"name": batcher_module.APPLICATION_NAME})
+            terminate_batch_connections(engine)
         return outcomes
 
     monkeypatch.setattr(batcher_module, "record_batch", killing_the_connection_after_the_first)
@@ -233,11 +238,7 @@ def test_a_parked_connection_the_server_dropped_is_given_back_and_the_next_drain
 
     async def with_a_restart_between() -> list[Outcome]:
         outcomes = [await batcher.submit(first)]
-        with engine.connect() as other:
-            other.execute(text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE application_name = :name AND datname = current_database()"
-            ), {"name": batcher_module.APPLICATION_NAME})
+        terminate_batch_connections(engine)
         return [*outcomes, await batcher.submit(second)]
 
     assert run(batcher, with_a_restart_between()) == [Outcome.PROCESSED] * 2
