@@ -3,6 +3,7 @@
     apt-get install -y wrk                                   # the load generator (Debian)
     python -m tests.benchmarks.bench_webhooks                # bare, peer, pg1, pg2, sqlite1
     python -m tests.benchmarks.bench_webhooks --targets peer pg1 --seconds 5
+    python -m tests.benchmarks.bench_webhooks --targets peer pg1 --rounds 5   # medians of 5
     python -m tests.benchmarks.bench_webhooks --targets bare sqlite1 sqlite2 --mix realistic
 
 Targets, each served on 127.0.0.1 in its own process(es) and run in the order given:
@@ -31,7 +32,9 @@ CPU per event is split into the server (its process and everything under it, fro
 PostgreSQL (the server's process tree during the run, exited backends included, minus the
 backends of other databases). Without wrk, `--client httpx` drives the load from an asyncio
 process instead (slower, so it measures less). Each run is bounded by `--seconds`; the
-machine is shared.
+machine is shared, and its pace drifts from minute to minute by more than one run can tell
+apart: `--rounds N` runs the whole list N times over and reports medians, each target's rate
+and p99 set against the peer's of the same round.
 """
 
 from __future__ import annotations
@@ -1020,46 +1023,110 @@ def measure_target(target: Target, args: argparse.Namespace, workdir: Path) -> d
 
 
 def measure(args: argparse.Namespace, workdir: Path) -> list[dict[str, Any]]:
+    """Every target, in order, `args.rounds` times over: each round's rows, one after another."""
     rows: list[dict[str, Any]] = []
-    for target in args.targets:
-        if target.kind == "peer" and args.peer_dir is None:
-            row = {"target": target.key, "label": target.label, "skipped": args.peer_skip}
-        else:
-            try:
-                row = measure_target(target, args, workdir)
-            except (RuntimeError, subprocess.SubprocessError) as error:
-                if target.kind != "peer":
-                    raise
-                print(f"skipping the peer: {error}", flush=True)
-                row = {"target": target.key, "label": target.label, "skipped": str(error)}
-        rows.append(row)
-        print(json.dumps(row), flush=True)
+    for round_number in range(1, args.rounds + 1):
+        for target in args.targets:
+            if target.kind == "peer" and args.peer_dir is None:
+                row = {"target": target.key, "label": target.label, "skipped": args.peer_skip}
+            else:
+                try:
+                    row = measure_target(target, args, workdir)
+                except (RuntimeError, subprocess.SubprocessError) as error:
+                    if target.kind != "peer":
+                        raise
+                    print(f"skipping the peer: {error}", flush=True)
+                    row = {"target": target.key, "label": target.label, "skipped": str(error)}
+            row["round"] = round_number
+            rows.append(row)
+            print(json.dumps(row), flush=True)
     return rows
 
 
+MEDIAN_FIELDS = (
+    "events_per_s", "p50_ms", "p99_ms", "server_cpu_us_per_event", "postgres_cpu_us_per_event"
+)
+SUMMED_FIELDS = ("requests", "non2xx", "stored")
+
+
+def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per target: the median of its rounds, and its rate and p99 as multiples of the
+    peer's, each taken within a round (both ran minutes apart at most) and then the median
+    of those. A round measures the machine as much as the code: a shared machine's pace
+    drifts by more than the differences in question, and the peer meets the same drift."""
+    peers = {
+        row["round"]: row for row in rows if row["target"] == "peer" and "skipped" not in row
+    }
+    by_target: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_target.setdefault(row["target"], []).append(row)
+    summary = []
+    for target, runs in by_target.items():
+        measured = [run for run in runs if "skipped" not in run]
+        if not measured:
+            summary.append(runs[0])
+            continue
+        row = {"target": target, "label": runs[0]["label"], "rounds": len(measured)}
+        for name in MEDIAN_FIELDS:
+            values = [run[name] for run in measured if run[name] is not None]
+            row[name] = statistics.median(values) if values else None
+        for name in SUMMED_FIELDS:
+            values = [run[name] for run in measured]
+            row[name] = None if None in values else sum(values)
+        row["postgres_backends_exited"] = any(
+            run.get("postgres_backends_exited") for run in measured
+        )
+        if any("mismatch" in run for run in measured):
+            row["mismatch"] = "; ".join(run["mismatch"] for run in measured if "mismatch" in run)
+        if peers and target.startswith(("pg", "sqlite")):
+            row["of_peer"] = _ratios(measured, peers, "events_per_s")
+            row["p99_of_peer"] = _ratios(measured, peers, "p99_ms")
+        summary.append(row)
+    return summary
+
+
+def _ratios(
+    runs: list[dict[str, Any]], peers: dict[int, dict[str, Any]], field: str
+) -> list[float]:
+    """`field` of each run over the peer's in the same round, where the peer ran."""
+    return [
+        run[field] / peers[run["round"]][field]
+        for run in runs
+        if run["round"] in peers and peers[run["round"]][field]
+    ]
+
+
+def _multiple(ratios: list[float] | None) -> str:
+    """A median multiple, with the range of the rounds' when there were several."""
+    if not ratios:
+        return ""
+    median = f"{statistics.median(ratios):.2f}x"
+    if len(ratios) == 1:
+        return median
+    return f"{median} ({min(ratios):.2f}-{max(ratios):.2f})"
+
+
 def table(rows: list[dict[str, Any]]) -> str:
-    """A Markdown table. `of peer` is the receiver's rate as a multiple of the peer's in the
-    same run, `p99 of peer` its p99 as a multiple of the peer's: the form of the target
-    (at least 1.0x the rate, at most 1.5x the p99, PostgreSQL with one worker)."""
+    """A Markdown table of `summarize`'s rows. `of peer` is the receiver's rate as a multiple
+    of the peer's, `p99 of peer` its p99 as a multiple of the peer's (with several rounds:
+    the median of the rounds' multiples, and their range): the form of the target (at least
+    1.0x the rate, at most 1.5x the p99, PostgreSQL with one worker)."""
     lines = [
         "| target | events/s | of peer | p50 ms | p99 ms | p99 of peer | server CPU µs/event "
         "| PostgreSQL CPU µs/event | non-2xx | stored |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    peer = next((row for row in rows if row["target"] == "peer" and "skipped" not in row), None)
     for row in rows:
         if "skipped" in row:
             lines.append(f"| {row['label']} | skipped: {row['skipped']} |||||||||")
             continue
-        share = p99_share = ""
-        if peer and row["target"].startswith(("pg", "sqlite")):
-            share = f"{row['events_per_s'] / max(peer['events_per_s'], 1):.2f}x"
-            p99_share = f"{row['p99_ms'] / peer['p99_ms']:.2f}x" if peer["p99_ms"] else ""
         postgres = row["postgres_cpu_us_per_event"]
         if postgres is None:
             postgres = ""
-        elif row.get("postgres_backends_exited"):
-            postgres = f"≥{postgres}"  # backends that exited took part of their CPU along
+        else:
+            postgres = f"{postgres:.0f}"
+            if row["postgres_backends_exited"]:
+                postgres = f"≥{postgres}"  # backends that exited took part of their CPU along
         if row["stored"] is None:
             stored = ""
         else:
@@ -1067,9 +1134,9 @@ def table(rows: list[dict[str, Any]]) -> str:
             stored = f"{row['stored']:,} of {acknowledged:,}"
             stored += " ✗" if "mismatch" in row else " ✓"
         lines.append(
-            f"| {row['label']} | {row['events_per_s']:,} | {share} | {row['p50_ms']} | "
-            f"{row['p99_ms']} | {p99_share} | {row['server_cpu_us_per_event']} | "
-            f"{postgres} | {row['non2xx']} | {stored} |"
+            f"| {row['label']} | {row['events_per_s']:,.0f} | {_multiple(row.get('of_peer'))} | "
+            f"{row['p50_ms']:.2f} | {row['p99_ms']:.2f} | {_multiple(row.get('p99_of_peer'))} | "
+            f"{row['server_cpu_us_per_event']:.0f} | {postgres} | {row['non2xx']} | {stored} |"
         )
     return "\n".join(lines)
 
@@ -1099,6 +1166,12 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--seconds", type=int, default=8, help="length of each measured run")
     parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="run the targets in order this many times over; the table gives medians",
+    )
+    parser.add_argument(
         "--events",
         type=int,
         default=40_000,
@@ -1119,7 +1192,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-webhooks-") as workdir:
         rows = measure(args, Path(workdir))
     print()
-    print(table(rows))
+    print(table(summarize(rows)))
     if any("mismatch" in row for row in rows):
         raise SystemExit("some acknowledged events were not stored")
 
