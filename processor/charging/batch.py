@@ -10,8 +10,11 @@ from __future__ import annotations
 import logging
 import math
 import queue
+import signal
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING
@@ -210,7 +213,7 @@ def _reserve_together(
     if not rows:
         return reserved, refused
     try:
-        with unit_of_work(deps.sessions) as session:
+        with _ctrl_c_after_the_transaction(), unit_of_work(deps.sessions) as session:
             now = deps.clock()
             for row in rows:
                 try:
@@ -225,6 +228,31 @@ def _reserve_together(
         log.exception("could not reserve %d charges together", len(rows))
         return {}, {}
     return reserved, refused
+
+
+@contextmanager
+def _ctrl_c_after_the_transaction() -> Iterator[None]:
+    """Ctrl-C during the block takes effect when it ends.
+
+    Raised inside a database call, the interrupt leaves the connection to the interrupted
+    frames (SQLAlchemy does no I/O in answer to an interrupt): on SQLite its write lock stays
+    held while the batch waits for the charges in flight, and they could not record their
+    outcome. Only the main thread receives signals, and only Python's own handler is
+    deferred (a shell may have set SIGINT to be ignored)."""
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
+        yield
+        return
+    received: list[int] = []
+    signal.signal(signal.SIGINT, lambda signum, _frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        if received:  # also when the block failed: the interrupt is not lost with its error
+            raise KeyboardInterrupt
 
 
 def _interrupted(exc: BaseException) -> bool:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import io
 import json
+import signal
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 from rich.console import Console
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from processor.charging import BatchOptions, InvalidBatchFile, read_batch_file, run_batch
 from processor.charging.console import charge_file
@@ -215,3 +217,47 @@ def test_ctrl_c_that_the_database_driver_turns_into_its_own_error_still_stops_th
     with pytest.raises(KeyboardInterrupt):
         run_batch(runtime, read_batch_file(path), OPTIONS)
     assert all(attempts_for(sandbox, f"ctrlc-{index}") == 0 for index in range(6))
+
+
+def test_ctrl_c_while_a_chunk_is_reserved_lets_the_charges_in_flight_record_their_outcome(
+    runtime: Runtime, sandbox: Any, tmp_path: Path
+) -> None:
+    lines = ["reference,customer,amount,currency,payment_method"]
+    for index in range(12):
+        customer, method = sandbox.saved_card(f"lock{index}@example.com", "pm_card_visa")
+        lines.append(f"lock-{index},{customer},{1000 + index},usd,{method}")
+    path = tmp_path / "charges.csv"
+    path.write_text("\n".join(lines) + "\n")
+    sandbox.control.set_latency(0.3)  # the first chunk is still in flight while the next is reserved
+    main = threading.get_ident()
+    transactions = statements = 0
+
+    def ctrl_c_inside_the_second_reservation(*_args: Any) -> None:
+        # After its second statement: an interrupt there left SQLite's write lock held.
+        nonlocal transactions, statements
+        if threading.get_ident() == main and transactions == 3:
+            statements += 1
+            if statements == 2:
+                transactions += 1
+                signal.raise_signal(signal.SIGINT)  # handled between two of SQLAlchemy's lines
+
+    def count_transactions(*_args: Any) -> None:
+        nonlocal transactions
+        if threading.get_ident() == main:
+            transactions += 1
+
+    # The main thread's transactions: the ledger's read, then one reservation per chunk.
+    event.listen(runtime.engine, "begin", count_transactions)
+    event.listen(runtime.engine, "after_cursor_execute", ctrl_c_inside_the_second_reservation)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_batch(runtime, read_batch_file(path), OPTIONS)
+    finally:
+        event.remove(runtime.engine, "begin", count_transactions)
+        event.remove(runtime.engine, "after_cursor_execute", ctrl_c_inside_the_second_reservation)
+    assert transactions == 4  # the interrupt came inside the second chunk's reservation
+    sent = [f"lock-{index}" for index in range(12) if attempts_for(sandbox, f"lock-{index}")]
+    with runtime.sessions() as session:
+        statuses = dict(session.execute(select(Charge.reference, Charge.status)).all())
+    assert sent == [f"lock-{index}" for index in range(4)]
+    assert all(statuses[reference] == "succeeded" for reference in sent), statuses
