@@ -200,12 +200,7 @@ def test_named_methods_known_unusable_are_refused_row_by_row(
 def test_ctrl_c_that_the_database_driver_turns_into_its_own_error_still_stops_the_batch(
     runtime: Runtime, sandbox: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    lines = ["reference,customer,amount,currency,payment_method"]
-    for index in range(6):
-        customer, method = sandbox.saved_card(f"ctrlc{index}@example.com", "pm_card_visa")
-        lines.append(f"ctrlc-{index},{customer},{1000 + index},usd,{method}")
-    path = tmp_path / "charges.csv"
-    path.write_text("\n".join(lines) + "\n")
+    path = named_method_file(sandbox, tmp_path, "ctrlc", 6)
 
     def interrupted_mid_query(*_args: Any, **_kwargs: Any) -> None:
         try:
@@ -222,12 +217,7 @@ def test_ctrl_c_that_the_database_driver_turns_into_its_own_error_still_stops_th
 def test_ctrl_c_while_a_chunk_is_reserved_lets_the_charges_in_flight_record_their_outcome(
     runtime: Runtime, sandbox: Any, tmp_path: Path
 ) -> None:
-    lines = ["reference,customer,amount,currency,payment_method"]
-    for index in range(12):
-        customer, method = sandbox.saved_card(f"lock{index}@example.com", "pm_card_visa")
-        lines.append(f"lock-{index},{customer},{1000 + index},usd,{method}")
-    path = tmp_path / "charges.csv"
-    path.write_text("\n".join(lines) + "\n")
+    path = named_method_file(sandbox, tmp_path, "lock", 12)
     sandbox.control.set_latency(0.3)  # the first chunk is still in flight while the next is reserved
     main = threading.get_ident()
     transactions = statements = 0
@@ -261,3 +251,14 @@ def test_ctrl_c_while_a_chunk_is_reserved_lets_the_charges_in_flight_record_thei
         statuses = dict(session.execute(select(Charge.reference, Charge.status)).all())
     assert sent == [f"lock-{index}" for index in range(4)]
     assert all(statuses[reference] == "succeeded" for reference in sent), statuses
+
+
+def named_method_file(sandbox: Any, tmp_path: Path, prefix: str, count: int) -> Path:
+    """A batch file of `count` rows, each naming a fresh customer's saved card."""
+    lines = ["reference,customer,amount,currency,payment_method"]
+    for index in range(count):
+        customer, method = sandbox.saved_card(f"{prefix}{index}@example.com", "pm_card_visa")
+        lines.append(f"{prefix}-{index},{customer},{1000 + index},usd,{method}")
+    path = tmp_path / "charges.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
