@@ -17,6 +17,7 @@ from processor.charging import BatchOptions, InvalidBatchFile, read_batch_file, 
 from processor.charging.console import charge_file
 from processor.db.models import Charge, PaymentMethod
 from processor.runtime import Runtime
+from tests.fixtures.signals import ctrl_c_enabled
 from tests.integration.charging.conftest import FAST_RETRY, attempts_for
 
 OPTIONS = BatchOptions(concurrency=4, rate=200, retry=FAST_RETRY)
@@ -240,7 +241,7 @@ def test_ctrl_c_while_a_chunk_is_reserved_lets_the_charges_in_flight_record_thei
     event.listen(runtime.engine, "begin", count_transactions)
     event.listen(runtime.engine, "after_cursor_execute", ctrl_c_inside_the_second_reservation)
     try:
-        with pytest.raises(KeyboardInterrupt):
+        with ctrl_c_enabled(), pytest.raises(KeyboardInterrupt):
             run_batch(runtime, read_batch_file(path), OPTIONS)
     finally:
         event.remove(runtime.engine, "begin", count_transactions)

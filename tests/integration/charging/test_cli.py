@@ -7,8 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from sqlalchemy import Engine, select
 
 from processor.db.models import Charge
 from tests.fixtures.sandbox import cli_environment
+from tests.fixtures.signals import ctrl_c_enabled
 
 pytestmark = pytest.mark.slow
 
@@ -37,18 +37,6 @@ def run_cli(
         )
 
     return run
-
-
-@contextmanager
-def sigint_reaches_children() -> Iterator[None]:
-    """Children started inside take SIGINT as a terminal's Ctrl-C, even where this process
-    ignores it: a shell without job control starts its background commands so (`pytest &`),
-    and an ignored signal stays ignored in every process started below them."""
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def test_one_charge_prints_one_line_and_exits_0(run_cli: Any, sandbox: Any) -> None:
@@ -176,7 +164,7 @@ def test_an_interrupted_batch_finishes_what_it_sent_and_stops(
     sandbox.control.set_latency(0.15)
     command = [sys.executable, "-m", "processor", "charge", "--file", str(path),
                "--rate", "10", "--concurrency", "4"]  # fmt: skip
-    with sigint_reaches_children():
+    with ctrl_c_enabled():
         batch = subprocess.Popen(
             command,
             env=cli_environment(database_url, sandbox),
