@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -50,3 +51,14 @@ def cases(sessions: sessionmaker[Session]) -> list[RecoveryCase]:
 def attempts_for(sandbox: Any, reference: str) -> int:
     """How many charges the sandbox made under this reference's idempotency key."""
     return len(sandbox.control.charges_for(idempotency_key=f"charge:{reference}"))
+
+
+def named_method_file(sandbox: Any, tmp_path: Path, prefix: str, count: int) -> Path:
+    """A batch file of `count` rows, each naming a fresh customer's saved card."""
+    lines = ["reference,customer,amount,currency,payment_method"]
+    for index in range(count):
+        customer, method = sandbox.saved_card(f"{prefix}{index}@example.com", "pm_card_visa")
+        lines.append(f"{prefix}-{index},{customer},{1000 + index},usd,{method}")
+    path = tmp_path / "charges.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path

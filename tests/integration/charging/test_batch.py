@@ -18,7 +18,7 @@ from processor.charging.console import charge_file
 from processor.db.models import Charge, PaymentMethod
 from processor.runtime import Runtime
 from tests.fixtures.signals import ctrl_c_enabled
-from tests.integration.charging.conftest import FAST_RETRY, attempts_for
+from tests.integration.charging.conftest import FAST_RETRY, attempts_for, named_method_file
 
 OPTIONS = BatchOptions(concurrency=4, rate=200, retry=FAST_RETRY)
 CARDS = [
@@ -252,14 +252,3 @@ def test_ctrl_c_while_a_chunk_is_reserved_lets_the_charges_in_flight_record_thei
         statuses = dict(session.execute(select(Charge.reference, Charge.status)).all())
     assert sent == [f"lock-{index}" for index in range(4)]
     assert all(statuses[reference] == "succeeded" for reference in sent), statuses
-
-
-def named_method_file(sandbox: Any, tmp_path: Path, prefix: str, count: int) -> Path:
-    """A batch file of `count` rows, each naming a fresh customer's saved card."""
-    lines = ["reference,customer,amount,currency,payment_method"]
-    for index in range(count):
-        customer, method = sandbox.saved_card(f"{prefix}{index}@example.com", "pm_card_visa")
-        lines.append(f"{prefix}-{index},{customer},{1000 + index},usd,{method}")
-    path = tmp_path / "charges.csv"
-    path.write_text("\n".join(lines) + "\n")
-    return path

@@ -17,6 +17,7 @@ from sqlalchemy import Engine, select
 from processor.db.models import Charge
 from tests.fixtures.sandbox import cli_environment
 from tests.fixtures.signals import ctrl_c_enabled
+from tests.integration.charging.conftest import named_method_file
 
 pytestmark = pytest.mark.slow
 
@@ -103,12 +104,7 @@ def test_a_batch_killed_midway_finishes_on_rerun_without_charging_anyone_twice(
     sandbox: Any, database_url: str, tmp_path: Path, engine: Engine
 ) -> None:
     count = 40
-    lines = ["reference,customer,amount,currency,payment_method"]
-    for index in range(count):
-        customer, method = sandbox.saved_card(f"kill{index}@example.com", "pm_card_visa")
-        lines.append(f"kill-{index},{customer},{1000 + index},usd,{method}")
-    path = tmp_path / "charges.csv"
-    path.write_text("\n".join(lines) + "\n")
+    path = named_method_file(sandbox, tmp_path, "kill", count)
     sandbox.control.set_latency(0.15)  # keep several requests in flight when the kill lands
     command = [sys.executable, "-m", "processor", "charge", "--file", str(path),
                "--rate", "12", "--concurrency", "4"]  # fmt: skip
@@ -155,12 +151,7 @@ def test_an_interrupted_batch_finishes_what_it_sent_and_stops(
     sandbox: Any, database_url: str, tmp_path: Path, engine: Engine
 ) -> None:
     count = 30
-    lines = ["reference,customer,amount,currency,payment_method"]
-    for index in range(count):
-        customer, method = sandbox.saved_card(f"int{index}@example.com", "pm_card_visa")
-        lines.append(f"int-{index},{customer},{1000 + index},usd,{method}")
-    path = tmp_path / "charges.csv"
-    path.write_text("\n".join(lines) + "\n")
+    path = named_method_file(sandbox, tmp_path, "int", count)
     sandbox.control.set_latency(0.15)
     command = [sys.executable, "-m", "processor", "charge", "--file", str(path),
                "--rate", "10", "--concurrency", "4"]  # fmt: skip
