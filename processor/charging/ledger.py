@@ -148,9 +148,11 @@ def reserve_charge(
         "updated_at": now,
     }
     # The unique reference makes racing inserts safe; RETURNING saves the read-back of the
-    # common case (the row is new).
+    # common case (the row is new). No conflict target: the idempotency key is made from the
+    # reference, and PostgreSQL may meet a racing insert at either unique index first (at a
+    # target's other one, it raises).
     statement = insert_ignoring_conflict_statement(
-        session.get_bind().dialect.name, CHARGES, ("reference",), tuple(CHARGES.c.keys())
+        session.get_bind().dialect.name, CHARGES, (), tuple(CHARGES.c.keys())
     )
     row = session.execute(statement, values).one_or_none()
     if row is not None:

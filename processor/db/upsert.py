@@ -48,12 +48,13 @@ def _statement(dialect: str, table: Table, conflict_on: tuple[str, ...]) -> Any:
 def insert_ignoring_conflict_statement(
     dialect: str, table: Table, conflict_on: tuple[str, ...], returning: tuple[str, ...] = ()
 ) -> Any:
-    """`INSERT INTO table ... ON CONFLICT (conflict_on) DO NOTHING [RETURNING ...]`, built once.
+    """`INSERT INTO table ... ON CONFLICT (conflict_on) DO NOTHING [RETURNING ...]`, built once;
+    with no `conflict_on`, a conflict on any unique constraint.
 
     With `returning`, the answer has a row only when the row was new.
     """
     statement = dialect_insert(dialect, table).on_conflict_do_nothing(
-        index_elements=list(conflict_on)
+        index_elements=list(conflict_on) or None
     )
     if returning:
         statement = statement.returning(*(table.c[name] for name in returning))
