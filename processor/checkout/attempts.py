@@ -148,7 +148,7 @@ _UPSERTS = {dialect: _upsert(dialect) for dialect in ("sqlite", "postgresql")}
 
 
 def attempt_upsert(dialect: str, rows: Sequence[dict[str, Any]]) -> Write:
-    """The upsert of `adopt_and_merge`'s rows, with its parameters."""
+    """The upsert of `merge_attempts`' rows, with its parameters."""
     return _UPSERTS[dialect], rows_parameters(dialect, rows, _ROWS_PARAMETER)
 
 
@@ -198,8 +198,11 @@ def lock_confirmation_tokens(connection: Connection, confirmation_token_ids: Ite
     lock_keys_until_commit(connection, confirmation_token_ids)
 
 
+Adoption = tuple[str, str, str]  # (setup_intent_id, customer_id, confirmation_token_id)
+
+
 def adopt_orphan_attempts(
-    connection: Connection, adoptions: Sequence[tuple[str, str, str]], *, now: datetime
+    connection: Connection, adoptions: Sequence[Adoption], *, now: datetime
 ) -> None:
     """Give each SetupIntent's id to the `error` row its lost create answer left, if any.
 
@@ -221,27 +224,20 @@ def adopt_orphan_attempts(
         )
 
 
-def adopt_and_merge(
-    connection: Connection, changes: Iterable[AttemptChange], *, now: datetime
-) -> list[dict[str, Any]]:
-    """Merge a batch's setup states: adopt the rows lost answers left, then return one row
-    per SetupIntent for `attempt_upsert`, which the caller sends with its other writes.
-
-    The caller holds the locks of the changes' ConfirmationTokens (`lock_confirmation_tokens`).
-    """
+def merge_attempts(
+    changes: Iterable[AttemptChange], *, now: datetime
+) -> tuple[list[dict[str, Any]], list[Adoption]]:
+    """Merge a batch's setup states: one row per SetupIntent for `attempt_upsert`, which the
+    caller sends with its other writes, and the adoptions of the rows lost answers left
+    (`adopt_orphan_attempts`), which must run before it. The caller holds the locks of the
+    changes' ConfirmationTokens (`lock_confirmation_tokens`)."""
     merged = sorted(merge_attempt_changes(changes).items())
-    if not merged:
-        return []
-    adopt_orphan_attempts(
-        connection,
-        [
-            (intent_id, change.customer_id, change.confirmation_token_id)
-            for intent_id, change in merged
-            if change.customer_id is not None and change.confirmation_token_id is not None
-        ],
-        now=now,
-    )
-    return [
+    adoptions = [
+        (intent_id, change.customer_id, change.confirmation_token_id)
+        for intent_id, change in merged
+        if change.customer_id is not None and change.confirmation_token_id is not None
+    ]
+    rows = [
         {
             "setup_intent_id": intent_id,
             "customer_id": change.customer_id,
@@ -260,3 +256,4 @@ def adopt_and_merge(
         }
         for intent_id, change in merged
     ]
+    return rows, adoptions

@@ -30,6 +30,7 @@ from typing import Any
 import orjson
 from sqlalchemy import (
     JSON,
+    Boolean,
     ColumnElement,
     Connection,
     CursorResult,
@@ -37,9 +38,11 @@ from sqlalchemy import (
     Text,
     TextClause,
     bindparam,
+    case,
     cast,
     column,
     func,
+    literal,
     literal_column,
     select,
 )
@@ -114,17 +117,17 @@ def row_source(
     )
 
 
-def batch_keys(dialect: str) -> Any:
+def batch_keys(dialect: str, parameter: str = KEYS_PARAMETER) -> Any:
     """A one-column table (`value`) of the keys given by `keys_parameters`, to join or
     correlate on: one statement text for any number of keys."""
     if dialect == "postgresql":
-        document = cast(bindparam(KEYS_PARAMETER, type_=Text()), JSON)
-        return func.json_array_elements_text(document).table_valued("value").alias("k")
-    return func.json_each(bindparam(KEYS_PARAMETER, type_=Text())).table_valued("value").alias("k")
+        document = cast(bindparam(parameter, type_=Text()), JSON)
+        return func.json_array_elements_text(document).table_valued("value").alias(parameter)
+    return func.json_each(bindparam(parameter, type_=Text())).table_valued("value").alias(parameter)
 
 
-def keys_parameters(keys: Sequence[str]) -> dict[str, str]:
-    return {KEYS_PARAMETER: orjson.dumps(list(keys)).decode()}
+def keys_parameters(keys: Sequence[str], parameter: str = KEYS_PARAMETER) -> dict[str, str]:
+    return {parameter: orjson.dumps(list(keys)).decode()}
 
 
 def rows_parameters(
@@ -177,13 +180,19 @@ def execute_carrying(
     writes' parameters and the statement's must have distinct names."""
     if not carried:
         return connection.execute(statement, parameters)
-    together: dict[str, Any] = dict(parameters)
-    for _, more in carried:
+    together = parameters_together(parameters, *(more for _, more in carried))
+    riders = tuple(write for write, _ in carried)
+    return connection.execute(_carrying(riders, statement), together)
+
+
+def parameters_together(*each: Any) -> dict[str, Any]:
+    """The parameters of writes sent as one statement, which must have distinct names."""
+    together: dict[str, Any] = {}
+    for more in each:
         if not isinstance(more, Mapping) or together.keys() & more.keys():
             raise ValueError("writes sent together need parameters of distinct names")
         together.update(more)
-    riders = tuple(write for write, _ in carried)
-    return connection.execute(_carrying(riders, statement), together)
+    return together
 
 
 @functools.cache
@@ -192,6 +201,14 @@ def _carrying(riders: tuple[Any, ...], statement: Any) -> Any:
     for index, rider in enumerate(riders):
         statement = statement.add_cte(rider.cte(f"carried_{index}"))
     return statement
+
+
+def refused_unless(condition: Any, reason: str) -> ColumnElement[bool]:
+    """PostgreSQL: a value that is true when `condition` holds and otherwise fails the
+    statement that selects it, naming `reason` (a cast of the reason to boolean: SQL has no
+    RAISE), so that nothing the statement wrote stays. A subquery in `condition` runs the
+    data-modifying CTE it reads first."""
+    return cast(case((condition, literal("true")), else_=literal(reason)), Boolean)
 
 
 def _time_subclass(value: Any) -> str:

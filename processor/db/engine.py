@@ -8,10 +8,11 @@ from contextlib import contextmanager
 from typing import Any
 
 import asyncpg
-from sqlalchemy import URL, Engine, create_engine, event
+from sqlalchemy import URL, Connection, Engine, create_engine, event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
 
+AUTOCOMMIT = "AUTOCOMMIT"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 ASYNCPG_DEFAULT_CONNECT_TIMEOUT = 60.0  # seconds, asyncpg's own default
 
@@ -94,3 +95,16 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One transaction: commit on success, roll back on any error."""
     with factory() as session, session.begin():
         yield session
+
+
+@contextmanager
+def in_transactions(connection: Connection) -> Iterator[Connection]:
+    """A connection kept in autocommit, lent to code that begins transactions of its own
+    (in autocommit `begin()` sends nothing). Between them it is in autocommit again."""
+    if connection.in_transaction():
+        connection.commit()  # SQLAlchemy's own, begun by a statement in autocommit
+    connection.execution_options(isolation_level=connection.default_isolation_level)
+    try:
+        yield connection
+    finally:
+        connection.execution_options(isolation_level=AUTOCOMMIT)

@@ -238,6 +238,7 @@ def _known_outcomes(dialect: str, written: Any = None) -> Any:
     # The upsert never changes a stored case's status: one it did not open was open before.
     opened = case((written.c.status == "open", written.c.id))
     return select(
+        keys.c.value.label("payment_intent_id"),
         written.c.id.label("case_id"),
         written.c.status.label("case_status"),
         func.coalesce(opened, open_case).label("open_case"),
@@ -289,9 +290,9 @@ _WRITTEN = (
 )
 
 
-def _write_cases_statement() -> Any:
-    """The cases' upsert, their known outcomes, and each written case's first notification
-    (see `_first_notification`), selecting the outcomes."""
+def _case_writes() -> tuple[Any, Any]:
+    """The cases' upsert with their known outcomes (a CTE reading it), and each written case's
+    first notification (see `_first_notification`; a data-modifying CTE)."""
     known = _known_outcomes("postgresql", written=_WRITTEN).cte("known_outcomes")
     now = bindparam("p_cases_now", type_=UTCDateTime())
     first_notifications = select(
@@ -310,12 +311,32 @@ def _write_cases_statement() -> Any:
         .from_select(list(_NOTIFICATION_COLUMNS), first_notifications)
         .on_conflict_do_nothing(index_elements=["dedup_key"])
     )
-    return select(known.c.open_case, known.c.closed_at, known.c.closing_type).add_cte(
-        queue_first.cte("first_notifications")
+    return known, queue_first.cte("first_notifications")
+
+
+_KNOWN, _FIRST_NOTIFICATIONS = _case_writes()
+_WRITE_CASES = select(_KNOWN.c.open_case, _KNOWN.c.closed_at, _KNOWN.c.closing_type).add_cte(
+    _FIRST_NOTIFICATIONS
+)
+SETTLED_KEYS_PARAMETER = "settled_keys"
+
+
+def _none_closes() -> Any:
+    """True unless a case the statement touches must be closed: it is open (or opened now)
+    and its PaymentIntent's closing event is stored, or is among `settled_keys` (the batch's
+    own, which the statement's snapshot does not hold)."""
+    settled = batch_keys("postgresql", SETTLED_KEYS_PARAMETER)
+    closing = select(_KNOWN.c.open_case).where(
+        _KNOWN.c.open_case.is_not(None),
+        or_(
+            _KNOWN.c.closed_at.is_not(None),
+            _KNOWN.c.payment_intent_id.in_(select(settled.c.value)),
+        ),
     )
+    return ~exists(closing)
 
 
-_WRITE_CASES = _write_cases_statement()
+_NONE_CLOSES = _none_closes()
 
 
 def _newest_failures_beside_written() -> Any:
@@ -394,6 +415,36 @@ def write_case_changes(
         if open_case is not None and resolved_at is not None and closing_type is not None:
             _close(connection, open_case, status=CLOSING_EVENTS[closing_type], at=resolved_at,
                    now=now)
+
+
+@dataclass(frozen=True, slots=True)
+class GuardedCaseWrites:
+    """`write_case_changes`' statement in parts, for a statement that closes no case."""
+
+    cte: Any  # to add to the statement: the upsert, the outcomes and the first emails
+    none_closes: Any  # a condition the statement must refuse to commit without
+    parameters: dict[str, Any]
+
+
+def guarded_case_writes(
+    failures: Sequence[PaymentFailure], settled_intents: Iterable[str], *, now: datetime
+) -> GuardedCaseWrites | None:
+    """PostgreSQL: what `write_case_changes` writes, as parts of a statement of the caller's
+    that must fail unless `none_closes` holds (closing takes statements of its own, after the
+    upsert). None if the batch touches no case. The caller holds the intents' locks."""
+    settled = sorted(set(settled_intents))
+    merged = merge_failures(failures)
+    touched = sorted({*merged, *settled})
+    if not touched:
+        return None
+    rows = [_case_row(folded, now) for _, folded in sorted(merged.items())]
+    parameters = {
+        **rows_parameters("postgresql", rows),
+        **keys_parameters(touched),
+        **keys_parameters(settled, SETTLED_KEYS_PARAMETER),
+        "p_cases_now": now,
+    }
+    return GuardedCaseWrites(_FIRST_NOTIFICATIONS, _NONE_CLOSES, parameters)
 
 
 def _write_one_by_one(

@@ -28,10 +28,16 @@ from sqlalchemy import Connection, bindparam, case, select, update
 from sqlalchemy.exc import StatementError
 
 from processor.charging.settlement import IntentOutcome, settlement_write
-from processor.checkout.attempts import AttemptChange, adopt_and_merge, attempt_upsert
+from processor.checkout.attempts import (
+    Adoption,
+    AttemptChange,
+    adopt_orphan_attempts,
+    attempt_upsert,
+    merge_attempts,
+)
 from processor.checkout.generated import link_generated_methods
 from processor.checkout.methods import MethodChange, method_upsert
-from processor.db.bulk import insert_rows, rows_parameters
+from processor.db.bulk import Write, insert_rows, rows_parameters
 from processor.db.locks import KEYS_PARAMETER as LOCK_KEYS_PARAMETER
 from processor.db.locks import lock_keys_until_commit, locks_taken_first
 from processor.db.models import StripeEvent, table_of
@@ -99,12 +105,12 @@ _MARK_FAILED = (
     .where(_EVENTS.c.id == bindparam("p_id"))
     .values(status="failed", error=bindparam("p_error"), attempt_count=_EVENTS.c.attempt_count + 1)
 )
-_EVENT_COLUMNS = (
+EVENT_COLUMNS = (
     "id", "type", "api_version", "livemode", "object_id", "stripe_created_at", "received_at",
     "last_received_at", "processed_at", "status", "error", "delivery_count", "attempt_count",
     "secret_index", "source", "payload",
 )
-_EVENT_TEXTS = ("payload",)  # beside the rows' JSON document (see `db.bulk.insert_rows`)
+EVENT_TEXTS = ("payload",)  # beside the rows' JSON document (see `db.bulk.insert_rows`)
 
 
 def _insert_events_statement(dialect: str) -> Any:
@@ -112,7 +118,7 @@ def _insert_events_statement(dialect: str) -> Any:
     batch's advisory locks (`lock_keys`); SQLite runs one writer at a time and needs none."""
     where = locks_taken_first() if dialect == "postgresql" else None
     return (
-        insert_rows(dialect, _EVENTS, _EVENT_COLUMNS, where=where, text_columns=_EVENT_TEXTS)
+        insert_rows(dialect, _EVENTS, EVENT_COLUMNS, where=where, text_columns=EVENT_TEXTS)
         .on_conflict_do_nothing(index_elements=EVENT_KEY)
         .returning(_EVENTS.c.id)
     )
@@ -133,7 +139,7 @@ def apply_events(
             repeats[delivery.event.id] += 1
         else:
             first[delivery.event.id] = delivery
-    reduced, errors = _reduce(first)
+    reduced, errors = reduce_events(first)
     # Every lock the batch may need, taken as its events are stored: before any row is written.
     locks = lock_keys(change for changes in reduced.values() for change in changes)
     new_ids = _insert_events(connection, first, reduced, errors, repeats, locks, now=now)
@@ -158,10 +164,10 @@ def apply_events(
 
     first_outcome: dict[str, Outcome] = {}
     for event_id in first:
-        if event_id in errors and (event_id in new_ids or event_id in failed_again):
+        if event_id in new_ids:
+            first_outcome[event_id] = new_event_outcome(event_id, reduced, errors)
+        elif event_id in failed_again:
             first_outcome[event_id] = Outcome.FAILED
-        elif event_id in new_ids:
-            first_outcome[event_id] = Outcome.PROCESSED if event_id in reduced else Outcome.IGNORED
         elif event_id in reapplied:
             first_outcome[event_id] = Outcome.REAPPLIED
         else:
@@ -169,7 +175,16 @@ def apply_events(
     return _answer_each(deliveries, first_outcome)
 
 
-def _reduce(
+def new_event_outcome(
+    event_id: str, reduced: dict[str, tuple[Change, ...]], errors: dict[str, str]
+) -> Outcome:
+    """The outcome of an event stored for the first time by the batch."""
+    if event_id in errors:
+        return Outcome.FAILED
+    return Outcome.PROCESSED if event_id in reduced else Outcome.IGNORED
+
+
+def reduce_events(
     first: dict[str, Delivery],
 ) -> tuple[dict[str, tuple[Change, ...]], dict[str, str]]:
     """Each event's changes by id, and the error of each event whose reducer raised."""
@@ -220,21 +235,33 @@ def _insert_events(
     transactions inserting overlapping events lock them in the same order and never deadlock
     over them.
     """
+    rows = new_event_rows(first, reduced, errors, repeats, now=now)
+    dialect = connection.dialect.name
+    parameters = rows_parameters(dialect, rows, text_columns=EVENT_TEXTS)
+    if dialect == "postgresql":
+        parameters[LOCK_KEYS_PARAMETER] = sorted(set(locks))
+    return {event_id for (event_id,) in connection.execute(_INSERT_EVENTS[dialect], parameters)}
+
+
+def new_event_rows(
+    first: dict[str, Delivery],
+    reduced: dict[str, tuple[Change, ...]],
+    errors: dict[str, str],
+    repeats: Counter[str],
+    *,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """The batch's events as rows for `stripe_events`, settled as they will commit if new."""
     rows = []
     for event_id in sorted(first):
-        delivery = first[event_id]
         if event_id in errors:
             status, error = "failed", errors[event_id]
         else:
             status, error = ("processed" if event_id in reduced else "ignored"), None
-        row = event_row(delivery, now=now, status=status, error=error)
+        row = event_row(first[event_id], now=now, status=status, error=error)
         row["delivery_count"] = 1 + repeats[event_id]
         rows.append(row)
-    dialect = connection.dialect.name
-    parameters = rows_parameters(dialect, rows, text_columns=_EVENT_TEXTS)
-    if dialect == "postgresql":
-        parameters[LOCK_KEYS_PARAMETER] = sorted(set(locks))
-    return {event_id for (event_id,) in connection.execute(_INSERT_EVENTS[dialect], parameters)}
+    return rows
 
 
 def _count_redeliveries(
@@ -293,6 +320,31 @@ def write_locked_changes(
 ) -> None:
     """Write what a batch's reducers intend, one statement per table; the caller holds the
     locks of `lock_keys(changes)`."""
+    planned = plan_writes(connection.dialect.name, changes, now=now)
+    adopt_orphan_attempts(connection, planned.adoptions, now=now)
+    write_case_changes(
+        connection, planned.failures, planned.settled, now=now, carried=planned.carried
+    )
+    if planned.links_generated:
+        link_generated_methods(connection, now=now)
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedWrites:
+    """What a batch's changes write, worked out before anything is sent (`plan_writes`)."""
+
+    failures: list[PaymentFailure]
+    settled: list[str]  # PaymentIntents whose success or cancellation the batch records
+    # Writes of tables the cases' statement neither reads nor writes, sent along with it: on
+    # PostgreSQL one round trip writes them all. (The settlement reads the cases' newest
+    # failure.)
+    carried: list[Write]
+    adoptions: list[Adoption]  # to run before the writes (`adopt_orphan_attempts`)
+    links_generated: bool  # a method generated by a set-up: `link_generated_methods` after
+
+
+def plan_writes(dialect: str, changes: Iterable[Change], *, now: datetime) -> PlannedWrites:
+    """Sort a batch's changes by table and merge each table's rows."""
     attempts: list[AttemptChange] = []
     methods: list[MethodChange] = []
     failures: list[PaymentFailure] = []
@@ -306,23 +358,20 @@ def write_locked_changes(
             failures.append(change)
         else:
             outcomes.append(change)
-    dialect = connection.dialect.name
-    attempt_rows = adopt_and_merge(connection, attempts, now=now)
-    # Tables the cases' statement neither reads nor writes, sent along with it: on PostgreSQL
-    # one round trip writes them all. (The settlement reads the cases' newest failure.)
+    attempt_rows, adoptions = merge_attempts(attempts, now=now)
     carried = [
         attempt_upsert(dialect, attempt_rows) if attempt_rows else None,
         method_upsert(dialect, methods, now=now),
         settlement_write(dialect, outcomes, now=now, newest_failures=newest_failures(dialect)),
     ]
-    settled = [o.payment_intent_id for o in outcomes if o.outcome != "failed"]
-    write_case_changes(
-        connection, failures, settled, now=now,
-        carried=[write for write in carried if write is not None],
-    )
     generated: list[AttemptChange | MethodChange] = [*attempts, *methods]
-    if any(_generating_attempt(change) for change in generated):
-        link_generated_methods(connection, now=now)
+    return PlannedWrites(
+        failures=failures,
+        settled=[o.payment_intent_id for o in outcomes if o.outcome != "failed"],
+        carried=[write for write in carried if write is not None],
+        adoptions=adoptions,
+        links_generated=any(_generating_attempt(change) for change in generated),
+    )
 
 
 def reapply_stored_event(

@@ -8,8 +8,9 @@ Each delivery is answered after its own batch has committed: a 2xx means stored 
 
 Where a batch runs depends on the database:
 
-- PostgreSQL: on the event loop, through asyncpg (SQLAlchemy's `run_sync` runs the same
-  synchronous code, `store.record_batch`, and awaits each round trip). A lone
+- PostgreSQL: on the event loop, through asyncpg, on a connection in autocommit (SQLAlchemy's
+  `run_sync` runs the synchronous code, `store.record_batch_in_autocommit`, and awaits each
+  round trip: two for most batches, see `one_statement`). A lone
   web worker keeps two batches in flight, so that one batch's Python work overlaps the
   other's wait for the server; with several workers, their batches overlap each other, and
   a second batch per worker would only split the waiting deliveries into smaller batches
@@ -23,8 +24,10 @@ On PostgreSQL a drain (the batches written back to back while deliveries keep wa
 one connection. Under load a drain often ends because the other one took what waited, and
 the next starts a moment later: a drain that ends parks its connection for the next one. A
 fresh checkout would ping the server first, three round trips (BEGIN, a no-op, ROLLBACK)
-before the batch's four. A connection parked for longer than `SPARE_MAX_IDLE_SECONDS` goes
-back to the pool, and the next drain checks out a pinged one.
+before the batch's two. A connection parked for longer than `SPARE_MAX_IDLE_SECONDS` goes
+back to the pool, and the next drain checks out a pinged one. A drain that ends first lets go
+of the advisory locks its last batch holds (`db.locks.SessionLocks`), and takes whatever
+arrived meanwhile.
 
 Concurrent batches lock rows in one order (sorted keys), so they cannot deadlock each other.
 A caller that stops waiting (the client went away) does not disturb its batch: its answer is
@@ -45,9 +48,15 @@ from sqlalchemy import Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from processor.clock import Clock
-from processor.db.engine import make_async_engine
+from processor.db.engine import AUTOCOMMIT, make_async_engine
+from processor.db.locks import SessionLocks
 from processor.webhooks.apply import Delivery, Outcome
-from processor.webhooks.store import database_unavailable, record_batch, unavailable
+from processor.webhooks.store import (
+    database_unavailable,
+    record_batch,
+    record_batch_in_autocommit,
+    unavailable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -142,12 +151,15 @@ class WebhookBatcher:
             if self._executor is None:
                 connection = await self._take_spare(loop, waiting)
             while waiting.deliveries:
-                batch = waiting.deliveries[: self._max_batch]
-                del waiting.deliveries[: self._max_batch]
-                outcomes = await self._write(loop, connection, [d for d, _ in batch])
-                for (_, future), outcome in zip(batch, outcomes, strict=True):
-                    if not future.done():
-                        future.set_result(outcome)
+                while waiting.deliveries:
+                    batch = waiting.deliveries[: self._max_batch]
+                    del waiting.deliveries[: self._max_batch]
+                    outcomes = await self._write(loop, connection, [d for d, _ in batch])
+                    for (_, future), outcome in zip(batch, outcomes, strict=True):
+                        if not future.done():
+                            future.set_result(outcome)
+                if connection is not None:  # deliveries that arrive meanwhile are ours
+                    await connection.let_go_of_locks()
         finally:
             waiting.draining -= 1
             if connection is not None:
@@ -207,19 +219,42 @@ class _DrainConnection:
     def __init__(self, engine: Callable[[], AsyncEngine]) -> None:
         self._engine = engine
         self._connection: AsyncConnection | None = None
+        self._locks = SessionLocks()
 
     async def record(self, deliveries: Sequence[Delivery], now: datetime) -> list[Outcome]:
         if self._connection is None:
-            self._connection = await self._engine().connect()
+            connection = await self._engine().connect()
+            self._connection = await connection.execution_options(isolation_level=AUTOCOMMIT)
         try:
-            return await self._connection.run_sync(record_batch, deliveries, now)
+            outcomes = await self._connection.run_sync(
+                record_batch_in_autocommit, deliveries, now, self._locks
+            )
         except BaseException:
             await self.close()
             raise
+        if self._connection.invalidated:
+            # The server dropped it (the batch was answered unavailable). SQLAlchemy would
+            # open the next one without autocommit: the next batch starts a new one.
+            await self.close()
+        return outcomes
+
+    async def let_go_of_locks(self) -> None:
+        """Release the last batch's advisory locks (the drain ends): other writers of the
+        same keys may go on. If that fails, the connection goes, and its locks with it."""
+        if self._connection is None or not self._locks.held:
+            return
+        try:
+            await self._connection.run_sync(self._locks.release)
+        except Exception:
+            await self.close()
 
     async def close(self) -> None:
         if self._connection is not None:
             connection, self._connection = self._connection, None
+            if self._locks.held:  # the server releases them with the connection
+                self._locks.held = False
+                if not connection.invalidated:
+                    await connection.invalidate()
             await connection.close()
 
 

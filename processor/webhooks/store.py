@@ -1,5 +1,9 @@
 """Record verified events: one transaction per batch, and isolation when a batch fails.
 
+On PostgreSQL most batches are one statement in autocommit (`one_statement`); one it refuses,
+or whose statement fails but for the database being unavailable, is written here in
+transactions:
+
     batch commits                  each delivery gets its own outcome (see `apply`)
     database unavailable           every delivery UNAVAILABLE, nothing committed (503)
     lost a lock race (PostgreSQL)  the batch runs again
@@ -37,6 +41,8 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
+from processor.db.engine import AUTOCOMMIT, in_transactions
+from processor.db.locks import SessionLocks
 from processor.webhooks.apply import (
     Delivery,
     Outcome,
@@ -46,6 +52,7 @@ from processor.webhooks.apply import (
     store_failure,
 )
 from processor.webhooks.envelope import Event
+from processor.webhooks.one_statement import apply_in_one_statement
 
 log = logging.getLogger(__name__)
 
@@ -65,11 +72,60 @@ def record_events(engine: Engine, deliveries: Sequence[Delivery], now: datetime)
     """Store and apply `deliveries` in one transaction; one outcome per delivery."""
     try:
         with engine.connect() as connection:
-            return record_batch(connection, deliveries, now)
+            if connection.dialect.name != "postgresql":
+                return record_batch(connection, deliveries, now)
+            connection.execution_options(isolation_level=AUTOCOMMIT)
+            locks = SessionLocks()
+            try:
+                return record_batch_in_autocommit(connection, deliveries, now, locks)
+            finally:
+                let_go(connection, locks)
     except DATABASE_ERRORS as exc:  # no connection to be had
         if not database_unavailable(exc):
             raise
         return unavailable(deliveries, exc)
+
+
+def record_batch_in_autocommit(
+    connection: Connection, deliveries: Sequence[Delivery], now: datetime, locks: SessionLocks
+) -> list[Outcome]:
+    """`record_batch` on a PostgreSQL connection in autocommit whose advisory locks are
+    `locks`: the batch as one statement (`one_statement`) where it can be; otherwise, its
+    locks let go, in transactions as `record_batch` writes it."""
+    try:
+        outcomes = apply_in_one_statement(connection, deliveries, now=now, locks=locks)
+    except DATABASE_ERRORS as exc:
+        lost_a_race = isinstance(exc, DBAPIError) and _lost_a_lock_race(exc)
+        if database_unavailable(exc) and not lost_a_race:
+            return unavailable(deliveries, exc)
+        # The transactions run a batch that lost a lock race again, and isolate the
+        # delivery at fault, if one is.
+        outcomes = None
+    if outcomes is not None:
+        return outcomes
+    try:
+        locks.release(connection)
+    except DATABASE_ERRORS as exc:
+        connection.rollback()
+        if database_unavailable(exc):
+            return unavailable(deliveries, exc)
+        raise
+    with in_transactions(connection):
+        return record_batch(connection, deliveries, now)
+
+
+def let_go(connection: Connection, locks: SessionLocks) -> None:
+    """Release `locks` before the connection goes back to the pool, or drop the connection
+    (the server then releases them): a pooled connection must hold none."""
+    if connection.invalidated:  # dropped already, and its locks with it
+        locks.held = False
+        return
+    try:
+        locks.release(connection)
+    except DATABASE_ERRORS:
+        connection.invalidate()
+        locks.held = False
+        raise
 
 
 def record_batch(
