@@ -394,18 +394,12 @@ def write_case_changes(
     from `newest_failures`, and nothing else this function writes. The caller holds the
     intents' locks (`lock_payment_intents`).
     """
-    merged = merge_failures(failures)
-    touched = sorted({*merged, *settled_intents})
+    touched, rows = _touched_and_rows(failures, settled_intents, now=now)
     if not touched:
         execute_together(connection, carried)
         return
-    rows = [_case_row(folded, now) for _, folded in sorted(merged.items())]
     if connection.dialect.name == "postgresql":
-        parameters = {
-            **rows_parameters("postgresql", rows),
-            **keys_parameters(touched),
-            "p_cases_now": now,
-        }
+        parameters = _postgresql_parameters(touched, rows, now=now)
         result = execute_carrying(connection, _WRITE_CASES, parameters, carried)
         outcomes = _known(result)
     else:
@@ -433,18 +427,30 @@ def guarded_case_writes(
     that must fail unless `none_closes` holds (closing takes statements of its own, after the
     upsert). None if the batch touches no case. The caller holds the intents' locks."""
     settled = sorted(set(settled_intents))
-    merged = merge_failures(failures)
-    touched = sorted({*merged, *settled})
+    touched, rows = _touched_and_rows(failures, settled, now=now)
     if not touched:
         return None
-    rows = [_case_row(folded, now) for _, folded in sorted(merged.items())]
     parameters = {
-        **rows_parameters("postgresql", rows),
-        **keys_parameters(touched),
+        **_postgresql_parameters(touched, rows, now=now),
         **keys_parameters(settled, SETTLED_KEYS_PARAMETER),
-        "p_cases_now": now,
     }
     return GuardedCaseWrites(_FIRST_NOTIFICATIONS, _NONE_CLOSES, parameters)
+
+
+def _touched_and_rows(
+    failures: Sequence[PaymentFailure], settled_intents: Iterable[str], *, now: datetime
+) -> tuple[list[str], list[dict[str, object]]]:
+    """The PaymentIntents a batch touches, and one row per case its failures write."""
+    merged = merge_failures(failures)
+    touched = sorted({*merged, *settled_intents})
+    return touched, [_case_row(folded, now) for _, folded in sorted(merged.items())]
+
+
+def _postgresql_parameters(
+    touched: list[str], rows: list[dict[str, object]], *, now: datetime
+) -> dict[str, Any]:
+    """`_WRITE_CASES`' parameters."""
+    return {**rows_parameters("postgresql", rows), **keys_parameters(touched), "p_cases_now": now}
 
 
 def _write_one_by_one(
