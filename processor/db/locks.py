@@ -19,11 +19,10 @@ from sqlalchemy import Connection, TextClause, text
 
 KEYS_PARAMETER = "lock_keys"
 # Sorted, so that two transactions locking overlapping keys take them in the same order.
-_TAKE_LOCKS = (
-    "SELECT count(pg_advisory_xact_lock(hashtextextended(key, 0)))"
-    " FROM (SELECT DISTINCT unnest(CAST(:lock_keys AS text[])) AS key ORDER BY 1)"
-    " AS ordered"
+_ORDERED_KEYS = (
+    " FROM (SELECT DISTINCT unnest(CAST(:lock_keys AS text[])) AS key ORDER BY 1) AS ordered"
 )
+_TAKE_LOCKS = "SELECT count(pg_advisory_xact_lock(hashtextextended(key, 0)))" + _ORDERED_KEYS
 _LOCK_KEYS = text(_TAKE_LOCKS)
 
 
@@ -48,10 +47,9 @@ def locks_taken_first() -> TextClause:
 
 # The locks the session held first go, then the new ones are taken in order: the released
 # count is an InitPlan, run once before the first key's row.
+_RELEASED_FIRST = " WHERE (SELECT count(*) FROM (SELECT pg_advisory_unlock_all()) AS released) = 1"
 _RELEASE_AND_TAKE = text(
-    "SELECT count(pg_advisory_lock(hashtextextended(key, 0)))"
-    " FROM (SELECT DISTINCT unnest(CAST(:lock_keys AS text[])) AS key ORDER BY 1) AS ordered"
-    " WHERE (SELECT count(*) FROM (SELECT pg_advisory_unlock_all()) AS released) = 1"
+    "SELECT count(pg_advisory_lock(hashtextextended(key, 0)))" + _ORDERED_KEYS + _RELEASED_FIRST
 )
 _RELEASE = text("SELECT pg_advisory_unlock_all()")
 

@@ -53,6 +53,7 @@ from processor.db.locks import SessionLocks
 from processor.webhooks.apply import Delivery, Outcome
 from processor.webhooks.store import (
     database_unavailable,
+    let_go,
     record_batch,
     record_batch_in_autocommit,
     unavailable,
@@ -244,17 +245,16 @@ class _DrainConnection:
         if self._connection is None or not self._locks.held:
             return
         try:
-            await self._connection.run_sync(self._locks.release)
+            await self._connection.run_sync(let_go, self._locks)
         except Exception:
             await self.close()
 
     async def close(self) -> None:
         if self._connection is not None:
             connection, self._connection = self._connection, None
-            if self._locks.held:  # the server releases them with the connection
-                self._locks.held = False
-                if not connection.invalidated:
-                    await connection.invalidate()
+            if self._locks.held and not connection.invalidated:
+                await connection.invalidate()  # the server releases them with it
+            self._locks.held = False
             await connection.close()
 
 
