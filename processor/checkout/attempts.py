@@ -14,14 +14,14 @@ so the first write for that SetupIntent adopts that row instead of adding a seco
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, case, exists, func, or_, select, update
+from sqlalchemy import Connection, case, exists, func, or_, select, update
 
-from processor.db.bulk import Write, insert_rows, rows_parameters
+from processor.db.bulk import Write, insert_rows, row_source, rows_parameters
 from processor.db.locks import lock_keys_until_commit
 from processor.db.models import SetupAttempt, table_of
 
@@ -152,20 +152,30 @@ def attempt_upsert(dialect: str, rows: Sequence[dict[str, Any]]) -> Write:
     return _UPSERTS[dialect], rows_parameters(dialect, rows, _ROWS_PARAMETER)
 
 
-def _adopt_statement() -> Any:
+_ADOPTION_COLUMNS = {
+    "p_setup_intent_id": _ATTEMPTS.c.setup_intent_id.type,
+    "p_customer_id": _ATTEMPTS.c.customer_id.type,
+    "p_confirmation_token_id": _ATTEMPTS.c.confirmation_token_id.type,
+    "p_updated_at": _ATTEMPTS.c.updated_at.type,
+}
+_ADOPTIONS_PARAMETER = "adoptions"
+
+
+def _adopt_statement(adoption: Mapping[str, Any]) -> Any:
+    """The adoption, reading its values from `adoption` (`row_source`'s columns: one
+    statement per adoption, or on PostgreSQL one for all)."""
     # The oldest `error` row without a SetupIntent for this customer and token takes the id,
     # unless a row already holds it (the id is unique). Its error described the lost answer,
     # not the SetupIntent, so it is cleared for the outcome written next.
     orphan = _ATTEMPTS.alias("orphan")
     known = _ATTEMPTS.alias("known")
-    intent_id = bindparam("p_setup_intent_id", type_=_ATTEMPTS.c.setup_intent_id.type)
+    intent_id = adoption["p_setup_intent_id"]
     oldest_orphan = (
         select(func.min(orphan.c.id))
         .where(
             orphan.c.setup_intent_id.is_(None),
-            orphan.c.customer_id == bindparam("p_customer_id", type_=orphan.c.customer_id.type),
-            orphan.c.confirmation_token_id
-            == bindparam("p_confirmation_token_id", type_=orphan.c.confirmation_token_id.type),
+            orphan.c.customer_id == adoption["p_customer_id"],
+            orphan.c.confirmation_token_id == adoption["p_confirmation_token_id"],
             orphan.c.status == "error",
         )
         .scalar_subquery()
@@ -173,6 +183,9 @@ def _adopt_statement() -> Any:
     return (
         update(_ATTEMPTS)
         .where(
+            # The orphan's own customer and token again: they join the rows to the table.
+            _ATTEMPTS.c.customer_id == adoption["p_customer_id"],
+            _ATTEMPTS.c.confirmation_token_id == adoption["p_confirmation_token_id"],
             _ATTEMPTS.c.id == oldest_orphan,
             ~exists().where(known.c.setup_intent_id == intent_id),
         )
@@ -181,12 +194,15 @@ def _adopt_statement() -> Any:
             error_code=None,
             decline_code=None,
             error_message=None,
-            updated_at=bindparam("p_updated_at", type_=_ATTEMPTS.c.updated_at.type),
+            updated_at=adoption["p_updated_at"],
         )
     )
 
 
-_ADOPT_ORPHAN = _adopt_statement()
+_ADOPT_ORPHAN = _adopt_statement(row_source("sqlite", _ADOPTION_COLUMNS))
+_ADOPT_ORPHANS = _adopt_statement(
+    row_source("postgresql", _ADOPTION_COLUMNS, _ADOPTIONS_PARAMETER)
+)
 
 
 def lock_confirmation_tokens(connection: Connection, confirmation_token_ids: Iterable[str]) -> None:
@@ -210,18 +226,32 @@ def adopt_orphan_attempts(
     tokens' locks. The insert-or-merge that follows then finds that row: one attempt, one row.
     """
     if adoptions:
-        connection.execute(
-            _ADOPT_ORPHAN,
-            [
-                {
-                    "p_setup_intent_id": intent_id,
-                    "p_customer_id": customer_id,
-                    "p_confirmation_token_id": token_id,
-                    "p_updated_at": now,
-                }
-                for intent_id, customer_id, token_id in adoptions
-            ],
-        )
+        connection.execute(_ADOPT_ORPHAN, _adoption_rows(adoptions, now))
+
+
+def adoptions_write(
+    adoptions: Sequence[Adoption], *, now: datetime
+) -> tuple[Any, dict[str, Any]] | None:
+    """PostgreSQL: `adopt_orphan_attempts` as one statement, to send with other writes after
+    the tokens' locks; None if two adoptions share a customer and token (each in turn would
+    adopt the next orphan: that takes `adopt_orphan_attempts`)."""
+    if len({(customer, token) for _, customer, token in adoptions}) < len(adoptions):
+        return None
+    return _ADOPT_ORPHANS, rows_parameters(
+        "postgresql", _adoption_rows(adoptions, now), _ADOPTIONS_PARAMETER
+    )
+
+
+def _adoption_rows(adoptions: Sequence[Adoption], now: datetime) -> list[dict[str, Any]]:
+    return [
+        {
+            "p_setup_intent_id": intent_id,
+            "p_customer_id": customer_id,
+            "p_confirmation_token_id": token_id,
+            "p_updated_at": now,
+        }
+        for intent_id, customer_id, token_id in adoptions
+    ]
 
 
 def merge_attempts(

@@ -152,6 +152,20 @@ def rows_parameters(
     return parameters
 
 
+def without_rows(parameters: Mapping[str, Any]) -> dict[str, Any]:
+    """PostgreSQL: `parameters` (of `rows_parameters`, `keys_parameters` and scalars) with no
+    rows and no keys, for an execution of the same statement that writes nothing."""
+    return {name: _emptied(value) for name, value in parameters.items()}
+
+
+def _emptied(value: Any) -> Any:
+    if isinstance(value, list):  # a text column's array
+        return []
+    if isinstance(value, str) and value.startswith("["):  # a JSON document of rows or keys
+        return "[]"
+    return value
+
+
 def _array_parameter(parameter: str, column_name: str) -> str:
     return f"{parameter}_{column_name}"
 

@@ -38,7 +38,9 @@ def make_async_engine(url: URL, *, application_name: str, pool_size: int = 2) ->
 
     asyncpg rather than psycopg's async driver: a round trip costs it about a third less CPU
     in this process, and the batches are round trips (docs/performance.md). It prepares each
-    statement once per connection, and SQLAlchemy keeps the prepared statements. asyncpg reads
+    statement once per connection: SQLAlchemy keeps those it executes, asyncpg those of an
+    executemany (a webhook batch), of any size (it would leave one over 15 KB unnamed, to be
+    parsed and planned at every run). asyncpg reads
     the same libpq URL (`sslmode`, `sslrootcert`, `passfile`, ...; parameters it does not know
     go to the server as settings, `options` included), all but `connect_timeout`, translated
     here."""
@@ -46,7 +48,10 @@ def make_async_engine(url: URL, *, application_name: str, pool_size: int = 2) ->
 
     async def connect() -> Any:
         return await asyncpg.connect(
-            dsn, timeout=timeout, server_settings={"application_name": application_name}
+            dsn,
+            timeout=timeout,
+            server_settings={"application_name": application_name},
+            max_cacheable_statement_size=0,  # no limit
         )
 
     return create_async_engine(
@@ -99,8 +104,11 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
 
 @contextmanager
 def in_transactions(connection: Connection) -> Iterator[Connection]:
-    """A connection kept in autocommit, lent to code that begins transactions of its own
-    (in autocommit `begin()` sends nothing). Between them it is in autocommit again."""
+    """`connection`, lent to code that begins transactions of its own: one kept in autocommit
+    (where `begin()` sends nothing) leaves it meanwhile, and is in autocommit again after."""
+    if connection.get_execution_options().get("isolation_level") != AUTOCOMMIT:
+        yield connection
+        return
     if connection.in_transaction():
         connection.commit()  # SQLAlchemy's own, begun by a statement in autocommit
     connection.execution_options(isolation_level=connection.default_isolation_level)

@@ -9,8 +9,8 @@ Each delivery is answered after its own batch has committed: a 2xx means stored 
 Where a batch runs depends on the database:
 
 - PostgreSQL: on the event loop, through asyncpg, on a connection in autocommit (SQLAlchemy's
-  `run_sync` runs the synchronous code, `store.record_batch_in_autocommit`, and awaits each
-  round trip: two for most batches, see `one_statement`). A lone
+  `run_sync` runs the synchronous code, `store.record_batch_at_once`, and awaits each
+  round trip: one for most batches, see `one_statement`). A lone
   web worker keeps two batches in flight, so that one batch's Python work overlaps the
   other's wait for the server; with several workers, their batches overlap each other, and
   a second batch per worker would only split the waiting deliveries into smaller batches
@@ -24,10 +24,8 @@ On PostgreSQL a drain (the batches written back to back while deliveries keep wa
 one connection. Under load a drain often ends because the other one took what waited, and
 the next starts a moment later: a drain that ends parks its connection for the next one. A
 fresh checkout would ping the server first, three round trips (BEGIN, a no-op, ROLLBACK)
-before the batch's two. A connection parked for longer than `SPARE_MAX_IDLE_SECONDS` goes
-back to the pool, and the next drain checks out a pinged one. A drain that ends first lets go
-of the advisory locks its last batch holds (`db.locks.SessionLocks`), and takes whatever
-arrived meanwhile.
+before the batch's own. A connection parked for longer than `SPARE_MAX_IDLE_SECONDS` goes
+back to the pool, and the next drain checks out a pinged one.
 
 Concurrent batches lock rows in one order (sorted keys), so they cannot deadlock each other.
 A caller that stops waiting (the client went away) does not disturb its batch: its answer is
@@ -49,13 +47,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from processor.clock import Clock
 from processor.db.engine import AUTOCOMMIT, make_async_engine
-from processor.db.locks import SessionLocks
 from processor.webhooks.apply import Delivery, Outcome
 from processor.webhooks.store import (
     database_unavailable,
-    let_go,
     record_batch,
-    record_batch_in_autocommit,
+    record_batch_at_once,
     unavailable,
 )
 
@@ -152,15 +148,12 @@ class WebhookBatcher:
             if self._executor is None:
                 connection = await self._take_spare(loop, waiting)
             while waiting.deliveries:
-                while waiting.deliveries:
-                    batch = waiting.deliveries[: self._max_batch]
-                    del waiting.deliveries[: self._max_batch]
-                    outcomes = await self._write(loop, connection, [d for d, _ in batch])
-                    for (_, future), outcome in zip(batch, outcomes, strict=True):
-                        if not future.done():
-                            future.set_result(outcome)
-                if connection is not None:  # deliveries that arrive meanwhile are ours
-                    await connection.let_go_of_locks()
+                batch = waiting.deliveries[: self._max_batch]
+                del waiting.deliveries[: self._max_batch]
+                outcomes = await self._write(loop, connection, [d for d, _ in batch])
+                for (_, future), outcome in zip(batch, outcomes, strict=True):
+                    if not future.done():
+                        future.set_result(outcome)
         finally:
             waiting.draining -= 1
             if connection is not None:
@@ -220,16 +213,13 @@ class _DrainConnection:
     def __init__(self, engine: Callable[[], AsyncEngine]) -> None:
         self._engine = engine
         self._connection: AsyncConnection | None = None
-        self._locks = SessionLocks()
 
     async def record(self, deliveries: Sequence[Delivery], now: datetime) -> list[Outcome]:
         if self._connection is None:
             connection = await self._engine().connect()
             self._connection = await connection.execution_options(isolation_level=AUTOCOMMIT)
         try:
-            outcomes = await self._connection.run_sync(
-                record_batch_in_autocommit, deliveries, now, self._locks
-            )
+            outcomes = await self._connection.run_sync(record_batch_at_once, deliveries, now)
         except BaseException:
             await self.close()
             raise
@@ -239,22 +229,9 @@ class _DrainConnection:
             await self.close()
         return outcomes
 
-    async def let_go_of_locks(self) -> None:
-        """Release the last batch's advisory locks (the drain ends): other writers of the
-        same keys may go on. If that fails, the connection goes, and its locks with it."""
-        if self._connection is None or not self._locks.held:
-            return
-        try:
-            await self._connection.run_sync(let_go, self._locks)
-        except Exception:
-            await self.close()
-
     async def close(self) -> None:
         if self._connection is not None:
             connection, self._connection = self._connection, None
-            if self._locks.held and not connection.invalidated:
-                await connection.invalidate()  # the server releases them with it
-            self._locks.held = False
             await connection.close()
 
 

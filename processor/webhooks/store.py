@@ -1,6 +1,6 @@
 """Record verified events: one transaction per batch, and isolation when a batch fails.
 
-On PostgreSQL most batches are one statement in autocommit (`one_statement`); one it refuses,
+On PostgreSQL most batches are one round trip in autocommit (`one_statement`); one it refuses,
 or whose statement fails but for the database being unavailable, is written here in
 transactions:
 
@@ -41,8 +41,7 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
-from processor.db.engine import AUTOCOMMIT, in_transactions
-from processor.db.locks import SessionLocks
+from processor.db.engine import in_transactions
 from processor.webhooks.apply import (
     Delivery,
     Outcome,
@@ -74,27 +73,26 @@ def record_events(engine: Engine, deliveries: Sequence[Delivery], now: datetime)
         with engine.connect() as connection:
             if connection.dialect.name != "postgresql":
                 return record_batch(connection, deliveries, now)
-            connection.execution_options(isolation_level=AUTOCOMMIT)
-            locks = SessionLocks()
-            try:
-                return record_batch_in_autocommit(connection, deliveries, now, locks)
-            finally:
-                let_go(connection, locks)
+            return record_batch_at_once(connection, deliveries, now)
     except DATABASE_ERRORS as exc:  # no connection to be had
         if not database_unavailable(exc):
             raise
         return unavailable(deliveries, exc)
 
 
-def record_batch_in_autocommit(
-    connection: Connection, deliveries: Sequence[Delivery], now: datetime, locks: SessionLocks
+def record_batch_at_once(
+    connection: Connection, deliveries: Sequence[Delivery], now: datetime
 ) -> list[Outcome]:
-    """`record_batch` on a PostgreSQL connection in autocommit whose advisory locks are
-    `locks`: the batch as one statement (`one_statement`) where it can be; otherwise, its
-    locks let go, in transactions as `record_batch` writes it."""
+    """`record_batch` on PostgreSQL: the batch in one round trip (`one_statement`) where it
+    can be; otherwise in transactions as `record_batch` writes it.
+
+    The batcher's connections are in autocommit, through asyncpg, whose executemany is one
+    transaction. Others (replay, reconcile: psycopg) are not, and the statement's executions
+    run in a transaction, whatever the driver does with an executemany in autocommit."""
     try:
-        outcomes = apply_in_one_statement(connection, deliveries, now=now, locks=locks)
+        outcomes = apply_in_one_statement(connection, deliveries, now=now)
     except DATABASE_ERRORS as exc:
+        connection.rollback()  # the refused transaction (in autocommit: SQLAlchemy's own state)
         lost_a_race = isinstance(exc, DBAPIError) and _lost_a_lock_race(exc)
         if database_unavailable(exc) and not lost_a_race:
             return unavailable(deliveries, exc)
@@ -103,29 +101,8 @@ def record_batch_in_autocommit(
         outcomes = None
     if outcomes is not None:
         return outcomes
-    try:
-        locks.release(connection)
-    except DATABASE_ERRORS as exc:
-        connection.rollback()
-        if database_unavailable(exc):
-            return unavailable(deliveries, exc)
-        raise
     with in_transactions(connection):
         return record_batch(connection, deliveries, now)
-
-
-def let_go(connection: Connection, locks: SessionLocks) -> None:
-    """Release `locks` before the connection goes back to the pool, or drop the connection
-    (the server then releases them): a pooled connection must hold none."""
-    if connection.invalidated:  # dropped already, and its locks with it
-        locks.held = False
-        return
-    try:
-        locks.release(connection)
-    except DATABASE_ERRORS:
-        connection.invalidate()
-        locks.held = False
-        raise
 
 
 def record_batch(

@@ -63,7 +63,7 @@ RecordBatch = Callable[..., list[Outcome]]
 
 def wrap_batches(monkeypatch: pytest.MonkeyPatch, wrap: Callable[[RecordBatch], RecordBatch]) -> None:
     """Wrap what writes a batch: on the event loop (PostgreSQL) or on the thread (SQLite)."""
-    for name in ("record_batch", "record_batch_in_autocommit"):
+    for name in ("record_batch", "record_batch_at_once"):
         monkeypatch.setattr(batcher_module, name, wrap(getattr(batcher_module, name)))
 
 

@@ -1,29 +1,32 @@
-"""PostgreSQL: a batch of new events in one statement after its locks, and the batches that
-need a transaction instead (processor.webhooks.one_statement)."""
+"""PostgreSQL: a batch of new events in one round trip, its statement run first for its locks,
+then for its writes, and the batches that need a transaction instead
+(processor.webhooks.one_statement)."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
 import pytest
 from sqlalchemy import Connection, Engine, event, select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from processor.db.engine import AUTOCOMMIT
-from processor.db.locks import SessionLocks
-from processor.db.models import Notification, RecoveryCase, StripeEvent
+from processor.checkout.attempts import adoptions_write
+from processor.db.engine import AUTOCOMMIT, make_async_engine
+from processor.db.models import Notification, RecoveryCase, SetupAttempt, StripeEvent
 from processor.webhooks import store as store_module
 from processor.webhooks.apply import Delivery, Outcome
 from processor.webhooks.batcher import APPLICATION_NAME, WebhookBatcher
 from processor.webhooks.envelope import parse_event
 from processor.webhooks.store import record_events
 from tests.fixtures.database import FakeClock
-from tests.fixtures.events import body_of, decline, payment_intent, stripe_event
+from tests.fixtures.events import body_of, decline, payment_intent, setup_intent, stripe_event
+from tests.integration.webhooks.test_handlers import lost_answer, with_token
 
 RAISE_DEADLOCK = (
     "DO $$ BEGIN RAISE EXCEPTION 'deadlock detected' USING ERRCODE = 'deadlock_detected'; END $$"
@@ -108,18 +111,36 @@ def test_a_batch_that_closes_a_case_is_written_in_a_transaction(
     assert email.status == "canceled"
 
 
+def through_record_events(engine: Engine, clock: FakeClock, batch: list[Delivery]) -> list[Outcome]:
+    """psycopg, in a transaction (replay, reconcile)."""
+    return record_events(engine, batch, clock())
+
+
+def through_the_batcher(engine: Engine, clock: FakeClock, batch: list[Delivery]) -> list[Outcome]:
+    """asyncpg, in autocommit: the executions of one executemany are one transaction."""
+    batcher = WebhookBatcher(engine, clock, batches_in_flight=1)
+
+    async def submitted() -> list[Outcome]:
+        try:
+            return list(await asyncio.gather(*(batcher.submit(d) for d in batch)))
+        finally:
+            await batcher.aclose()
+
+    return asyncio.run(submitted())
+
+
+@pytest.mark.parametrize("record", [through_record_events, through_the_batcher])
 def test_a_batch_waits_for_a_writer_holding_its_locks_before_its_statement_reads(
-    engine: Engine, sessions: sessionmaker[Session], clock: FakeClock
+    engine: Engine, sessions: sessionmaker[Session], clock: FakeClock,
+    record: Callable[[Engine, FakeClock, list[Delivery]], list[Outcome]],
 ) -> None:
-    """The locks come first, in a statement of their own: the batch's statement then reads
-    what the holder committed (here: the failure's case, which the success closes)."""
+    """The statement's first execution takes the locks; the second reads what the holder
+    committed meanwhile (here: the failure's case, which the success closes)."""
     answers: list[list[Outcome]] = []
     with engine.connect() as holder, holder.begin():
         holder.execute(text("SELECT pg_advisory_xact_lock(hashtextextended('pi_held', 0))"))
         success = delivery("payment_intent.succeeded", "pi_held", "evt_held_succeeded")
-        waiting = threading.Thread(
-            target=lambda: answers.append(record_events(engine, [success], clock()))
-        )
+        waiting = threading.Thread(target=lambda: answers.append(record(engine, clock, [success])))
         waiting.start()
         waiting.join(timeout=0.5)
         assert waiting.is_alive() and not answers  # it waits for the lock
@@ -165,52 +186,91 @@ def batch_connections_and_their_locks(engine: Engine) -> tuple[int, int]:
         return int(connections), int(locks)
 
 
-def test_a_drain_that_ends_lets_its_locks_go_and_keeps_its_connection(
+def test_a_batch_holds_no_lock_once_answered_and_its_drain_keeps_the_connection(
     engine: Engine, clock: FakeClock
 ) -> None:
     batcher = WebhookBatcher(engine, clock, batches_in_flight=1)
 
-    async def scenario() -> tuple[list[Outcome], list[tuple[int, int]]]:
-        outcomes = [await batcher.submit(failure("pi_drain", "evt_drain"))]
-        seen = []
-        for _ in range(50):  # the drain lets go after answering
-            seen.append(await asyncio.to_thread(batch_connections_and_their_locks, engine))
-            if seen[-1][1] == 0:
-                break
-            await asyncio.sleep(0.05)
-        return outcomes, seen
-
-    async def then_close() -> tuple[list[Outcome], list[tuple[int, int]]]:
+    async def scenario() -> tuple[list[Outcome], tuple[int, int]]:
         try:
-            return await scenario()
+            outcomes = [await batcher.submit(failure("pi_drain", "evt_drain"))]
+            return outcomes, await asyncio.to_thread(batch_connections_and_their_locks, engine)
         finally:
             await batcher.aclose()
 
     with ThreadPoolExecutor(max_workers=1) as pool:
-        outcomes, seen = pool.submit(asyncio.run, then_close()).result(timeout=60)
+        outcomes, seen = pool.submit(asyncio.run, scenario()).result(timeout=60)
     assert outcomes == [Outcome.PROCESSED]
-    assert seen[-1] == (1, 0)  # let go, the connection parked for the next drain
+    assert seen == (1, 0)  # the locks went with the commit; the connection is parked
 
 
-def advisory_locks_held(connection: Connection) -> int:
-    return int(connection.execute(text(
-        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()"
-    )).scalar_one())
+def test_a_set_up_that_adopts_a_lost_answer_runs_the_statement_three_times_at_once(
+    engine: Engine, sessions: sessionmaker[Session], clock: FakeClock
+) -> None:
+    """The adoption reads the orphan rows after the token's lock (the second execution) and
+    before the attempts' upsert looks for the SetupIntent's row (the third)."""
+    lost_answer(sessions, clock)
+    document = stripe_event(
+        "setup_intent.succeeded", with_token(setup_intent("seti_adopt", payment_method="pm_a"))
+    )
+    executions: list[Any] = []
+
+    def collect(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if statement.startswith("WITH new_events AS "):
+            executions.extend(parameters)
+
+    event.listen(engine, "before_cursor_execute", collect)
+    try:
+        outcomes = record_events(engine, [Delivery(parse_event(body_of(document)), 0)], clock())
+    finally:
+        event.remove(engine, "before_cursor_execute", collect)
+    assert outcomes == [Outcome.PROCESSED]
+    locks, adoption, batch = executions
+    assert locks["lock_keys"] == ["ctoken_1"] and locks["adoptions"] == "[]"
+    assert adoption["lock_keys"] == [] and "seti_adopt" in adoption["adoptions"]
+    assert batch["adoptions"] == "[]" and "seti_adopt" in batch["attempt_rows"]
+    with sessions() as session:
+        attempts = session.scalars(select(SetupAttempt)).all()
+    assert [(a.setup_intent_id, a.status) for a in attempts] == [("seti_adopt", "succeeded")]
 
 
-def test_session_locks_let_the_last_ones_go_before_taking_the_next(engine: Engine) -> None:
-    locks = SessionLocks()
-    with engine.connect() as connection:
-        connection.execution_options(isolation_level=AUTOCOMMIT)
-        locks.take(connection, ["pi_a", "pi_b"])
-        assert advisory_locks_held(connection) == 2
-        locks.take(connection, ["pi_b", "pi_c"])  # pi_b again: held once, not released
-        assert advisory_locks_held(connection) == 2
-        with engine.connect() as other:
-            assert other.execute(text(
-                "SELECT pg_try_advisory_lock(hashtextextended('pi_a', 0)),"
-                " pg_try_advisory_lock(hashtextextended('pi_b', 0))"
-            )).one() == (True, False)
-            other.execute(text("SELECT pg_advisory_unlock_all()"))
-        locks.release(connection)
-        assert advisory_locks_held(connection) == 0
+def test_two_adoptions_of_one_customer_and_token_take_the_transaction(clock: FakeClock) -> None:
+    """Each would adopt the oldest orphan in one UPDATE; one after the other, the next."""
+    shared = [("seti_1", "cus_1", "ctoken_1"), ("seti_2", "cus_1", "ctoken_1")]
+    assert adoptions_write(shared, now=clock()) is None
+    assert adoptions_write([shared[0], ("seti_3", "cus_1", "ctoken_3")], now=clock())
+
+
+def test_the_batches_executemany_in_autocommit_is_one_transaction(engine: Engine) -> None:
+    """What the path relies on (asyncpg's executemany is atomic): the executions share one
+    transaction, so the locks the first takes are held by the last, and a last one that fails
+    leaves nothing of the first."""
+    statement = text(
+        "WITH held AS (INSERT INTO seen SELECT n FROM (SELECT count(*) AS n FROM pg_locks"
+        " WHERE locktype = 'advisory' AND pid = pg_backend_pid()) AS locks WHERE :count)"
+        " SELECT count(pg_advisory_xact_lock(key)), 1 / CAST(:divisor AS int)"
+        " FROM unnest(CAST(:keys AS bigint[])) AS key"
+    )
+    lock = {"keys": [7], "count": False, "divisor": 1}
+    count = {"keys": [], "count": True, "divisor": 1}
+    fail = {"keys": [], "count": False, "divisor": 0}
+
+    async def executed() -> tuple[list[int], list[int]]:
+        async_engine = make_async_engine(engine.url, application_name=APPLICATION_NAME)
+        try:
+            async with async_engine.connect() as connection:
+                await connection.execution_options(isolation_level=AUTOCOMMIT)
+                await connection.exec_driver_sql("CREATE TEMPORARY TABLE seen (n int)")
+                await connection.execute(statement, [lock, count])
+                counted = list((await connection.exec_driver_sql("SELECT n FROM seen")).scalars())
+                with pytest.raises(DBAPIError):
+                    await connection.execute(statement, [count, fail])
+                await connection.rollback()
+                after = list((await connection.exec_driver_sql("SELECT n FROM seen")).scalars())
+                return counted, after
+        finally:
+            await async_engine.dispose()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:  # a loop of its own, whatever runs here
+        seen = pool.submit(asyncio.run, executed()).result(timeout=60)
+    assert seen == ([1], [1])  # the first one's lock; nothing of the failed pair

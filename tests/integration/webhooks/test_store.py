@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
+import orjson
 import pytest
 from sqlalchemy import Engine, event, select
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -320,12 +321,13 @@ def test_a_batch_inserts_once_per_id_and_settles_each_delivery_as_alone(
 
 def _statements_of_one_batch(
     engine: Engine, documents: list[dict[str, Any]], clock: FakeClock
-) -> list[str]:
-    """The statements `documents`, recorded as one batch, sent (each processed)."""
-    statements: list[str] = []
+) -> list[tuple[str, Any]]:
+    """The statements `documents`, recorded as one batch, sent (each processed), with their
+    parameters."""
+    statements: list[tuple[str, Any]] = []
 
-    def collect(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        statements.append(statement)
+    def collect(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        statements.append((statement, parameters))
 
     event.listen(engine, "before_cursor_execute", collect)
     try:
@@ -360,25 +362,25 @@ def test_payloads_are_compressed_with_lz4_where_the_server_has_it(
     assert compression == "lz4"
 
 
-def test_a_batch_of_failures_and_set_ups_costs_two_statements_on_postgresql(
+def test_a_batch_of_failures_and_set_ups_is_one_statement_run_twice_at_once_on_postgresql(
     engine: Engine, clock: FakeClock
 ) -> None:
     """Each round trip costs the receiver more than most statements do (docs/performance.md):
-    the batch's locks, then one statement in autocommit for the events, the cases with their
-    known outcomes and first emails, the set-up attempts, the methods and the charges; no
-    BEGIN, no COMMIT. (`record_events` then lets the locks go: a drain of the batcher does
-    that once, when it ends.)"""
+    one statement for the events, the cases with their known outcomes and first emails, the
+    set-up attempts, the methods and the charges, sent as one executemany: its first
+    execution takes the batch's locks and writes nothing, the second writes the batch."""
     if engine.dialect.name != "postgresql":
         pytest.skip("SQLite runs in process: one statement per table")
     documents = [
         failed_payment(),
         stripe_event("setup_intent.succeeded", setup_intent(payment_method="pm_five")),
     ]
-    statements = _statements_of_one_batch(engine, documents, clock)
-    locks, batch, release = statements
-    assert "pg_advisory_lock" in locks
+    [(batch, executions)] = _statements_of_one_batch(engine, documents, clock)
     assert batch.startswith("WITH new_events AS ")
     assert f"{WRITTEN_CASES} AS" in batch
     for written in ("stripe_events", "recovery_cases", "notifications", "setup_attempts"):
         assert f"INSERT INTO {written} " in batch
-    assert "pg_advisory_unlock_all" in release
+    locks, writes = executions
+    assert locks["lock_keys"] == [documents[0]["data"]["object"]["id"]]
+    assert locks["event_rows"] == "[]" and writes["lock_keys"] == []
+    assert len(orjson.loads(writes["event_rows"])) == 2
