@@ -199,6 +199,7 @@ def _adopt_statement(adoption: Mapping[str, Any]) -> Any:
     )
 
 
+# One statement per adoption, on any database (the single-row form of `row_source`).
 _ADOPT_ORPHAN = _adopt_statement(row_source("sqlite", _ADOPTION_COLUMNS))
 _ADOPT_ORPHANS = _adopt_statement(
     row_source("postgresql", _ADOPTION_COLUMNS, _ADOPTIONS_PARAMETER)

@@ -6,7 +6,7 @@ events' INSERT and every change riding on `write_case_changes`' statement as dat
 CTEs, one statement, executed for several sets of parameters at once (an executemany, which
 the driver sends in one go and the server runs as one transaction):
 
-    1. the batch's advisory locks, and nothing else (no rows, no keys)
+    1. the batch's advisory locks, and nothing else (its rows and keys left empty)
     2. the set-up attempts' adoptions of lost answers, if the batch has any
     3. the batch, its locks held
 
@@ -79,8 +79,8 @@ def apply_in_one_statement(
     connection: Connection, deliveries: Sequence[Delivery], *, now: datetime
 ) -> list[Outcome] | None:
     """Store and apply `deliveries` as described above, on a PostgreSQL connection in
-    autocommit (or in a transaction of the caller's); their outcomes, or None if the batch
-    needs `apply_events` (nothing written)."""
+    autocommit through asyncpg (whose executemany is one transaction) or in a transaction;
+    their outcomes, or None if the batch needs `apply_events` (nothing written)."""
     first = {delivery.event.id: delivery for delivery in deliveries}
     if len(first) < len(deliveries):
         return None  # an event twice: its repeats are counted as duplicates
@@ -89,9 +89,11 @@ def apply_in_one_statement(
     planned = plan_writes("postgresql", changes, now=now)
     if planned.links_generated:
         return None
-    adoptions = adoptions_write(planned.adoptions, now=now) if planned.adoptions else None
-    if planned.adoptions and adoptions is None:
-        return None
+    adoptions = None
+    if planned.adoptions:
+        adoptions = adoptions_write(planned.adoptions, now=now)
+        if adoptions is None:
+            return None  # two of one customer and token: one after the other
     cases = guarded_case_writes(planned.failures, planned.settled, now=now)
     rows = new_event_rows(first, reduced, errors, Counter(), now=now)
     writes = parameters_together(
