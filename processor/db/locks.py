@@ -8,7 +8,7 @@ SQLite needs none: it runs one writer at a time.
 Every writer holds its locks until its transaction ends. A statement reads the snapshot taken
 when it starts, so a read that must see what the last holder wrote belongs to a statement
 after the one that took the locks (`lock_keys_until_commit`, or `locks_taken_first` in the
-first statement of the transaction).
+first statement of the transaction, or in the first execution of the webhook batch's).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Record verified events: one transaction per batch, and isolation when a batch fails.
 
-On PostgreSQL most batches are one round trip in autocommit (`one_statement`); one it refuses,
+On PostgreSQL most batches are one round trip (`one_statement`); one it refuses,
 or whose statement fails but for the database being unavailable, is written here in
 transactions:
 
