@@ -36,8 +36,9 @@ def lock_keys_until_commit(connection: Connection, keys: Iterable[str]) -> None:
 
 
 def locks_taken_first() -> TextClause:
-    """A condition for a PostgreSQL statement's WHERE that takes the locks named by its
-    `lock_keys` parameter (a list; empty takes none) before the statement touches a row.
+    """A condition for a PostgreSQL statement (in its WHERE, or what it selects) that takes
+    the locks named by its `lock_keys` parameter (a list; empty takes none) before the
+    statement touches a row.
 
     The subquery refers to nothing of the statement, so PostgreSQL runs it once, as an
     InitPlan checked before the first row: a write can take its locks in its own round trip.

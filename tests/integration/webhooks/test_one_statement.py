@@ -26,6 +26,7 @@ from processor.webhooks.envelope import parse_event
 from processor.webhooks.store import record_events
 from tests.fixtures.database import FakeClock
 from tests.fixtures.events import body_of, decline, payment_intent, setup_intent, stripe_event
+from tests.integration.webhooks.test_batcher import run
 from tests.integration.webhooks.test_handlers import lost_answer, with_token
 
 RAISE_DEADLOCK = (
@@ -121,12 +122,9 @@ def through_the_batcher(engine: Engine, clock: FakeClock, batch: list[Delivery])
     batcher = WebhookBatcher(engine, clock, batches_in_flight=1)
 
     async def submitted() -> list[Outcome]:
-        try:
-            return list(await asyncio.gather(*(batcher.submit(d) for d in batch)))
-        finally:
-            await batcher.aclose()
+        return list(await asyncio.gather(*(batcher.submit(d) for d in batch)))
 
-    return asyncio.run(submitted())
+    return run(batcher, submitted())
 
 
 @pytest.mark.parametrize("record", [through_record_events, through_the_batcher])
@@ -192,14 +190,10 @@ def test_a_batch_holds_no_lock_once_answered_and_its_drain_keeps_the_connection(
     batcher = WebhookBatcher(engine, clock, batches_in_flight=1)
 
     async def scenario() -> tuple[list[Outcome], tuple[int, int]]:
-        try:
-            outcomes = [await batcher.submit(failure("pi_drain", "evt_drain"))]
-            return outcomes, await asyncio.to_thread(batch_connections_and_their_locks, engine)
-        finally:
-            await batcher.aclose()
+        outcomes = [await batcher.submit(failure("pi_drain", "evt_drain"))]
+        return outcomes, await asyncio.to_thread(batch_connections_and_their_locks, engine)
 
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        outcomes, seen = pool.submit(asyncio.run, scenario()).result(timeout=60)
+    outcomes, seen = run(batcher, scenario())
     assert outcomes == [Outcome.PROCESSED]
     assert seen == (1, 0)  # the locks went with the commit; the connection is parked
 
